@@ -1,0 +1,88 @@
+"""Stage generate (built-in backend): variety, provenance, determinism, stable ids."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from stages.common import builtin_generator as builtin
+from stages.common.params import BUILTIN_TEMPLATES, GenerateParams
+from stages.common.rows import Provenance, schema_problem, user_text
+from stages.generate import generate_builtin
+from tests.conftest import read_rows, run_stage
+
+
+def _seeds(project: Path) -> list[dict]:
+    run_stage("seed", project)
+    return read_rows(project / "data/seed/seeds.jsonl")
+
+
+def test_rows_are_valid_and_fully_traceable(project: Path) -> None:
+    seeds = _seeds(project)
+    rows, rejected = generate_builtin(seeds, GenerateParams(seed=3, variations_per_seed=4))
+    assert len(rows) + len(rejected) == 4 * len(seeds)
+    seed_ids = {seed["id"] for seed in seeds}
+    for row in rows + rejected:
+        assert schema_problem({k: v for k, v in row.items() if k != "reasons"}) is None
+        provenance = Provenance.model_validate(row["provenance"])
+        assert provenance.generator == "builtin" and provenance.generator_version == builtin.GENERATOR_VERSION
+        assert provenance.seed_ids == [row["seed_id"]] and row["seed_id"] in seed_ids
+        assert provenance.template_hash == builtin.template_hash(provenance.template_id)
+    assert all(row["reasons"] == ["no_change"] for row in rejected)
+
+
+def test_every_template_is_used_and_changes_the_user_turn(project: Path) -> None:
+    seeds = _seeds(project)
+    rows, _ = generate_builtin(seeds, GenerateParams(seed=3, variations_per_seed=6))
+    per_template = Counter(row["provenance"]["template_id"] for row in rows)
+    assert set(per_template) == set(BUILTIN_TEMPLATES)
+    assert max(per_template.values()) <= 2 * min(per_template.values()), per_template
+    by_seed = {seed["id"]: seed for seed in seeds}
+    for row in rows:
+        assert user_text(row) != user_text(by_seed[row["seed_id"]])
+        assert row["messages"][-1]["content"].endswith(by_seed[row["seed_id"]]["messages"][-1]["content"])
+
+
+def test_templates_differ_in_register() -> None:
+    text = "Hello, I have not received my card and I want to know why. Can you help me please?"
+    outputs = {name: fn(text, random.Random(5), 0.8) for name, fn in builtin.TEMPLATES.items()}
+    assert len(set(outputs.values())) == len(outputs)
+    assert outputs["formal_verbose"].startswith(tuple(builtin.FORMAL_OPENERS))
+    assert len(outputs["casual_short"]) < len(text) < len(outputs["formal_verbose"])
+    assert outputs["frustrated"].startswith(tuple(builtin.FRUSTRATED_OPENERS))
+
+
+def test_same_params_same_bytes_and_ids_stable_when_n_grows(project: Path) -> None:
+    run_stage("seed", project)
+    run_stage("generate", project)
+    first = (project / "data/generate/rows.jsonl").read_bytes()
+    run_stage("generate", project)
+    assert (project / "data/generate/rows.jsonl").read_bytes() == first
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["generate"]["variations_per_seed"] += 2
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    run_stage("generate", project)
+    before = {row["id"] for row in (json.loads(line) for line in first.decode().splitlines())}
+    after = {row["id"] for row in read_rows(project / "data/generate/rows.jsonl")}
+    assert before < after
+
+
+def test_metrics_report_per_template_and_slice(project: Path) -> None:
+    run_stage("seed", project)
+    run_stage("generate", project)
+    metrics = json.loads((project / "metrics/generate.json").read_text())
+    rows = read_rows(project / "data/generate/rows.jsonl")
+    assert metrics["rows"] == len(rows)
+    assert sum(metrics["by_template"].values()) == len(rows)
+    assert sum(s["rows"] for s in metrics["slices"].values()) == len(rows)
+    assert set(metrics["slices"]) == {"cards", "billing", "fraud_security"}
+
+
+def test_zero_variations_is_allowed(project: Path) -> None:
+    seeds = _seeds(project)
+    assert generate_builtin(seeds, GenerateParams(variations_per_seed=0)) == ([], [])

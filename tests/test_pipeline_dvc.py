@@ -1,0 +1,159 @@
+"""The whole pipeline through the real `dvc` CLI, in a fresh git repository copied from this one.
+
+One repository is built per module and the tests run in order on it: first repro, no-op repro,
+a param change that reruns only generate and what follows, metrics, branches and diff, rollback
+to a tag byte for byte, and push/pull with a local-folder remote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, read_rows, run
+
+pytestmark = pytest.mark.dvc
+
+STAGES = ["seed", "generate", "filter", "dedup", "review_sample", "mix"]
+DATA_FILES = [
+    "data/seed/seeds.jsonl",
+    "data/generate/rows.jsonl",
+    "data/dedup/kept.jsonl",
+    "data/mix/train.jsonl",
+    "data/mix/rows.jsonl",
+]
+
+
+def project_files() -> list[str]:
+    """Files of this checkout that a clone would have (tracked, plus new ones git does not ignore)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return [name for name in listed if (ROOT / name).is_file()]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ran_stages(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+def set_param(repo: Path, section: str, key: str, value: object) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params[section][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("clone")
+    for name in project_files():
+        if name.startswith(("data/", ".dvc/cache", ".dvc/tmp")):
+            continue
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "clone"], root)
+    return root
+
+
+def test_first_repro_builds_every_stage(repo: Path) -> None:
+    result = run(["dvc", "repro"], repo)
+    assert ran_stages(result.stdout) == STAGES
+    for name in DATA_FILES:
+        assert (repo / name).stat().st_size > 0, name
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+    mix = read_rows(repo / "data/mix/rows.jsonl")
+    assert {row["source"] for row in mix} == {"human", "synthetic"}
+    seeds = {row["id"] for row in read_rows(repo / "data/seed/seeds.jsonl")}
+    for row in mix:
+        assert row["seed_id"] in seeds  # every row traces back to its seed
+        if row["source"] == "synthetic":
+            assert row["provenance"]["template_id"] and row["provenance"]["params_hash"]
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "v1 data set"], repo)
+    run(["git", "tag", "v1"], repo)
+
+
+def test_second_repro_is_a_no_op(repo: Path) -> None:
+    result = run(["dvc", "repro"], repo)
+    assert ran_stages(result.stdout) == []
+    assert "up to date" in result.stdout.lower()
+    assert run(["dvc", "status"], repo).stdout.strip().startswith("Data and pipelines are up to date")
+
+
+def test_generate_param_reruns_generate_and_later_only(repo: Path) -> None:
+    seeds_before = digest(repo / "data/seed/seeds.jsonl")
+    set_param(repo, "generate", "variations_per_seed", 6)
+    result = run(["dvc", "repro"], repo)
+    assert ran_stages(result.stdout) == STAGES[1:]
+    assert digest(repo / "data/seed/seeds.jsonl") == seeds_before
+    metrics = json.loads((repo / "metrics/generate.json").read_text())
+    assert metrics["rows"] + metrics["rejected"] == 6 * metrics["seeds"]
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "v2: six variations per seed"], repo)
+
+
+def test_metrics_show_has_per_slice_figures_of_every_stage(repo: Path) -> None:
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    files = next(iter(shown.values()))["data"]
+    for stage in ("seed", "generate", "filter", "dedup", "review", "mix"):
+        data = files[f"metrics/{stage}.json"]["data"]
+        assert "slices" in data and "billing" in data["slices"], stage
+
+
+def test_metrics_diff_between_branches(repo: Path) -> None:
+    run(["git", "checkout", "-q", "-b", "fewer-synthetic"], repo)
+    set_param(repo, "mix", "min_human_share", 0.6)
+    run(["dvc", "repro"], repo)
+    run(["git", "commit", "-q", "-am", "more human share"], repo)
+    diff = json.loads(run(["dvc", "metrics", "diff", "main", "fewer-synthetic", "--json"], repo).stdout)
+    mix = diff["metrics/mix.json"]
+    assert mix["human_share"]["new"] >= 0.6 > mix["human_share"]["old"]
+    assert mix["synthetic"]["diff"] < 0
+    assert "slices.cards.synthetic_share" in mix
+    assert "metrics/seed.json" not in diff  # unchanged stages show no difference
+    run(["git", "checkout", "-q", "main"], repo)
+    run(["dvc", "checkout"], repo)
+
+
+def test_rollback_to_tag_restores_bytes(repo: Path) -> None:
+    run(["git", "checkout", "-q", "v1", "--", "dvc.lock", "params.yaml", "metrics/"], repo)
+    run(["dvc", "checkout"], repo)
+    v1_lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    for name in DATA_FILES:
+        outs = [o for stage in v1_lock["stages"].values() for o in stage.get("outs", []) if o["path"] == name]
+        assert outs and hashlib.md5((repo / name).read_bytes()).hexdigest() == outs[0]["md5"], name
+    for name in ("metrics/generate.json", "metrics/mix.json"):
+        assert (repo / name).read_text() == run(["git", "show", f"v1:{name}"], repo).stdout
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == []  # rolled-back state is consistent
+    run(["git", "checkout", "-q", "main", "--", "dvc.lock", "params.yaml", "metrics/"], repo)
+    run(["dvc", "checkout"], repo)
+
+
+def test_push_and_pull_with_a_local_remote(repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "local", str(remote)], repo)
+    run(["dvc", "push"], repo)
+    expected = {name: digest(repo / name) for name in DATA_FILES}
+    shutil.rmtree(repo / ".dvc" / "cache")
+    for name in DATA_FILES:
+        (repo / name).unlink()
+    run(["dvc", "pull"], repo)
+    assert {name: digest(repo / name) for name in DATA_FILES} == expected
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == []

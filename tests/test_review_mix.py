@@ -1,0 +1,149 @@
+"""Stages review_sample and mix: stratified sampling, verdicts gate the mix, ratios and lineage split."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.common.errors import UserError
+from stages.common.params import MixParams, ReviewParams, Taxonomy
+from stages.common.stats import wilson_interval
+from stages.mix import max_synthetic, select_rows
+from stages.review_sample import read_decisions, sample_for_review
+from tests.conftest import CRITICAL, TAXONOMY, read_rows, run_stage
+
+TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)
+CORRECTED = "Corrected reply that follows the policy exactly."
+
+
+def _through(project: Path, last: str) -> None:
+    for stage in ("seed", "generate", "filter", "dedup", "review_sample", "mix"):
+        run_stage(stage, project)
+        if stage == last:
+            return
+
+
+def _fake_rows(count: int, slice_name: str) -> list[dict]:
+    return [{"id": f"{slice_name[:4]}{i:016d}", "slice": slice_name} for i in range(count)]
+
+
+def test_sampling_is_stratified_and_stable() -> None:
+    rows = _fake_rows(400, "cards") + _fake_rows(400, "billing")
+    params = ReviewParams(seed=1, critical_rate=1.0, default_rate=0.1, max_per_critical_slice=1000)
+    sampled = sample_for_review(rows, params, TAX)
+    billing = sum(1 for r in rows if r["slice"] == "billing" and r["id"] in sampled)
+    cards = sum(1 for r in rows if r["slice"] == "cards" and r["id"] in sampled)
+    assert billing == 400 and 20 <= cards <= 65
+    more = sample_for_review(rows + _fake_rows(800, "cards")[400:], params, TAX)
+    assert sampled <= more, "adding rows must not unsample rows already chosen"
+    capped = sample_for_review(rows, params.model_copy(update={"max_per_critical_slice": 50}), TAX)
+    assert sum(1 for r in rows if r["slice"] == "billing" and r["id"] in capped) == 50
+
+
+def _write_decisions(path: Path, records: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "verdict", "reason", "corrected_reply", "reviewer", "note"])
+        writer.writeheader()
+        writer.writerows(records)
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([{"id": "nope", "verdict": "approve"}], "decisions.csv:2: field 'id': unknown row id 'nope'"),
+        ([{"id": "a", "verdict": "maybe"}], "decisions.csv:2: field 'verdict': 'maybe' is not one of"),
+        ([{"id": "a", "verdict": "reject"}], "decisions.csv:2: field 'reason': a reject needs a reason"),
+        ([{"id": "a", "verdict": "edit"}], "decisions.csv:2: field 'corrected_reply': an edit needs"),
+        (
+            [{"id": "a", "verdict": "approve"}, {"id": "a", "verdict": "approve"}],
+            "decisions.csv:3: field 'id': second decision for 'a'",
+        ),
+    ],
+)
+def test_bad_decisions_name_the_line(tmp_path: Path, records: list[dict[str, str]], message: str) -> None:
+    path = tmp_path / "decisions.csv"
+    _write_decisions(path, records)
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        read_decisions(path, {"a", "b"})
+
+
+def test_verdicts_gate_the_mix(project: Path) -> None:
+    _through(project, "review_sample")
+    queue = read_rows(project / "data/review/queue.jsonl")
+    critical = [row for row in queue if row["slice"] in CRITICAL]
+    assert len(critical) >= 3
+    with (project / "data/review/queue.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert {r["id"] for r in csv.DictReader(handle)} == {row["id"] for row in queue}
+    approve, reject, edit = critical[0], critical[1], critical[2]
+    _write_decisions(project / "seeds/reviews/decisions.csv", [
+        {"id": approve["id"], "verdict": "approve", "reviewer": "MK"},
+        {"id": reject["id"], "verdict": "reject", "reason": "wrong fee", "reviewer": "MK"},
+        {"id": edit["id"], "verdict": "edit", "corrected_reply": CORRECTED, "reviewer": "JL"},
+    ])  # fmt: skip
+    run_stage("review_sample", project)
+    run_stage("mix", project)
+    mixed = {row.get("edited_from", row["id"]): row for row in read_rows(project / "data/mix/rows.jsonl")}
+    assert approve["id"] in mixed and reject["id"] not in mixed
+    assert mixed[edit["id"]]["messages"][-1]["content"] == CORRECTED
+    assert mixed[edit["id"]]["provenance"]["human_edited"] is True
+    unapproved = {row["id"] for row in critical[3:]}
+    assert not unapproved & set(mixed)
+    review = json.loads((project / "metrics/review.json").read_text())
+    slice_figures = [review["slices"][name] for name in CRITICAL]
+    assert sum(s["reviewed"] for s in slice_figures) == 3 and sum(s["rejected"] for s in slice_figures) == 1
+
+
+def test_mix_enforces_shares_and_splits_by_lineage(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["generate"]["variations_per_seed"] = 8
+    params["mix"]["critical_requires_approval"] = False
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    _through(project, "mix")
+    rows = read_rows(project / "data/mix/rows.jsonl")
+    metrics = json.loads((project / "metrics/mix.json").read_text())
+    mix = MixParams.model_validate(params["mix"])
+    assert metrics["human_share"] >= mix.min_human_share
+    for name in CRITICAL:
+        assert metrics["slices"][name]["synthetic_share"] <= mix.max_synthetic_share_critical
+    sides: dict[str, set[str]] = {}
+    for row in rows:
+        sides.setdefault(row["seed_id"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in sides.values()), "a seed lineage spans train and eval"
+    train = read_rows(project / "data/mix/train.jsonl")
+    assert len(train) == sum(1 for row in rows if row["split"] == "train")
+    for record in train:
+        assert set(record) == {"messages"}
+        assert record["messages"][0] == {"role": "system", "content": mix.system_prompt}
+        assert record["messages"][-1]["role"] == "assistant"
+    composition = (project / "metrics/mix_composition.csv").read_text().splitlines()
+    assert composition[0] == "slice,source,rows" and len(composition) == 1 + 2 * len(TAXONOMY)
+
+
+def test_select_rows_rules() -> None:
+    humans = [{"id": f"h{i}", "slice": "cards", "source": "human"} for i in range(3)]
+    humans += [{"id": f"b{i}", "slice": "billing", "source": "human"} for i in range(2)]
+    candidates = [
+        {"id": f"s{i}", "slice": "cards", "source": "synthetic", "review": {"status": "not_sampled"}} for i in range(20)
+    ]
+    candidates += [
+        {"id": f"x{i}", "slice": "billing", "source": "synthetic", "review": {"status": "approved"}} for i in range(5)
+    ]
+    candidates += [{"id": "r", "slice": "cards", "source": "synthetic", "review": {"status": "rejected"}}]
+    params = MixParams(min_human_share=0.4, max_synthetic_share_critical=0.5, system_prompt="s")
+    chosen, removed = select_rows(humans, candidates, params, TAX)
+    billing = [r for r in chosen if r["slice"] == "billing"]
+    assert len(billing) == 2 and removed["critical_share_cap"] == 3
+    assert removed["review_rejected"] == 1
+    assert len(humans) / (len(humans) + len(chosen)) >= 0.4
+    assert max_synthetic(10, 0.5) == 10 and max_synthetic(7, 0.6) == 10
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson_interval(0, 20)
+    assert low == 0 and 0.16 < high < 0.17
+    low, high = wilson_interval(5, 10)
+    assert 0.23 < low < 0.24 and 0.76 < high < 0.77
