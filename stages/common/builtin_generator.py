@@ -23,27 +23,46 @@ MODEL_NAME = "builtin-rules"
 
 # Bank-domain rewrites: (pattern, alternatives). Patterns are matched case-insensitively on words.
 SYNONYMS: list[tuple[str, list[str]]] = [
-    (r"\bcard\b", ["debit card", "bank card", "card"]),
-    (r"\bmoney\b", ["funds", "cash", "balance"]),
-    (r"\bhaven't received\b", ["still don't have", "never got", "haven't got"]),
-    (r"\bhasn't arrived\b", ["still isn't here", "hasn't come", "never showed up"]),
-    (r"\bapp\b", ["mobile app", "banking app", "app"]),
-    (r"\bcharged\b", ["billed", "charged", "debited"]),
-    (r"\bfee\b", ["charge", "fee", "cost"]),
-    (r"\bpayment\b", ["transaction", "purchase", "payment"]),
-    (r"\btransfer\b", ["bank transfer", "payment", "transfer"]),
-    (r"\baccount\b", ["bank account", "account"]),
-    (r"\bcan you\b", ["could you", "would you be able to", "can you"]),
-    (r"\bhow do i\b", ["what's the way to", "how can i", "how should i"]),
-    (r"\bi want to\b", ["i'd like to", "i need to", "i wish to"]),
-    (r"\bwhy\b", ["how come", "why"]),
-    (r"\bhelp\b", ["assist", "help", "sort this out"]),
-    (r"\bquickly\b", ["fast", "asap", "soon"]),
-    (r"\bproblem\b", ["issue", "problem", "trouble"]),
-    (r"\bcheck\b", ["look into", "check", "confirm"]),
+    (r"(?<!credit )(?<!debit )(?<!bank )\bcard\b", ["debit card", "bank card"]),
+    (r"\bmoney\b", ["funds", "cash"]),
+    (r"\b(haven't|have not) received\b", ["still don't have", "never got", "am still waiting for"]),
+    (r"\b(hasn't|has not) arrived\b", ["still isn't here", "hasn't turned up", "never showed up"]),
+    (r"\barrived\b", ["turned up", "come through", "shown up"]),
+    (r"\breceived\b", ["got", "been sent"]),
+    (r"\bapp\b", ["mobile app", "banking app"]),
+    (r"\bcharged\b", ["billed", "debited"]),
+    (r"\bfee\b", ["charge", "cost"]),
+    (r"\bpayment\b", ["transaction", "purchase"]),
+    (r"\btransfer\b", ["bank transfer", "payment out"]),
+    (r"\baccount\b", ["bank account", "profile"]),
+    (r"\bcan you\b", ["could you", "would you be able to", "is it possible to"]),
+    (r"\bhow do i\b", ["what's the way to", "how can i", "what do i do to"]),
+    (r"\bi want to\b", ["i'd like to", "i need to", "i'm trying to"]),
+    (r"\bi need\b", ["i have to get", "i'm after", "i require"]),
+    (r"\bwhy\b", ["how come", "for what reason"]),
+    (r"\bhelp\b", ["assist", "give me a hand", "support"]),
+    (r"\bproblem\b", ["issue", "trouble"]),
+    (r"\bcheck\b", ["look into", "confirm"]),
     (r"\btop up\b", ["top-up", "add money", "load money"]),
-    (r"\bstolen\b", ["nicked", "taken", "stolen"]),
-    (r"\blost\b", ["misplaced", "lost", "can't find"]),
+    (r"\bstolen\b", ["nicked", "taken"]),
+    (r"\blost\b", ["misplaced", "can't find"]),
+    (r"\bcancel\b", ["stop", "call off", "reverse"]),
+    (r"\bwrong\b", ["incorrect", "not right"]),
+    (r"\bweek\b", ["few days", "while"]),
+    (r"\btoday\b", ["this morning", "earlier on"]),
+    (r"\byesterday\b", ["the other day", "last night"]),
+    (r"\bbank\b", ["Northwind", "you guys"]),
+    (r"\bsee\b", ["notice", "spot"]),
+    (r"\bnow\b", ["at this point", "right now"]),
+    (r"\bwhat\b", ["which", "what exactly"]),
+    (r"\bknow\b", ["find out", "understand"]),
+    (r"\bstill\b", ["yet again", "even now"]),
+    (r"\bworking\b", ["going through", "functioning"]),
+    (r"\brefund\b", ["money back", "reimbursement"]),
+    (r"\bverify\b", ["confirm", "prove"]),
+    (r"\bclose\b", ["shut down", "terminate"]),
+    (r"\bthink\b", ["believe", "reckon"]),
+    (r"\bpending\b", ["stuck", "on hold"]),
 ]
 
 CONTRACTIONS = [
@@ -96,7 +115,17 @@ SITUATIONS = [
     "I've just moved house and",
     "I'm using the app on a new phone and",
 ]
-FILLERS = ["um", "like", "so", "pls", "basically", "erm"]
+FILLERS = ["um", "like", "so", "pls", "basically", "erm", "idk", "tbh"]
+# Words a hurried customer leaves out (never negations: they carry the meaning).
+DROPPABLE = frozenset(
+    "i my the a an have has been is am are it that this to of for and so just really could would "
+    "there any some please do does did was were me".split()
+)
+SLANG = {
+    "you": "u", "your": "ur", "please": "pls", "thanks": "thx", "because": "cos", "okay": "ok",
+    "don't": "dont", "can't": "cant", "i'm": "im", "what": "wat", "are": "r", "tomorrow": "tmrw",
+    "message": "msg", "account": "acc", "transaction": "txn", "before": "b4", "see": "c",
+}  # fmt: skip
 KEYBOARD_NEIGHBOURS = {
     "a": "sq", "b": "vn", "c": "xv", "d": "sf", "e": "wr", "f": "dg", "g": "fh", "h": "gj", "i": "uo",
     "j": "hk", "k": "jl", "l": "k", "m": "n", "n": "bm", "o": "ip", "p": "o", "q": "w", "r": "et",
@@ -112,28 +141,38 @@ def _strength(temperature: float) -> float:
 
 
 def lexical_swap(text: str, rng: random.Random, temperature: float) -> str:
-    """Swap bank-domain words and phrasings for synonyms."""
-    p = _strength(temperature)
+    """Reword: bank-domain synonyms and phrasings, and the question moved to the front."""
+    p = 0.5 + 0.4 * min(temperature, 1.0)
     for pattern, choices in SYNONYMS:
         if rng.random() < p:
             replacement = rng.choice(choices)
             text = re.sub(pattern, lambda m, r=replacement: _match_case(m.group(0), r), text, flags=re.IGNORECASE)
-    return text
+    sentences = _sentences(text)
+    if len(sentences) > 1 and rng.random() < p:
+        questions = [s for s in sentences if s.endswith("?")]
+        if questions:
+            first = questions[-1]
+            sentences = [first] + [s for s in sentences if s is not first]
+    return " ".join(sentences)
 
 
 def casual_short(text: str, rng: random.Random, temperature: float) -> str:
-    """Short and informal: no greetings or thanks, contractions, lowercase, the core question kept."""
+    """Telegraphic: greetings and function words dropped, texting abbreviations, lowercase."""
     for full, short in CONTRACTIONS:
         text = re.sub(rf"\b{full}\b", short, text, flags=re.IGNORECASE)
-    text = POLITE.sub("", text).strip(" ,.!")
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
-    if len(sentences) > 2 and rng.random() < _strength(temperature):
+    sentences = _sentences(POLITE.sub("", text).strip(" ,.!"))
+    if len(sentences) > 2:
         questions = [s for s in sentences if s.endswith("?")]
-        sentences = questions[-1:] or sentences[-2:]
-    text = " ".join(sentences).rstrip(".")
-    if rng.random() < 0.7:
-        text = text.lower()
-    return text if rng.random() < 0.5 else f"{rng.choice(['hey', 'hi', 'quick one'])} {text}"
+        sentences = questions[-1:] + [s for s in sentences if not s.endswith("?")][:1]
+    p = _strength(temperature)
+    kept = []
+    for word in " ".join(sentences).split():
+        bare = word.lower().strip(",.!?")
+        if bare in DROPPABLE and rng.random() < p:
+            continue
+        kept.append(SLANG.get(bare, word) if rng.random() < p else word)
+    text = " ".join(kept).rstrip(".").lower()
+    return text if rng.random() < 0.5 else f"{rng.choice(['hey', 'hi', 'quick one', 'ok so'])} {text}"
 
 
 def formal_verbose(text: str, rng: random.Random, temperature: float) -> str:
@@ -152,10 +191,13 @@ def formal_verbose(text: str, rng: random.Random, temperature: float) -> str:
 
 def noisy_typing(text: str, rng: random.Random, temperature: float) -> str:
     """Typing noise as in logged traffic: typos, dropped punctuation, casing, filler words."""
-    typo_rate = 0.04 + 0.08 * min(temperature, 1.5)
+    typo_rate = 0.1 + 0.12 * min(temperature, 1.5)
     out = []
     for word in text.split():
-        if len(word) > 3 and rng.random() < typo_rate:
+        bare = word.lower().strip(",.!?")
+        if bare in SLANG and rng.random() < 0.5:
+            word = SLANG[bare]
+        elif len(word) > 3 and rng.random() < typo_rate:
             word = _typo(word, rng)
         out.append(word)
         if rng.random() < typo_rate / 3:
@@ -185,6 +227,10 @@ def situational(text: str, rng: random.Random, temperature: float) -> str:
     body = POLITE.sub("", text).strip(" ,")
     body = body[:1].lower() + body[1:] if body[:2] != "I " else body
     return f"{situation} {body}"
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
 
 
 def _typo(word: str, rng: random.Random) -> str:
@@ -236,7 +282,8 @@ def template_hash(template_id: str) -> str:
     """Hash of the template's code and the shared word lists: changes when the template does."""
     source = inspect.getsource(TEMPLATES[template_id])
     tables = [SYNONYMS, CONTRACTIONS, FORMAL_OPENERS, FORMAL_CLOSERS, FRUSTRATED_OPENERS, FRUSTRATED_CLOSERS]
-    return sha256_hex([GENERATOR_VERSION, source, tables, SITUATIONS, FILLERS, EMPATHY])[:16]
+    words = [SITUATIONS, FILLERS, EMPATHY, sorted(DROPPABLE), SLANG]
+    return sha256_hex([GENERATOR_VERSION, source, tables, words])[:16]
 
 
 def assign_template(templates: list[str], params_seed: int, seed_id: str, variation: int) -> str:
