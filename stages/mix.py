@@ -1,14 +1,18 @@
 """Stage mix: human and synthetic rows at controlled ratios, split by seed lineage.
 
-Rules (params `mix`), applied in this order and reported in metrics:
-1. reviewer-rejected rows never enter; in critical slices only human rows and reviewer-approved
-   (or edited) synthetic rows enter when `critical_requires_approval`;
-2. in each critical slice synthetic rows are at most `max_synthetic_share_critical` of the slice;
-3. overall, human rows are at least `min_human_share` of the mix.
+Rules (params `mix`), applied in this order, each reported in metrics with the rows it removed:
+1. exclusion rules by provenance (targeted rollback: a model version, template, seed, date...);
+2. reviewer-rejected rows never enter; in critical slices only reviewer-approved (or edited)
+   synthetic rows enter when `critical_requires_approval`;
+3. in each critical slice synthetic rows are at most `max_synthetic_share_critical` of the slice;
+4. optional per-slice `target_rows` caps (synthetic rows are trimmed, human rows never);
+5. overall, human rows are at least `min_human_share` of the mix.
 Rows dropped to meet a share are chosen by a seeded per-row draw, so the choice is stable.
 The train/eval split is by seed lineage: a seed and all its variations land on the same side.
-Outputs: data/mix/train.jsonl and eval.jsonl (OpenAI chat fine-tuning format), data/mix/rows.jsonl
-(full metadata), metrics/mix.json, metrics/mix_composition.csv (for `dvc plots`).
+
+Outputs: data/mix/train.jsonl and eval.jsonl (OpenAI chat fine-tuning format, validated),
+data/mix/preferences.jsonl (prompt/chosen/rejected for TRL's DPO trainer), data/mix/rows.jsonl
+(full metadata), data/mix/CARD.md (data card), metrics/mix.json, metrics/mix_composition.csv.
 """
 
 from __future__ import annotations
@@ -16,16 +20,19 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from stages.common.datacard import render_card
 from stages.common.errors import UserError, run_main
+from stages.common.finetune_format import chat_record, chat_record_problem, preference_record
 from stages.common.hashing import unit_draw
-from stages.common.jsonl import iter_jsonl, write_json, write_jsonl, write_text
+from stages.common.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.common.metrics import share
-from stages.common.params import MixParams, Taxonomy, load_section
+from stages.common.params import ExclusionRule, MixParams, Taxonomy, load_section, section_hash
 
 ADMITTED_REVIEW = ("approved", "edited")
 
@@ -44,10 +51,47 @@ def _keep_lowest_draws(rows: list[dict[str, Any]], limit: int, seed: int, salt: 
     return [row for row in rows if row["id"] in chosen]
 
 
+def rule_matches(rule: ExclusionRule, row: dict[str, Any]) -> bool:
+    """True when every condition of `rule` holds for this synthetic row."""
+    provenance = row.get("provenance") or {}
+    for field in ("generator", "generator_version", "model", "model_version", "template_id"):
+        wanted = getattr(rule, field)
+        if wanted is not None and provenance.get(field) != wanted:
+            return False
+    if rule.seed_id is not None and rule.seed_id not in provenance.get("seed_ids", [row.get("seed_id")]):
+        return False
+    if rule.case_id is not None and row.get("case_id") != rule.case_id:
+        return False
+    if rule.generated_from or rule.generated_until:
+        created = str(provenance.get("created_at") or "")
+        if not created:
+            return False  # rows without a generation date (the offline generator) match no date rule
+        if rule.generated_from and created[:10] < rule.generated_from[:10]:
+            return False
+        if rule.generated_until and created[:10] > rule.generated_until[:10]:
+            return False
+    return True
+
+
+def apply_exclusions(
+    candidates: list[dict[str, Any]], rules: list[ExclusionRule]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Rows no rule matches, and how many rows each rule removed (first matching rule counts)."""
+    removed = {rule.name: 0 for rule in rules}
+    kept = []
+    for row in candidates:
+        matched = next((rule for rule in rules if rule_matches(rule, row)), None)
+        if matched is None:
+            kept.append(row)
+        else:
+            removed[matched.name] += 1
+    return kept, removed
+
+
 def select_rows(
     humans: list[dict[str, Any]], candidates: list[dict[str, Any]], params: MixParams, taxonomy: Taxonomy
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """The synthetic rows admitted to the mix, and how many each rule removed."""
+    """The synthetic rows admitted to the mix, and how many each ratio/review rule removed."""
     removed: Counter[str] = Counter()
     admitted = []
     for row in candidates:
@@ -67,6 +111,11 @@ def select_rows(
         limit = max_synthetic(humans_per_slice[slice_name], params.max_synthetic_share_critical)
         kept = _keep_lowest_draws(by_slice[slice_name], limit, params.seed, "critical-share")
         removed["critical_share_cap"] += len(by_slice[slice_name]) - len(kept)
+        by_slice[slice_name] = kept
+    for slice_name, target in params.target_rows.items():
+        limit = max(0, target - humans_per_slice[slice_name])
+        kept = _keep_lowest_draws(by_slice[slice_name], limit, params.seed, "target-rows")
+        removed["target_rows"] += len(by_slice[slice_name]) - len(kept)
         by_slice[slice_name] = kept
 
     limit = max_synthetic(len(humans), 1 - params.min_human_share)
@@ -91,31 +140,55 @@ def assign_split(row: dict[str, Any], params: MixParams) -> str:
     return "eval" if unit_draw(params.seed, "split", row["seed_id"]) < params.eval_fraction else "train"
 
 
-def chat_record(row: dict[str, Any], system_prompt: str) -> dict[str, Any]:
-    """A line of OpenAI's chat fine-tuning format."""
-    messages = [{"role": "system", "content": system_prompt}]
-    messages += [{"role": m["role"], "content": m["content"]} for m in row["messages"] if m["role"] != "system"]
-    return {"messages": messages}
+def failure_preferences(humans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Preference pairs from logged failures: the expert's corrected reply over the bot's failed one."""
+    pairs = []
+    for row in humans:
+        failed = row.get("meta", {}).get("failed_reply")
+        if row["origin"] == "failure" and failed:
+            pairs.append(preference_record(row, chosen=row["messages"][-1]["content"], rejected=failed))
+    return pairs
 
 
-def mix_metrics(mixed: list[dict[str, Any]], removed: Counter[str], taxonomy: Taxonomy) -> dict[str, Any]:
+def mix_metrics(
+    mixed: list[dict[str, Any]],
+    removed: Counter[str],
+    excluded: dict[str, int],
+    taxonomy: Taxonomy,
+    upstream: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         human = sum(1 for row in rows if row["source"] == "human")
-        synthetic = len(rows) - human
+        synthetic = [row for row in rows if row["source"] == "synthetic"]
+        reviewed = sum(1 for row in synthetic if row.get("review", {}).get("status") in ADMITTED_REVIEW)
         return {
             "rows": len(rows),
             "human": human,
-            "synthetic": synthetic,
+            "synthetic": len(synthetic),
             "human_share": share(human, len(rows)),
-            "synthetic_share": share(synthetic, len(rows)),
+            "synthetic_share": share(len(synthetic), len(rows)),
+            "synthetic_reviewed_share": share(reviewed, len(synthetic)),
             "train": sum(1 for row in rows if row["split"] == "train"),
             "eval": sum(1 for row in rows if row["split"] == "eval"),
         }
 
     slices = {}
     for name in taxonomy.slices:
-        slices[name] = {"critical": taxonomy.is_critical(name), **figures([r for r in mixed if r["slice"] == name])}
-    return {**figures(mixed), "removed_by_rule": dict(sorted(removed.items())), "slices": slices}
+        review = upstream["review"].get("slices", {}).get(name, {})
+        dedup = upstream["dedup"].get("slices", {}).get(name, {})
+        slices[name] = {
+            "critical": taxonomy.is_critical(name),
+            **figures([r for r in mixed if r["slice"] == name]),
+            "review_error_rate": review.get("error_rate"),
+            "review_error_rate_ci95_high": (review.get("error_rate_ci95") or [None, None])[1],
+            "duplicate_rate": dedup.get("duplicate_rate"),
+        }
+    return {
+        **figures(mixed),
+        "removed_by_rule": dict(sorted(removed.items())),
+        "removed_by_exclusion": excluded,
+        "slices": slices,
+    }
 
 
 def composition_csv(mixed: list[dict[str, Any]], taxonomy: Taxonomy) -> str:
@@ -130,10 +203,17 @@ def composition_csv(mixed: list[dict[str, Any]], taxonomy: Taxonomy) -> str:
     return buffer.getvalue()
 
 
+def _read_metrics(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.mix", description=__doc__)
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--reviewed", type=Path, default=Path("data/review/rows.jsonl"))
+    parser.add_argument(
+        "--upstream-metrics", type=Path, default=Path("metrics"), help="folder of earlier stages' metrics"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/mix"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/mix.json"))
@@ -142,20 +222,39 @@ def main() -> None:
 
     params = load_section(args.params, "mix", MixParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
-    humans = [row for _, row in iter_jsonl(args.seeds)]
+    humans = read_jsonl(args.seeds)
     if not humans:
         raise UserError(f"{args.seeds}: no human rows to mix")
-    candidates = [row for _, row in iter_jsonl(args.reviewed)]
+    candidates, excluded = apply_exclusions(read_jsonl(args.reviewed), params.exclude)
     synthetic, removed = select_rows(humans, candidates, params, taxonomy)
     mixed = [{**row, "split": assign_split(row, params)} for row in humans + synthetic]
+    records = {
+        split: [chat_record(r, params.system_prompt) for r in mixed if r["split"] == split]
+        for split in ("train", "eval")
+    }
+    for split, split_records in records.items():
+        for index, record in enumerate(split_records, start=1):
+            problem = chat_record_problem(record)
+            if problem:  # a bug upstream, not a user mistake: stop before writing a file OpenAI would refuse
+                raise RuntimeError(f"{split}.jsonl record {index}: {problem}")
+    preferences = failure_preferences(humans)
+    upstream = {
+        name: _read_metrics(args.upstream_metrics / f"{name}.json")
+        for name in ("generate", "filter", "dedup", "review")
+    }
+    metrics = mix_metrics(mixed, removed, excluded, taxonomy, upstream)
+    metrics["preference_pairs"] = len(preferences)
+
     write_jsonl(args.out / "rows.jsonl", mixed)
-    for split in ("train", "eval"):
-        write_jsonl(
-            args.out / f"{split}.jsonl", (chat_record(r, params.system_prompt) for r in mixed if r["split"] == split)
-        )
-    write_json(args.metrics, mix_metrics(mixed, removed, taxonomy))
+    for split, split_records in records.items():
+        write_jsonl(args.out / f"{split}.jsonl", split_records)
+    write_jsonl(args.out / "preferences.jsonl", preferences)
+    write_json(args.metrics, metrics)
     write_text(args.composition, composition_csv(mixed, taxonomy))
-    print(f"mix: {len(mixed)} rows ({len(humans)} human, {len(synthetic)} synthetic)")
+    write_text(args.out / "CARD.md", render_card(mixed, metrics, upstream, params, section_hash(params), taxonomy))
+    print(
+        f"mix: {len(mixed)} rows ({len(humans)} human, {len(synthetic)} synthetic), {len(preferences)} preference pairs"
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Sampling is a per-row draw from (params seed, row id), so adding rows never resh
 already sampled; critical slices are sampled at a far higher rate (up to a cap per slice).
 Verdicts come from a versioned CSV (seeds/reviews/decisions.csv) keyed by row id:
 approve, reject (with a reason) or edit (with a corrected reply, which becomes the row).
-Outputs: data/review/rows.jsonl (every candidate with its review status), data/review/queue.csv
-and queue.jsonl (sampled rows still awaiting a verdict), metrics/review.json.
+Outputs: data/review/rows.jsonl (every candidate with its review status), data/review/queue.csv,
+queue.jsonl and label_studio.json (sampled rows still awaiting a verdict), metrics/review.json.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from stages.common.errors import UserError, run_main
 from stages.common.hashing import unit_draw
-from stages.common.jsonl import atomic_open, iter_jsonl, write_json, write_jsonl
+from stages.common.jsonl import atomic_open, read_jsonl, write_json, write_jsonl
 from stages.common.params import ReviewParams, Taxonomy, load_section
 from stages.common.rows import row_id
 from stages.common.stats import wilson_interval
@@ -43,57 +43,81 @@ class Decision:
     where: str
 
 
-def read_decisions(path: Path, known_ids: set[str]) -> dict[str, Decision]:
-    """Validated verdicts by row id; a bad line is a UserError naming file and line."""
+@dataclass
+class DecisionSet:
+    """Verdicts that apply to current rows, and the ones that no longer do."""
+
+    by_id: dict[str, Decision]
+    for_removed_rows: int = 0  # rows an upstream gate (filter, dedup) has since removed
+    unknown: int = 0  # ids seen nowhere (only counted with on_unknown_id: warn)
+
+
+def read_decisions(path: Path, known_ids: set[str], removed_ids: set[str], on_unknown: str = "error") -> DecisionSet:
+    """Validated verdicts by row id; a bad line is a UserError naming file, line and field."""
+    result = DecisionSet({})
     if not path.exists():
-        return {}
-    decisions: dict[str, Decision] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+        return result
+    seen: dict[str, str] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in ("id", "verdict") if c not in (reader.fieldnames or [])]
         if missing:
             raise UserError(f"{path}:1: missing column(s) {missing}; expected {list(DECISION_COLUMNS)}")
         for record in reader:
-            line = reader.line_num
-            where = f"{path}:{line}"
+            where = f"{path}:{reader.line_num}"
             values = {key: (record.get(key) or "").strip() for key in DECISION_COLUMNS}
             decision = Decision(values["id"], values["verdict"].lower(), values["reason"],
                                 values["corrected_reply"], values["reviewer"], values["note"], where)  # fmt: skip
-            if decision.row_id not in known_ids:
-                raise UserError(
-                    f"{where}: field 'id': unknown row id '{decision.row_id}' (not among the rows to review)"
-                )
             if decision.verdict not in VERDICTS:
                 raise UserError(f"{where}: field 'verdict': '{decision.verdict}' is not one of {list(VERDICTS)}")
             if decision.verdict == "reject" and not decision.reason:
                 raise UserError(f"{where}: field 'reason': a reject needs a reason")
             if decision.verdict == "edit" and not decision.corrected_reply:
                 raise UserError(f"{where}: field 'corrected_reply': an edit needs the corrected reply")
-            if decision.row_id in decisions:
+            if decision.row_id in seen:
                 raise UserError(
-                    f"{where}: field 'id': second decision for '{decision.row_id}'"
-                    f" (first at {decisions[decision.row_id].where})"
+                    f"{where}: field 'id': second decision for '{decision.row_id}' (first at {seen[decision.row_id]})"
                 )
-            decisions[decision.row_id] = decision
-    return decisions
+            seen[decision.row_id] = where
+            if decision.row_id in known_ids:
+                result.by_id[decision.row_id] = decision
+            elif decision.row_id in removed_ids:
+                result.for_removed_rows += 1
+            elif on_unknown == "warn":
+                result.unknown += 1
+            else:
+                raise UserError(
+                    f"{where}: field 'id': unknown row id '{decision.row_id}' (no current row has it; "
+                    "set review.on_unknown_id: warn to keep decisions for rows a params change replaced)"
+                )
+    return result
 
 
 def sample_for_review(rows: list[dict[str, Any]], params: ReviewParams, taxonomy: Taxonomy) -> set[str]:
-    """Ids of the rows to review: a fixed per-row draw under the slice's rate, capped per critical slice."""
+    """Ids of the rows to review.
+
+    Each row has a fixed draw from (seed, row id) and is sampled when the draw is under its slice's
+    rate, so adding rows never unsamples earlier ones. Critical slices are capped per slice; an
+    overall budget is spent on critical slices first, then on the others, lowest draws first.
+    """
     drawn: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for row in rows:
-        critical = taxonomy.is_critical(row["slice"])
-        rate = params.critical_rate if critical else params.default_rate
+        rate = params.critical_rate if taxonomy.is_critical(row["slice"]) else params.default_rate
         draw = unit_draw(params.seed, "review", row["id"])
         if draw < rate:
             drawn[row["slice"]].append((draw, row["id"]))
-    sampled: set[str] = set()
-    for slice_name, draws in drawn.items():
+    critical: list[tuple[float, str]] = []
+    other: list[tuple[float, str]] = []
+    for slice_name, draws in sorted(drawn.items()):
         draws.sort()
         if taxonomy.is_critical(slice_name):
-            draws = draws[: params.max_per_critical_slice]
-        sampled.update(row_id_ for _, row_id_ in draws)
-    return sampled
+            critical += draws[: params.max_per_critical_slice]
+        else:
+            other += draws
+    chosen = sorted(critical) + sorted(other)
+    if params.budget_rows is not None:
+        chosen = chosen[: params.budget_rows]
+    return {row_id_ for _, row_id_ in chosen}
 
 
 def apply_decision(row: dict[str, Any], decision: Decision | None, sampled: bool) -> dict[str, Any]:
@@ -140,6 +164,11 @@ def write_queue_csv(path: Path, records: list[dict[str, str]]) -> None:
         writer.writerows(records)
 
 
+def label_studio_tasks(queue: list[dict[str, Any]], taxonomy: Taxonomy) -> list[dict[str, Any]]:
+    """Label Studio import file: one task per queued row, the row id kept for the decisions file."""
+    return [{"data": queue_record(row, taxonomy)} for row in queue]
+
+
 def review_metrics(
     reviewed: list[dict[str, Any]], sampled: set[str], taxonomy: Taxonomy, threshold: float
 ) -> dict[str, Any]:
@@ -162,7 +191,9 @@ def review_metrics(
             "pending": status.count("pending"),
             "error_rate": round(bad / decided, 4) if decided else None,
             "error_rate_ci95": [round(low, 4), round(high, 4)],
+            "unreviewed": unreviewed,
             "estimated_bad_unreviewed": round(unreviewed * (bad / decided), 1) if decided else None,
+            "estimated_bad_unreviewed_ci95": [round(unreviewed * low, 1), round(unreviewed * high, 1)],
             "flagged": decided > 0 and high > threshold,
         }
     totals = {
@@ -174,7 +205,14 @@ def review_metrics(
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.review_sample", description=__doc__)
-    parser.add_argument("--rows", type=Path, default=Path("data/dedup/kept.jsonl"))
+    parser.add_argument("--rows", type=Path, default=Path("data/dedup/kept.jsonl"), help="rows to review")
+    parser.add_argument(
+        "--removed",
+        type=Path,
+        nargs="*",
+        default=[Path("data/filter/rejected.jsonl"), Path("data/dedup/removed.jsonl")],
+        help="rows removed upstream: decisions about them are counted, not errors",
+    )
     parser.add_argument("--decisions", type=Path, default=Path("seeds/reviews/decisions.csv"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/review"))
@@ -183,16 +221,21 @@ def main() -> None:
 
     params = load_section(args.params, "review", ReviewParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
-    rows = [row for _, row in iter_jsonl(args.rows)]
-    decisions = read_decisions(args.decisions, {row["id"] for row in rows})
+    rows = read_jsonl(args.rows)
+    removed_ids = {row["id"] for path in args.removed if path.exists() for row in read_jsonl(path)}
+    decisions = read_decisions(args.decisions, {row["id"] for row in rows}, removed_ids, params.on_unknown_id)
     sampled = sample_for_review(rows, params, taxonomy)
-    reviewed = [apply_decision(row, decisions.get(row["id"]), row["id"] in sampled) for row in rows]
+    reviewed = [apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled) for row in rows]
     queue = [row for row in reviewed if row["review"]["status"] == "pending"]
     write_jsonl(args.out / "rows.jsonl", reviewed)
     write_jsonl(args.out / "queue.jsonl", queue)
     write_queue_csv(args.out / "queue.csv", [queue_record(row, taxonomy) for row in queue])
-    write_json(args.metrics, review_metrics(reviewed, sampled, taxonomy, params.flag_error_rate))
-    print(f"review_sample: {len(sampled)} sampled, {len(decisions)} decided, {len(queue)} in the queue")
+    write_json(args.out / "label_studio.json", label_studio_tasks(queue, taxonomy))
+    metrics = review_metrics(reviewed, sampled, taxonomy, params.flag_error_rate)
+    metrics["decisions_for_removed_rows"] = decisions.for_removed_rows
+    metrics["decisions_unknown"] = decisions.unknown
+    write_json(args.metrics, metrics)
+    print(f"review_sample: {len(sampled)} sampled, {len(decisions.by_id)} decided, {len(queue)} in the queue")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,17 +120,43 @@ def test_metrics_show_has_per_slice_figures_of_every_stage(repo: Path) -> None:
 
 def test_metrics_diff_between_branches(repo: Path) -> None:
     run(["git", "checkout", "-q", "-b", "fewer-synthetic"], repo)
-    set_param(repo, "mix", "min_human_share", 0.6)
-    run(["dvc", "repro"], repo)
-    run(["git", "commit", "-q", "-am", "more human share"], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["mix"]["min_human_share"] = 0.6
+    params["mix"]["exclude"] = [{"name": "drop-noisy-typing", "template_id": "noisy_typing"}]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run(["dvc", "repro"], repo)
+    assert ran_stages(result.stdout) == ["mix"]
+    run(["git", "commit", "-q", "-am", "more human share, no noisy_typing rows"], repo)
     diff = json.loads(run(["dvc", "metrics", "diff", "main", "fewer-synthetic", "--json"], repo).stdout)
     mix = diff["metrics/mix.json"]
     assert mix["human_share"]["new"] >= 0.6 > mix["human_share"]["old"]
     assert mix["synthetic"]["diff"] < 0
+    assert mix["removed_by_exclusion.drop-noisy-typing"]["new"] > 0
     assert "slices.cards.synthetic_share" in mix
     assert "metrics/seed.json" not in diff  # unchanged stages show no difference
+    rows = read_rows(repo / "data/mix/rows.jsonl")
+    assert not [r for r in rows if r["source"] == "synthetic" and r["provenance"]["template_id"] == "noisy_typing"]
+
+    compared = run(
+        [sys.executable, str(ROOT / "tools/compare_versions.py"), "main", "fewer-synthetic", "--out", "plots"], repo
+    )
+    assert (repo / "plots/composition.png").read_bytes().startswith(b"\x89PNG")
+    assert "| cards | synthetic_share |" in compared.stdout
+    shown = json.loads(run(["dvc", "plots", "diff", "main", "fewer-synthetic", "--json"], repo).stdout)
+    assert "metrics/mix_composition.csv" in json.dumps(shown)
     run(["git", "checkout", "-q", "main"], repo)
     run(["dvc", "checkout"], repo)
+
+
+def test_experiment_with_a_param_override(repo: Path) -> None:
+    run(["dvc", "exp", "run", "-S", "generate.variations_per_seed=2", "-n", "two-variations"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    assert "two-variations" in json.dumps(shown)
+    generated = json.loads((repo / "metrics/generate.json").read_text())
+    assert generated["rows"] + generated["rejected"] == 2 * generated["seeds"]
+    run(["git", "checkout", "-q", "--", "params.yaml", "dvc.lock", "metrics/"], repo)
+    run(["dvc", "checkout"], repo)
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == []
 
 
 def test_rollback_to_tag_restores_bytes(repo: Path) -> None:

@@ -68,7 +68,7 @@ def test_bad_decisions_name_the_line(tmp_path: Path, records: list[dict[str, str
     path = tmp_path / "decisions.csv"
     _write_decisions(path, records)
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        read_decisions(path, {"a", "b"})
+        read_decisions(path, {"a", "b"}, set())
 
 
 def test_verdicts_gate_the_mix(project: Path) -> None:
@@ -147,3 +147,98 @@ def test_wilson_interval() -> None:
     assert low == 0 and 0.16 < high < 0.17
     low, high = wilson_interval(5, 10)
     assert 0.23 < low < 0.24 and 0.76 < high < 0.77
+
+
+def _synthetic(row_id: str, slice_name: str = "cards", **provenance: object) -> dict:
+    base = {"generator": "teacher", "generator_version": "1", "model": "m-1", "model_version": "2026-01",
+            "template_id": "t", "seed_ids": ["seed-a"], "created_at": "2026-10-02T10:00:00Z"}  # fmt: skip
+    base.update(provenance)
+    return {"id": row_id, "slice": slice_name, "source": "synthetic", "seed_id": "seed-a", "case_id": "c",
+            "provenance": base, "review": {"status": "not_sampled"}}  # fmt: skip
+
+
+def test_exclusion_rules_remove_by_provenance_and_count() -> None:
+    from stages.common.params import ExclusionRule
+    from stages.mix import apply_exclusions
+
+    rows = [
+        _synthetic("a", model_version="2026-01"),
+        _synthetic("b", model_version="2026-02"),
+        _synthetic("c", template_id="bad_template"),
+        _synthetic("d", created_at="2026-11-20T08:00:00Z"),
+        _synthetic("e", created_at=None),
+    ]
+    rules = [
+        ExclusionRule(name="bad model version", model="m-1", model_version="2026-02"),
+        ExclusionRule(name="bad template", template_id="bad_template"),
+        ExclusionRule(name="november batch", generated_from="2026-11-01", generated_until="2026-11-30"),
+    ]
+    kept, removed = apply_exclusions(rows, rules)
+    assert [row["id"] for row in kept] == ["a", "e"]
+    assert removed == {"bad model version": 1, "bad template": 1, "november batch": 1}
+
+
+def test_exclusion_rule_needs_a_condition(tmp_path: Path) -> None:
+    from stages.common.params import load_section
+
+    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    params["mix"]["exclude"] = [{"name": "everything"}]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(UserError, match=r"mix\.exclude\.0: rule 'everything' has no condition"):
+        load_section(path, "mix", MixParams)
+
+
+def test_target_rows_trim_synthetic_only() -> None:
+    humans = [{"id": f"h{i}", "slice": "cards", "source": "human"} for i in range(4)]
+    candidates = [_synthetic(f"s{i}") for i in range(10)]
+    params = MixParams(min_human_share=0.0, target_rows={"cards": 6}, system_prompt="s")
+    chosen, removed = select_rows(humans, candidates, params, TAX)
+    assert len(chosen) == 2 and removed["target_rows"] == 8
+    params = MixParams(min_human_share=0.0, target_rows={"cards": 2}, system_prompt="s")
+    chosen, _ = select_rows(humans, candidates, params, TAX)
+    assert chosen == []  # human rows are never dropped to meet a target
+
+
+def test_decisions_for_removed_rows_are_counted_and_unknown_can_warn(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.csv"
+    _write_decisions(path, [{"id": "a", "verdict": "approve"}, {"id": "gone", "verdict": "approve"},
+                            {"id": "typo", "verdict": "approve"}])  # fmt: skip
+    with pytest.raises(UserError, match=r"decisions\.csv:4: field 'id': unknown row id 'typo'"):
+        read_decisions(path, {"a"}, {"gone"})
+    decisions = read_decisions(path, {"a"}, {"gone"}, on_unknown="warn")
+    assert set(decisions.by_id) == {"a"} and decisions.for_removed_rows == 1 and decisions.unknown == 1
+
+
+def test_review_budget_goes_to_critical_slices_first() -> None:
+    rows = _fake_rows(300, "cards") + _fake_rows(100, "billing")
+    params = ReviewParams(seed=1, critical_rate=1.0, default_rate=0.5, budget_rows=120)
+    sampled = sample_for_review(rows, params, TAX)
+    assert len(sampled) == 120
+    assert sum(1 for r in rows if r["slice"] == "billing" and r["id"] in sampled) == 100
+
+
+def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> None:
+    from stages.common.finetune_format import chat_record_problem
+
+    _through(project, "mix")
+    for split in ("train", "eval"):
+        for record in read_rows(project / f"data/mix/{split}.jsonl"):
+            assert chat_record_problem(record) is None
+    assert (
+        chat_record_problem({"messages": [{"role": "user", "content": "only a question"}]})
+        == "no assistant message to learn from"
+    )
+    assert chat_record_problem({"messages": [{"role": "bot", "content": "x"}]}).startswith("message 0: role")
+    preferences = read_rows(project / "data/mix/preferences.jsonl")
+    failures = [row for row in read_rows(project / "data/seed/seeds.jsonl") if row["origin"] == "failure"]
+    assert len(preferences) == len(failures)
+    for pair in preferences:
+        assert set(pair) == {"prompt", "chosen", "rejected"}
+        assert pair["prompt"][-1]["role"] == "user" and pair["chosen"][0]["content"] != pair["rejected"][0]["content"]
+    card = (project / "data/mix/CARD.md").read_text()
+    metrics = json.loads((project / "metrics/mix.json").read_text())
+    assert f"{metrics['rows']} rows: {metrics['human']} human" in card
+    assert "| billing (critical) |" in card and "mix params hash" in card
+    tasks = json.loads((project / "data/review/label_studio.json").read_text())
+    assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]

@@ -118,9 +118,10 @@ SITUATIONS = [
 FILLERS = ["um", "like", "so", "pls", "basically", "erm", "idk", "tbh"]
 # Words a hurried customer leaves out (never negations: they carry the meaning).
 DROPPABLE = frozenset(
-    "i my the a an have has been is am are it that this to of for and so just really could would "
-    "there any some please do does did was were me".split()
-)
+    {"i", "my", "the", "a", "an", "have", "has", "been", "is", "am", "are", "it", "that", "this", "to", "of",
+     "for", "and", "so", "just", "really", "could", "would", "there", "any", "some", "please", "do", "does",
+     "did", "was", "were", "me"}
+)  # fmt: skip
 SLANG = {
     "you": "u", "your": "ur", "please": "pls", "thanks": "thx", "because": "cos", "okay": "ok",
     "don't": "dont", "can't": "cant", "i'm": "im", "what": "wat", "are": "r", "tomorrow": "tmrw",

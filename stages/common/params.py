@@ -115,7 +115,33 @@ class ReviewParams(Section):
     critical_rate: float = Field(default=1.0, ge=0, le=1)
     default_rate: float = Field(default=0.1, ge=0, le=1)
     max_per_critical_slice: int = Field(default=200, ge=0)
+    # Overall rows per run; critical slices are served first. None: no overall cap.
+    budget_rows: int | None = Field(default=None, ge=0)
     flag_error_rate: float = Field(default=0.1, gt=0, le=1)
+    # A decision whose id matches no row at all: "error" (typo, wrong file) or "warn" (count it,
+    # e.g. while experimenting with generate params that replace rows).
+    on_unknown_id: Literal["error", "warn"] = "error"
+
+
+class ExclusionRule(Section):
+    """Targeted rollback: drop every synthetic row whose provenance matches all the given fields."""
+
+    name: str = Field(min_length=1)
+    generator: str | None = None
+    generator_version: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+    template_id: str | None = None
+    seed_id: str | None = None
+    case_id: str | None = None
+    generated_from: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}")
+    generated_until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}")
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> ExclusionRule:
+        if not self.model_dump(exclude={"name"}, exclude_none=True):
+            raise ValueError(f"rule '{self.name}' has no condition: it would remove every synthetic row")
+        return self
 
 
 class MixParams(Section):
@@ -124,7 +150,19 @@ class MixParams(Section):
     max_synthetic_share_critical: float = Field(default=0.5, ge=0, le=1)
     critical_requires_approval: bool = True
     eval_fraction: float = Field(default=0.15, ge=0, lt=1)
+    # Optional upper bound on rows per slice (human rows are never dropped to meet it).
+    target_rows: dict[str, int] = Field(default_factory=dict)
+    exclude: list[ExclusionRule] = Field(default_factory=list)
     system_prompt: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> MixParams:
+        names = [rule.name for rule in self.exclude]
+        if len(set(names)) != len(names):
+            raise ValueError(f"exclude: rule names must be unique, got {names}")
+        if any(count < 0 for count in self.target_rows.values()):
+            raise ValueError("target_rows: counts must be >= 0")
+        return self
 
 
 SECTIONS: dict[str, type[Section]] = {
