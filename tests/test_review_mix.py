@@ -242,3 +242,22 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
     assert "| billing (critical) |" in card and "mix params hash" in card
     tasks = json.loads((project / "data/review/label_studio.json").read_text())
     assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]
+
+
+def test_review_metrics_estimate_errors_and_flag_slices() -> None:
+    from stages.review_sample import review_metrics
+
+    def reviewed(slice_name: str, statuses: list[str]) -> list[dict]:
+        return [
+            {"id": f"{slice_name}{i}", "slice": slice_name, "review": {"status": s}} for i, s in enumerate(statuses)
+        ]
+
+    rows = reviewed("billing", ["approved"] * 8 + ["rejected"] * 2 + ["pending"] * 10)
+    rows += reviewed("cards", ["approved"] * 30 + ["not_sampled"] * 70)
+    sampled = {row["id"] for row in rows if row["review"]["status"] != "not_sampled"}
+    metrics = review_metrics(rows, sampled, TAX, threshold=0.3)
+    billing, cards = metrics["slices"]["billing"], metrics["slices"]["cards"]
+    assert billing["error_rate"] == 0.2 and billing["error_rate_ci95"] == [0.0567, 0.5098]
+    assert billing["estimated_bad_unreviewed"] == 2.0 and billing["flagged"] is True
+    assert cards["error_rate"] == 0.0 and cards["flagged"] is False and cards["unreviewed"] == 70
+    assert metrics["flagged_slices"] == ["billing"]
