@@ -1,9 +1,14 @@
 """Stage generate: synthetic variations of the training seeds (never the eval split).
 
 Backend `builtin` (the default) is the offline rule-based generator in
-`stages.common.builtin_generator`. Every row carries a provenance record; variations that come
-out unusable are written to the rejected file with a reason instead of being dropped.
-Outputs: data/generate/rows.jsonl, data/generate/rejected.jsonl, metrics/generate.json.
+`stages.common.builtin_generator`. Backend `openai` asks teacher models on any OpenAI-compatible
+endpoint (`stages.common.teacher`): several (model, template, temperature) generators, a
+per-request cache that makes reruns free and resumable, rate limits and a hard cost budget.
+Every row carries a provenance record; variations that come out unusable are written to the
+rejected file with a reason instead of being dropped.
+Outputs: data/generate/rows.jsonl, data/generate/rejected.jsonl, data/generate/pairs.jsonl
+(preference-pair candidates, openai backend), data/generate/cache/ (teacher responses, kept by DVC
+between runs), metrics/generate.json.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from stages.common import builtin_generator as builtin
-from stages.common.errors import run_main
-from stages.common.hashing import int_seed
+from stages.common.errors import UserError, run_main
+from stages.common.hashing import int_seed, sha256_hex
 from stages.common.jsonl import read_jsonl, write_json, write_jsonl
 from stages.common.metrics import count_by
-from stages.common.params import GenerateParams, load_section, section_hash
+from stages.common.params import GenerateParams, load_section
 from stages.common.rows import row_id, user_text
 from stages.common.text import match_key
+
+# The builtin backend's provenance hashes only its own params, so adding teacher settings to the
+# section leaves its rows byte-for-byte as they were.
+BUILTIN_PARAMS = {"backend", "seed", "variations_per_seed", "templates", "temperatures"}
 
 
 def synthetic_row(
@@ -45,7 +54,7 @@ def generate_builtin(
     seeds: list[dict[str, Any]], params: GenerateParams
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Variations of every seed with the built-in generator: (kept rows, rejected rows)."""
-    params_hash = section_hash(params)
+    params_hash = sha256_hex(params.model_dump(mode="json", include=BUILTIN_PARAMS))[:16]
     template_hashes = {name: builtin.template_hash(name) for name in params.templates}
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
@@ -79,7 +88,8 @@ def generate_metrics(
     rows: list[dict[str, Any]], rejected: list[dict[str, Any]], seeds: list[dict[str, Any]]
 ) -> dict[str, Any]:
     template_of = lambda row: row["provenance"]["template_id"]  # noqa: E731
-    reasons = Counter(reason for row in rejected for reason in row["reasons"])
+    # Counted by code (`code: detail`): teacher reasons carry details that differ per row.
+    reasons = Counter(reason.split(":", 1)[0] for row in rejected for reason in row["reasons"])
     slices = sorted({seed["slice"] for seed in seeds})
     return {
         "seeds": len(seeds),
@@ -104,15 +114,36 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/generate"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/generate.json"))
+    parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="teacher prompt templates")
+    parser.add_argument("--policy", type=Path, default=Path("seeds/policy.md"), help="grounds the teacher")
+    parser.add_argument("--cache", type=Path, default=None, help="teacher response cache (default: OUT/cache)")
     args = parser.parse_args()
 
     params = load_section(args.params, "generate", GenerateParams)
     seeds = read_jsonl(args.seeds)
-    rows, rejected = generate_builtin(seeds, params)
+    cache_dir = args.cache or args.out / "cache"
+    pairs: list[dict[str, Any]] = []
+    stop_message = None
+    if params.backend == "openai":
+        # Imported here: the openai SDK takes half a second to import, which builtin runs skip.
+        from stages.common.teacher import TeacherPaths, generate_with_teacher, print_summary
+
+        paths = TeacherPaths(prompts=args.prompts, policy=args.policy, cache=cache_dir, params=args.params)
+        result = generate_with_teacher(seeds, params, paths)
+        rows, rejected, pairs, stop_message = result.rows, result.rejected, result.pairs, result.stop_message
+        metrics = {**generate_metrics(rows, rejected, seeds), "pairs": len(pairs), **result.metrics}
+        print_summary(result)
+    else:
+        rows, rejected = generate_builtin(seeds, params)
+        metrics = generate_metrics(rows, rejected, seeds)
+        cache_dir.mkdir(parents=True, exist_ok=True)  # a DVC output of the stage, whatever the backend
     write_jsonl(args.out / "rows.jsonl", rows)
     write_jsonl(args.out / "rejected.jsonl", rejected)
-    write_json(args.metrics, generate_metrics(rows, rejected, seeds))
-    print(f"generate: {len(rows)} rows from {len(seeds)} seeds ({len(rejected)} rejected)")
+    write_jsonl(args.out / "pairs.jsonl", pairs)
+    write_json(args.metrics, metrics)
+    print(f"generate: {len(rows)} rows from {len(seeds)} seeds ({len(rejected)} rejected, {len(pairs)} pairs)")
+    if stop_message:
+        raise UserError(stop_message)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,258 @@
+"""A small OpenAI-compatible chat completions server on 127.0.0.1, for tests and bench/.
+
+It answers like a teacher that follows our prompts: for a variation it rewrites the customer turns
+of the conversation it finds between <conversation> tags, for a reply it writes a policy-style
+answer. It counts requests, checks the bearer key, and injects faults on demand:
+
+- `faults`: arrival number (1-based, complete requests) -> one of FAULTS, for that request only;
+- `content_fault(body)`: per-request answer faults (deterministic per request, unlike arrival
+  order): "malformed" (not JSON), "length" (cut off, finish_reason=length), "refusal", "prose"
+  (JSON wrapped in prose, which the client must still parse), "http_400" (refused every time).
+
+Run standalone (its own process, so it does not share the benchmark's GIL):
+    python -m tests.openai_server --latency 0.2      # prints "PORT <n>", serves until killed
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TEST_API_KEY = "sk-test-3f9c2b7e5a1d4c8e9f0a6b2d7c1e5f3a"
+FAULTS = ("429", "500", "slow", "drop", "bad_body")
+CONTENT_FAULTS = ("malformed", "length", "refusal", "prose", "http_400")
+WORDS = (
+    "hello", "morning", "evening", "quick", "question", "honestly", "worried", "confused", "again", "yesterday",
+    "today", "weekend", "abroad", "holiday", "phone", "laptop", "online", "shop", "restaurant", "taxi", "train",
+    "airport", "hotel", "rent", "salary", "friend", "partner", "mum", "brother", "landlord", "deadline", "urgent",
+    "please", "thanks", "sorry", "help", "really", "still", "never", "already", "maybe", "statement", "balance",
+    "screen", "button", "message", "email", "letter", "envelope", "post", "office", "branch", "queue", "weeks",
+)  # fmt: skip
+_CONVERSATION = re.compile(r"<conversation>\s*(.*?)\s*</conversation>", re.DOTALL)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 resets connections when 64 clients connect at once
+
+
+class FakeOpenAIServer:
+    def __init__(
+        self,
+        api_key: str = TEST_API_KEY,
+        latency_s: float = 0.0,
+        slow_s: float = 2.0,
+        faults: dict[int, str] | None = None,
+        content_fault: Callable[[dict[str, Any]], str | None] | None = None,
+        retry_after: str = "0.05",
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.latency_s = latency_s
+        self.slow_s = slow_s
+        self.faults = dict(faults or {})
+        self.content_fault = content_fault
+        self.retry_after = retry_after
+        self.lock = threading.Lock()
+        self.arrivals = 0  # every HTTP request, faults included
+        self.completed = 0  # 200 answers written
+        self.fault_counts: Counter[str] = Counter()
+        self.body_counts: Counter[str] = Counter()  # sha256 of each request body -> times seen
+        self.auth_headers: list[str] = []
+        self.response_formats: Counter[str] = Counter()  # "json_schema", "json_object+schema", "none"...
+        self.httpd = _Server(("127.0.0.1", port), self._handler_class())
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.arrivals = self.completed = 0
+            self.fault_counts.clear()
+            self.body_counts.clear()
+            self.auth_headers.clear()
+            self.response_formats.clear()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    body = json.loads(raw)
+                except ValueError:  # a client killed mid-request sends half a body: not a request
+                    self.close_connection = True
+                    return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
+                with server.lock:
+                    server.arrivals += 1
+                    arrival = server.arrivals
+                    fault = server.faults.get(arrival)
+                    server.body_counts[hashlib.sha256(raw).hexdigest()] += 1
+                    server.auth_headers.append(self.headers.get("authorization", ""))
+                    if fault:
+                        server.fault_counts[fault] += 1
+                if not self.path.endswith("/chat/completions"):
+                    return self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                if self.headers.get("authorization") != f"Bearer {server.api_key}":
+                    given = self.headers.get("authorization", "").removeprefix("Bearer ")
+                    # Real servers echo (part of) the key; the client must not store or print it.
+                    message = f"Incorrect API key provided: {given}"
+                    return self._json(401, {"error": {"message": message, "type": "invalid_request_error"}})
+                if fault == "429":
+                    error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
+                    return self._json(429, error, {"retry-after": server.retry_after})
+                if fault == "500":
+                    return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
+                if fault == "drop":
+                    self.close_connection = True  # no response at all: the client sees a disconnect
+                    return None
+                with server.lock:
+                    server.response_formats[response_format_name(body)] += 1
+                time.sleep(server.slow_s if fault == "slow" else server.latency_s)
+                if fault == "bad_body":
+                    return self._send(200, b'{"id": "chatcmpl-x", "choices": [', {"content-type": "application/json"})
+                content_fault = server.content_fault(body) if server.content_fault else None
+                if content_fault == "http_400":  # a request this server will never accept
+                    return self._json(400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
+                content, finish = answer(body, content_fault)
+                self._json(200, completion(body, content, finish, refused=content_fault == "refusal"))
+                with server.lock:
+                    server.completed += 1
+                return None
+
+            def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
+                self._send(status, json.dumps(value).encode(), {"content-type": "application/json", **(headers or {})})
+
+            def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                    self.close_connection = True
+
+        return Handler
+
+
+def answer(body: dict[str, Any], content_fault: str | None) -> tuple[str, str]:
+    """(content, finish_reason) a well-behaved teacher would give, unless a fault is asked for."""
+    prompt = body["messages"][-1]["content"]
+    match = _CONVERSATION.search(prompt)
+    turns = json.loads(match.group(1)) if match else [{"role": "user", "content": "hello"}]
+    tag = f"{body['model']} {body.get('seed')}"
+    if _wants_reply(body):
+        value: dict[str, Any] = {
+            "reply": f"Thanks for asking ({tag}). Open the app, go to Help, pick this topic and follow the steps;"
+            " I will hand you over to an agent if anything looks wrong."
+        }
+    else:
+        rng = random.Random(tag)
+        messages = [
+            {"role": t["role"], "content": _reworded(t["content"], rng) if t["role"] == "user" else t["content"]}
+            for t in turns
+        ]
+        value = {"messages": messages}
+    text = json.dumps(value)
+    if content_fault == "malformed":
+        return "Sure! Here is the conversation: messages = [user: hi, assistant: hello", "stop"
+    if content_fault == "length":
+        return text[: len(text) // 2], "length"
+    if content_fault == "prose":
+        return f"Here you go:\n```json\n{text}\n```\nHope this helps.", "stop"
+    return text, "stop"
+
+
+def _reworded(text: str, rng: random.Random) -> str:
+    """A customer turn in mostly new words (a teacher's variation is not a near-copy of the seed)."""
+    words = rng.sample(WORDS, 9)
+    return f"{' '.join(words).capitalize()}, so {' '.join(text.split()[:4]).lower()}... what now?"
+
+
+def response_format_name(body: dict[str, Any]) -> str:
+    response_format = body.get("response_format")
+    if not response_format:
+        return "none"
+    return response_format["type"] + ("+schema" if "schema" in response_format else "")
+
+
+def _wants_reply(body: dict[str, Any]) -> bool:
+    response_format = body.get("response_format") or {}
+    name = (response_format.get("json_schema") or {}).get("name")
+    if name:
+        return name == "reply"
+    return '{"reply":' in body["messages"][-1]["content"]
+
+
+def completion(body: dict[str, Any], content: str, finish_reason: str, refused: bool = False) -> dict[str, Any]:
+    prompt_chars = sum(len(m["content"]) for m in body["messages"])
+    refusal = "I'm sorry, I can't help with that." if refused else None
+    content_or_none = None if refused else content
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_790_000_000,
+        "model": f"{body['model']}-2026-01-01",
+        "system_fingerprint": "fp_test",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content_or_none, "refusal": refusal},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_chars // 4,
+            "completion_tokens": max(1, len(content) // 4),
+            "total_tokens": prompt_chars // 4 + max(1, len(content) // 4),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeOpenAIServer(latency_s=args.latency, port=args.port)
+    print(f"PORT {server.httpd.server_address[1]}", flush=True)
+    server.httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
