@@ -1,0 +1,147 @@
+"""Filter benchmarks (issue 4): throughput with every check on, and what the judgement checks catch.
+
+    python -m bench.bench_filter throughput [--rows 100000]   rows/s, all checks on, and each check's cost
+    python -m bench.bench_filter quality                      policy_facts on the seed replies; the intent
+                                                              classifier's margin table (BANKING77 if present)
+
+Rows are built-in variations of data/seed/seeds.jsonl (run `python -m stages.seed` first). The run is
+pinned to one CPU core. BANKING77 is read in place from ../shared/data/banking77/ (or $BANKING77_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.bench_dedup import pin_to_one_core
+from bench.near_duplicate_corpus import banking77_dir, load_banking77
+from stages.common.checks import assemble_checks, reason_code
+from stages.common.intent_classifier import IntentClassifier
+from stages.common.jsonl import read_jsonl
+from stages.common.params import FilterParams, GenerateParams, load_section
+from stages.common.policy_facts import PolicyFacts
+from stages.common.rows import user_text
+from stages.filter import filter_batches
+from stages.generate import generate_builtin
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "data/seed/seeds.jsonl"
+
+
+def _seed_rows() -> list[dict[str, Any]]:
+    if not SEEDS.exists():
+        raise SystemExit(f"{SEEDS} not found: run `python -m stages.seed` (or `dvc repro seed`) first")
+    return read_jsonl(SEEDS)
+
+
+def throughput(rows_wanted: int) -> None:
+    pin_to_one_core()
+    seeds = _seed_rows()
+    variations = -(-rows_wanted * 21 // (20 * len(seeds)))  # ~3% of variations come out unchanged and are dropped
+    rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=variations))
+    rows = rows[:rows_wanted]
+    params = load_section(ROOT / "params.yaml", "filter", FilterParams)
+    start = time.perf_counter()
+    check_set = assemble_checks(
+        params, ROOT / "seeds/blocklist.txt", PolicyFacts.from_file(ROOT / "seeds/policy.md"), seeds
+    )
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    codes: Counter[str] = Counter()
+    rejected = 0
+    for _, reasons in filter_batches(rows, check_set.checks):
+        rejected += bool(reasons)
+        codes.update({reason_code(reason) for reason in reasons})
+    total = time.perf_counter() - start
+    per_check = {}
+    for name, check in check_set.checks:  # each check alone over every row, to see where the time goes
+        start = time.perf_counter()
+        batch = getattr(check, "check_batch", None)
+        for low in range(0, len(rows), 4096):
+            chunk = rows[low : low + 4096]
+            _ = batch(chunk) if batch else [check(row) for row in chunk]
+        per_check[name] = round(len(rows) / (time.perf_counter() - start))
+    print(
+        json.dumps(
+            {
+                "rows": len(rows),
+                "checks": [name for name, _ in check_set.checks],
+                "setup_seconds (policy + classifier training)": round(setup, 2),
+                "seconds": round(total, 2),
+                "rows_per_s": round(len(rows) / total),
+                "rejected": rejected,
+                "rejected_by_code": dict(sorted(codes.items())),
+                "rows_per_s_each_check_alone": per_check,
+            },
+            indent=2,
+        )
+    )
+
+
+def quality() -> None:
+    seeds = _seed_rows()
+    facts = PolicyFacts.from_file(ROOT / "seeds/policy.md")
+    expert = flagged = 0
+    for name in ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"):
+        for row in read_jsonl(ROOT / "seeds" / name):
+            customer = "\n".join(m["content"] for m in row["messages"] if m["role"] == "user")
+            for message in row["messages"]:
+                if message["role"] == "assistant":
+                    expert += 1
+                    flagged += facts.problem(message["content"], customer, True, True) is not None
+    failures = read_jsonl(ROOT / "seeds/failures.jsonl")
+    caught = Counter(f["failure_mode"] for f in failures if facts.problem(f["failed_reply"], "", True, True))
+    modes = Counter(f["failure_mode"] for f in failures)
+    by_mode = ", ".join(f"{mode} {caught[mode]}/{count}" for mode, count in modes.items())
+    print(f"policy_facts: expert replies rejected {flagged} of {expert}; logged bad replies caught")
+    print(f"  {sum(caught.values())} of {len(failures)}: {by_mode}")
+
+    classifier = IntentClassifier.train(seeds)
+    assert classifier is not None
+    intents = classifier.intents
+    rng = random.Random(0)
+    variations, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=4))
+    sets = {"built-in variations": ([user_text(r) for r in variations], [r["intent"] for r in variations])}
+    directory = banking77_dir()
+    if directory is not None:
+        real = [(text, intent) for text, intent in load_banking77(directory) if intent in intents]
+        sets["BANKING77 queries of the 18 intents"] = ([t for t, _ in real], [i for _, i in real])
+    else:
+        print("BANKING77 not found: the classifier table covers built-in variations only")
+    print(f"intent classifier: trained on {classifier.training_rows} seed rows, {len(intents)} intents")
+    print("| rows | margin | rejected, right label | caught, wrong label |")
+    print("|---|---|---|---|")
+    for label, (texts, labels) in sets.items():
+        probabilities = classifier.probabilities(texts)
+        column = {intent: index for index, intent in enumerate(intents)}
+        right = np.array([column[i] for i in labels])
+        wrong = np.array([column[rng.choice([i for i in intents if i != label_])] for label_ in labels])
+        top = probabilities.max(axis=1)
+        for margin in (0.2, 0.3, 0.4, 0.5):
+            false_rejects = (top - probabilities[np.arange(len(texts)), right] >= margin).mean()
+            catches = (top - probabilities[np.arange(len(texts)), wrong] >= margin).mean()
+            print(f"| {label} ({len(texts)}) | {margin} | {false_rejects:.3f} | {catches:.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["throughput", "quality"])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    if args.command == "throughput":
+        throughput(args.rows)
+    else:
+        quality()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Personal data in text: e-mail addresses, phone numbers, card numbers (Luhn-valid), IBANs (mod-97 valid).
+
+A teacher model writes realistic-looking personal data into synthetic turns ("my card is 4929 ..."),
+and a real number copied into training data is a leak; the support policy also forbids asking for card
+numbers. Card numbers and IBANs are confirmed by their check digits, so amounts, dates and reference
+numbers are not mistaken for them. Findings are masked, so a rejection reason never repeats the data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PII_KINDS = ("email", "phone", "card_number", "iban")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
+# 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
+_CARD = re.compile(r"(?<![\d.,£$€])\d(?:[ -]?\d){12,18}(?![\d%])")
+# two capital letters, two check digits, then 11-30 letters or digits, in groups or not
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+# +country code, or a national number starting with 0, or (xxx) xxx-xxxx; 10-15 digits in total
+_PHONE = re.compile(
+    r"(?<![\w£$€.,+])(?:\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?|0)\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w%])"
+    r"|(?<![\w£$€.,])\(\d{3}\) ?\d{3}[ .-]\d{4}(?!\w)"
+    r"|(?<![\w£$€.,])\d{3}[.-]\d{3}[.-]\d{4}(?!\w)"
+)
+_DIGITS_OR_AT = re.compile(r"\d{4}|@")  # every kind has an @ or 4 digits in a row somewhere
+# IBAN length per country (ISO 13616 registry), for the countries a UK bank's customers mostly meet
+IBAN_LENGTHS = {
+    "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
+    "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27,
+    "LT": 20, "LU": 20, "LV": 21, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24,
+    "SI": 19, "SK": 24, "TR": 26,
+}  # fmt: skip
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn check every payment card number satisfies (ISO/IEC 7812)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def iban_valid(iban: str) -> bool:
+    """ISO 13616 check: country code and check digits moved to the end, letters as 10..35, mod 97 = 1."""
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", iban):
+        return False
+    expected = IBAN_LENGTHS.get(iban[:2])
+    if expected is not None and len(iban) != expected:
+        return False
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _mask(text: str, keep: int = 2) -> str:
+    return text[:keep] + "*" * max(0, len(text) - 2 * keep) + text[-keep:] if len(text) > 2 * keep else "*" * len(text)
+
+
+def find_card_number(text: str) -> str | None:
+    for match in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return _mask(digits, 4)
+    return None
+
+
+def find_iban(text: str) -> str | None:
+    for match in _IBAN.finditer(text):
+        compact = match.group(0).replace(" ", "")
+        expected = IBAN_LENGTHS.get(compact[:2])
+        # the pattern may run on into following capitals: try the country's length first
+        for length in [expected] if expected else range(min(len(compact), 34), 14, -1):
+            if length <= len(compact) and iban_valid(compact[:length]):
+                return _mask(compact[:length], 4)
+    return None
+
+
+def find_phone(text: str) -> str | None:
+    for match in _PHONE.finditer(text):
+        digits = re.sub(r"\D", "", match.group(0))
+        if 10 <= len(digits) <= 15 and not luhn_card_like(digits):
+            return _mask(digits, 2)
+    return None
+
+
+def luhn_card_like(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+
+
+def find_email(text: str) -> str | None:
+    match = _EMAIL.search(text)
+    if match is None:
+        return None
+    local, _, domain = match.group(0).partition("@")
+    return f"{_mask(local, 1)}@{domain}"
+
+
+FINDERS = {"email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban}
+
+
+@dataclass(frozen=True)
+class PiiFinder:
+    """The first personal-data finding in a text, as (kind, masked value)."""
+
+    kinds: tuple[str, ...] = PII_KINDS
+
+    def __call__(self, text: str) -> tuple[str, str] | None:
+        if not _DIGITS_OR_AT.search(text):
+            return None  # every kind needs a run of digits or an @: skip most texts cheaply
+        for kind in self.kinds:
+            found = FINDERS[kind](text)
+            if found:
+                return kind, found
+        return None
