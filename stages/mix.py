@@ -32,6 +32,7 @@ from stages.common.finetune_format import chat_record, chat_record_problem, pref
 from stages.common.hashing import unit_draw
 from stages.common.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.common.metrics import share
+from stages.common.minhash import jaccard, shingle_set
 from stages.common.params import ExclusionRule, MixParams, Taxonomy, load_section, section_hash
 
 ADMITTED_REVIEW = ("approved", "edited")
@@ -148,6 +149,32 @@ def failure_preferences(humans: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if row["origin"] == "failure" and failed:
             pairs.append(preference_record(row, chosen=row["messages"][-1]["content"], rejected=failed))
     return pairs
+
+
+def choose_pair(pair: dict[str, Any], max_similarity: float) -> tuple[dict[str, Any], str] | tuple[None, str]:
+    """(preference record, "kept") for a teacher pair with a clear winner, else (None, why not).
+
+    A pair teaches something only when exactly one candidate passed the filter checks and the two
+    replies differ: two failures (the same or different) have no chosen side, and near-identical
+    replies carry no preference.
+    """
+    first, second = pair["candidates"]
+    failed = [bool(candidate.get("reasons")) for candidate in pair["candidates"]]
+    if all(failed):
+        same = {r.split(":")[0] for r in first["reasons"]} & {r.split(":")[0] for r in second["reasons"]}
+        return None, "both_failed_same_check" if same else "both_failed"
+    if not any(failed):
+        return None, "no_winner"
+    chosen, rejected = (second, first) if failed[0] else (first, second)
+    similarity = jaccard(
+        shingle_set(chosen["messages"][-1]["content"], 1), shingle_set(rejected["messages"][-1]["content"], 1)
+    )
+    if similarity >= max_similarity:
+        return None, "near_duplicate_candidates"
+    record = preference_record(
+        chosen, chosen=chosen["messages"][-1]["content"], rejected=rejected["messages"][-1]["content"]
+    )
+    return record, "kept"
 
 
 def mix_metrics(

@@ -21,7 +21,7 @@ from tests.conftest import ROOT, read_rows, run
 
 pytestmark = pytest.mark.dvc
 
-STAGES = ["seed", "generate", "filter", "dedup", "review_sample", "mix"]
+STAGES = ["seed", "generate", "filter", "dedup", "review_sample", "mix", "evaluate"]
 DATA_FILES = [
     "data/seed/seeds.jsonl",
     "data/generate/rows.jsonl",
@@ -113,7 +113,7 @@ def test_generate_param_reruns_generate_and_later_only(repo: Path) -> None:
 def test_metrics_show_has_per_slice_figures_of_every_stage(repo: Path) -> None:
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     files = next(iter(shown.values()))["data"]
-    for stage in ("seed", "generate", "filter", "dedup", "review", "mix"):
+    for stage in ("seed", "generate", "filter", "dedup", "review", "mix", "evaluate"):
         data = files[f"metrics/{stage}.json"]["data"]
         assert "slices" in data and "billing" in data["slices"], stage
 
@@ -125,7 +125,7 @@ def test_metrics_diff_between_branches(repo: Path) -> None:
     params["mix"]["exclude"] = [{"name": "drop-noisy-typing", "template_id": "noisy_typing"}]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro"], repo)
-    assert ran_stages(result.stdout) == ["mix"]
+    assert ran_stages(result.stdout) == ["mix", "evaluate"]
     run(["git", "commit", "-q", "-am", "more human share, no noisy_typing rows"], repo)
     diff = json.loads(run(["dvc", "metrics", "diff", "main", "fewer-synthetic", "--json"], repo).stdout)
     mix = diff["metrics/mix.json"]

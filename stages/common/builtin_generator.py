@@ -18,7 +18,7 @@ from typing import Any
 from stages.common.hashing import int_seed, sha256_hex
 
 GENERATOR_NAME = "builtin"
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 MODEL_NAME = "builtin-rules"
 
 # Bank-domain rewrites: (pattern, alternatives). Patterns are matched case-insensitively on words.
@@ -299,10 +299,13 @@ def vary(seed_row: dict[str, Any], template_id: str, temperature: float, samplin
     transform = TEMPLATES[template_id]
     messages = []
     acknowledged = template_id not in EMPATHY_TEMPLATES
+    rewrote_user = False
     for message in seed_row["messages"]:
         content = message["content"]
-        if message["role"] == "user":
+        if message["role"] == "user" and not rewrote_user:
+            # Only the opening turn: a reply to a clarifying question would not restate the situation.
             content = _tidy_spacing(transform(content, rng, temperature))
+            rewrote_user = True
         elif message["role"] == "assistant" and not acknowledged:
             content = _with_empathy(content, rng)
             acknowledged = True

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stages.common.errors import UserError
 from stages.common.hashing import sha256_hex
@@ -64,12 +64,108 @@ BUILTIN_TEMPLATES = (
 )
 
 
+class TeacherGenerator(Section):
+    """One (model, prompt template, temperature) combination of the teacher backend.
+
+    `template` names a file prompts/<template>.md; `weight` is its share relative to the others.
+    """
+
+    model: str = Field(min_length=1)
+    template: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    weight: int = Field(default=1, ge=1, le=1000)
+
+    @property
+    def identity(self) -> str:
+        # Assignment hashes on this, not on temperature or weight, so tuning those two never
+        # moves rows between generators (and so never re-requests rows of the other generators).
+        return f"{self.model}|{self.template}"
+
+
+class ModelPrice(Section):
+    """USD per million tokens, as on the provider's price page."""
+
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+
+
+TeacherResponseFormat = Literal["json_schema", "json_object", "json_object_schema", "text"]
+
+
+class OpenAIParams(Section):
+    """The `openai` backend: any OpenAI-compatible chat completions endpoint.
+
+    The key is read only from the OPENAI_API_KEY environment variable, never from here.
+    """
+
+    base_url: str | None = None  # None: OPENAI_BASE_URL, else the SDK default (api.openai.com)
+    generators: list[TeacherGenerator] = Field(
+        default_factory=lambda: [TeacherGenerator(model="gpt-4o-mini", template="variation_rephrase")],
+        min_length=1,
+    )
+    # Preference pairs for seeds marked `pair: true`: two candidates from two different entries.
+    pair_generators: list[TeacherGenerator] = Field(
+        default_factory=lambda: [
+            TeacherGenerator(model="gpt-4o-mini", template="reply_concise"),
+            TeacherGenerator(model="gpt-4o-mini", template="reply_thorough"),
+        ]
+    )
+    # json_schema: OpenAI structured outputs; json_object: JSON mode; json_object_schema: llama.cpp's
+    # {"type": "json_object", "schema": ...}; text: no response_format (answers are still parsed).
+    response_format: TeacherResponseFormat = "json_schema"
+    max_tokens: int = Field(default=800, ge=1, le=200_000)
+    # Reasoning models (o-series, gpt-5) accept only max_completion_tokens.
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    rpm_limit: int | None = Field(default=None, ge=1)
+    tpm_limit: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"gpt-4o-mini": ModelPrice(input_per_1m=0.15, output_per_1m=0.6)}
+    )
+    max_cost_usd: float | None = Field(default=None, ge=0)  # hard cap on what one run spends
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_in_params(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data for name in ("api_key", "key", "openai_api_key")):
+            raise ValueError("never put the API key in params: set the OPENAI_API_KEY environment variable")
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpenAIParams:
+        if self.base_url is not None:
+            from urllib.parse import urlsplit  # local: only this validator parses URLs
+
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                example = "http://127.0.0.1:8080/v1"
+                raise ValueError(f"base_url: expected an http(s) URL such as {example}, got {self.base_url!r}")
+            if parts.username or parts.password:
+                raise ValueError("base_url: must not contain credentials; the key comes from OPENAI_API_KEY")
+        for field in ("generators", "pair_generators"):
+            entries: list[TeacherGenerator] = getattr(self, field)
+            identities = [entry.identity for entry in entries]
+            if len(set(identities)) != len(identities):
+                raise ValueError(f"{field}: each (model, template) combination may be listed once")
+        if len(self.pair_generators) == 1:
+            raise ValueError("pair_generators: list at least two (the two candidates must differ) or none")
+        unpriced = sorted({g.model for g in self.generators + self.pair_generators} - set(self.prices))
+        if unpriced:
+            raise ValueError(f"prices: no price for model(s) {unpriced} (use 0 for a local server)")
+        return self
+
+
 class GenerateParams(Section):
-    backend: Literal["builtin"] = "builtin"
+    backend: Literal["builtin", "openai"] = "builtin"
     seed: int = 0
     variations_per_seed: int = Field(default=4, ge=0, le=1000)
-    templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)
-    temperatures: list[float] = Field(default=[0.7], min_length=1)
+    templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)  # builtin backend only
+    temperatures: list[float] = Field(default=[0.7], min_length=1)  # builtin backend only
+    openai: OpenAIParams = Field(default_factory=OpenAIParams)
 
     @model_validator(mode="after")
     def _known_templates(self) -> GenerateParams:
@@ -83,29 +179,73 @@ class GenerateParams(Section):
         return self
 
 
+FilterCheck = Literal[
+    "schema", "length", "blocklist", "pii", "refusal", "ai_boilerplate", "language", "repetition", "policy_facts",
+    "intent",
+]  # fmt: skip
+FILTER_CHECKS: tuple[str, ...] = FilterCheck.__args__  # type: ignore[attr-defined]
+
+
 class FilterParams(Section):
-    checks: list[Literal["schema", "length", "blocklist"]] = Field(default=["schema", "length", "blocklist"])
+    """Filter checks (stages/common/checks.py); each is switched on by listing it in `checks`."""
+
+    checks: list[FilterCheck] = Field(default=list(FILTER_CHECKS))
     min_user_chars: int = Field(default=3, ge=0)
     max_user_chars: int = Field(default=800, ge=1)
     min_assistant_chars: int = Field(default=20, ge=0)
     max_assistant_chars: int = Field(default=1500, ge=1)
+    pii_kinds: list[Literal["email", "phone", "card_number", "iban"]] = Field(
+        default=["email", "phone", "card_number", "iban"], min_length=1
+    )
+    language_min_words: int = Field(default=6, ge=1)
+    language_min_latin_share: float = Field(default=0.9, ge=0, le=1)
+    repetition_max_duplicate_share: float = Field(default=0.5, gt=0, le=1)
+    repetition_cross_turn_words: int = Field(default=5, ge=0)  # 0: off
+    policy_facts_context: bool = True
+    policy_action_claims: bool = True
+    intent_margin: float = Field(default=0.4, gt=0, le=1)
+    intent_min_probability: float = Field(default=0.0, ge=0, le=1)
+    intent_min_seed_rows: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FilterParams:
+        if len(set(self.checks)) != len(self.checks):
+            raise ValueError("checks: a check is listed twice")
+        if self.min_user_chars > self.max_user_chars:
+            raise ValueError(f"min_user_chars ({self.min_user_chars}) exceeds max_user_chars ({self.max_user_chars})")
+        if self.min_assistant_chars > self.max_assistant_chars:
+            raise ValueError(
+                f"min_assistant_chars ({self.min_assistant_chars}) exceeds max_assistant_chars"
+                f" ({self.max_assistant_chars})"
+            )
+        return self
 
 
 class DedupParams(Section):
+    """Near-duplicate settings; the defaults are measured on bench/bench_dedup.py (see BENCHMARKS.md)."""
+
     text: Literal["user", "conversation"] = "user"
     ngram: int = Field(default=1, ge=1, le=13)
-    threshold: float = Field(default=0.8, gt=0, le=1)
+    threshold: float = Field(default=0.75, gt=0, le=1)
+    max_difference: int = Field(default=2, ge=0)
     num_perm: int = Field(default=128, ge=16, le=1024)
     bands: int = Field(default=16, ge=1)
     rows_per_band: int = Field(default=8, ge=1)
     against_seeds: bool = True
     decontaminate_eval: bool = True
+    decontaminate_ngram: int = Field(default=13, ge=1, le=16)
+    decontaminate_min_words: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")
     def _bands_fit(self) -> DedupParams:
         if self.bands * self.rows_per_band > self.num_perm:
             raise ValueError(
                 f"bands x rows_per_band = {self.bands * self.rows_per_band} exceeds num_perm = {self.num_perm}"
+            )
+        if self.decontaminate_min_words > self.decontaminate_ngram:
+            raise ValueError(
+                f"decontaminate_min_words = {self.decontaminate_min_words} exceeds"
+                f" decontaminate_ngram = {self.decontaminate_ngram}"
             )
         return self
 
@@ -153,6 +293,8 @@ class MixParams(Section):
     # Optional upper bound on rows per slice (human rows are never dropped to meet it).
     target_rows: dict[str, int] = Field(default_factory=dict)
     exclude: list[ExclusionRule] = Field(default_factory=list)
+    # Teacher preference pairs whose two replies are at least this similar (word Jaccard) are dropped.
+    pair_max_similarity: float = Field(default=0.8, gt=0, le=1)
     system_prompt: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -165,6 +307,55 @@ class MixParams(Section):
         return self
 
 
+class EvalSetColumns(Section):
+    """Column (CSV) or field (JSONL) names of an imported log."""
+
+    text: str = Field(default="text", min_length=1)
+    intent: str = Field(default="intent", min_length=1)
+    slice: str | None = None  # None: each row's slice comes from params taxonomy
+
+
+class EvalSetParams(Section):
+    """The real held-out traffic: the repository's eval split, or an imported log."""
+
+    path: str = Field(default="data/seed/eval.jsonl", min_length=1)
+    format: Literal["rows", "csv", "jsonl"] = "rows"
+    columns: EvalSetColumns = EvalSetColumns()
+    unknown_intents: Literal["error", "skip"] = "error"
+
+
+class ProbeParams(Section):
+    """The cheap intent probe: TF-IDF features and a logistic regression."""
+
+    analyzer: Literal["word", "char_wb"] = "word"
+    ngram_range: tuple[int, int] = (1, 2)
+    sublinear_tf: bool = True
+    C: float = Field(default=10.0, gt=0)
+    max_iter: int = Field(default=2000, ge=10)
+    random_state: int = 0
+
+    @field_validator("ngram_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1] <= 8:
+            raise ValueError(f"needs 1 <= low <= high <= 8, got {list(value)}")
+        return value
+
+
+class EvaluateParams(Section):
+    eval_set: EvalSetParams = EvalSetParams()
+    # An eval row whose text is in a training set: "drop" leaves it out of the eval set and counts it
+    # (the training sets stay exactly the mix); "error" stops the stage, naming file:line.
+    on_leak: Literal["drop", "error"] = "drop"
+    probe: ProbeParams = ProbeParams()
+    # Macro-F1 and paired-difference intervals: percentile bootstrap with a fixed seed.
+    bootstrap_samples: int = Field(default=1000, ge=100, le=100_000)
+    bootstrap_seed: int = 0
+    verdict_metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    # Synthetic-only at least this far (absolute) below human-only in a slice: synthetic collapse.
+    collapse_gap: float = Field(default=0.2, gt=0, le=1)
+
+
 SECTIONS: dict[str, type[Section]] = {
     "taxonomy": Taxonomy,
     "seed": SeedParams,
@@ -173,6 +364,7 @@ SECTIONS: dict[str, type[Section]] = {
     "dedup": DedupParams,
     "review": ReviewParams,
     "mix": MixParams,
+    "evaluate": EvaluateParams,
 }
 
 
