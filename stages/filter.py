@@ -26,7 +26,7 @@ from typing import Any
 
 from stages.common.checks import Check, CheckSet, assemble_checks, check_of, reason_code, run_checks_batch
 from stages.common.errors import run_main
-from stages.common.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json
+from stages.common.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.common.metrics import share
 from stages.common.params import FilterParams, load_section
 from stages.common.policy_facts import PolicyFacts
@@ -123,6 +123,13 @@ def filter_metrics(kept: list[Row], rejected: list[Row]) -> dict[str, Any]:
     return tally.to_dict()
 
 
+def check_pair_candidates(pairs: list[Row], checks: list[tuple[str, Check]]) -> list[Row]:
+    """Each preference pair with every candidate's reasons (empty: passed); mix picks the winner."""
+    candidates = [candidate for pair in pairs for candidate in pair["candidates"]]
+    reasons = iter([found for _, found in filter_batches(candidates, checks)])
+    return [{**pair, "candidates": [{**c, "reasons": next(reasons)} for c in pair["candidates"]]} for pair in pairs]
+
+
 def _template(row: Row) -> str:
     provenance = row.get("provenance") or {}
     return str(provenance.get("template_id", "none"))
@@ -150,6 +157,12 @@ def main() -> None:
         type=Path,
         default=None,
         help="human seed rows to train the intent check (default data/seed/seeds.jsonl)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        default=Path("data/generate/pairs.jsonl"),
+        help="preference-pair candidates to check as well (skipped when the file is absent)",
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument(
@@ -179,6 +192,11 @@ def main() -> None:
             else:
                 kept_file.write(dumps_row(row) + "\n")
     metrics = tally.to_dict(check_set)
+    pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
+    checked_pairs = check_pair_candidates(pairs, check_set.checks)
+    write_jsonl(args.out / "pairs.jsonl", checked_pairs)
+    metrics["pairs"] = len(checked_pairs)
+    metrics["pair_candidates_rejected"] = sum(1 for p in checked_pairs for c in p["candidates"] if c["reasons"])
     write_json(args.metrics, metrics)
     print(f"filter: kept {metrics['kept']} of {metrics['rows']} ({metrics['rejected']} rejected)")
 

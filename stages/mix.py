@@ -238,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m stages.mix", description=__doc__)
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--reviewed", type=Path, default=Path("data/review/rows.jsonl"))
+    parser.add_argument("--pairs", type=Path, default=Path("data/filter/pairs.jsonl"), help="checked teacher pairs")
     parser.add_argument(
         "--upstream-metrics", type=Path, default=Path("metrics"), help="folder of earlier stages' metrics"
     )
@@ -265,12 +266,19 @@ def main() -> None:
             if problem:  # a bug upstream, not a user mistake: stop before writing a file OpenAI would refuse
                 raise RuntimeError(f"{split}.jsonl record {index}: {problem}")
     preferences = failure_preferences(humans)
+    pair_outcomes: Counter[str] = Counter()
+    for pair in read_jsonl(args.pairs) if args.pairs.exists() else []:
+        record, outcome = choose_pair(pair, params.pair_max_similarity)
+        pair_outcomes[outcome] += 1
+        if record is not None:
+            preferences.append(record)
     upstream = {
         name: _read_metrics(args.upstream_metrics / f"{name}.json")
         for name in ("generate", "filter", "dedup", "review")
     }
     metrics = mix_metrics(mixed, removed, excluded, taxonomy, upstream)
     metrics["preference_pairs"] = len(preferences)
+    metrics["teacher_pairs"] = dict(sorted(pair_outcomes.items()))
 
     write_jsonl(args.out / "rows.jsonl", mixed)
     for split, split_records in records.items():

@@ -261,3 +261,26 @@ def test_review_metrics_estimate_errors_and_flag_slices() -> None:
     assert billing["estimated_bad_unreviewed"] == 2.0 and billing["flagged"] is True
     assert cards["error_rate"] == 0.0 and cards["flagged"] is False and cards["unreviewed"] == 70
     assert metrics["flagged_slices"] == ["billing"]
+
+
+def _candidate(reply: str, reasons: list[str]) -> dict:
+    return {"messages": [{"role": "user", "content": "my card never came"}, {"role": "assistant", "content": reply}],
+            "reasons": reasons}  # fmt: skip
+
+
+def test_teacher_pairs_need_one_clear_winner() -> None:
+    from stages.mix import choose_pair
+
+    good = "Cards arrive in 3 to 5 working days; check the dispatch date in Card > Card delivery."
+    bad = "We guarantee a refund of everything today, no questions asked at all."
+    record, outcome = choose_pair(
+        {"candidates": [_candidate(bad, ["policy_facts: refund"]), _candidate(good, [])]}, 0.8
+    )
+    assert outcome == "kept" and record is not None
+    assert record["chosen"][0]["content"] == good and record["rejected"][0]["content"] == bad
+    assert record["prompt"] == [{"role": "user", "content": "my card never came"}]
+    same = {"candidates": [_candidate(bad, ["blocklist: x"]), _candidate(good, ["blocklist: y"])]}
+    assert choose_pair(same, 0.8) == (None, "both_failed_same_check")
+    assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8) == (None, "no_winner")
+    near = {"candidates": [_candidate(good, []), _candidate(good + " Thanks!", ["repetition: x"])]}
+    assert choose_pair(near, 0.8) == (None, "near_duplicate_candidates")
