@@ -29,7 +29,7 @@ from typing import Any
 from stages.common.datacard import render_card
 from stages.common.errors import UserError, run_main
 from stages.common.finetune_format import chat_record, chat_record_problem, preference_record
-from stages.common.hashing import unit_draw
+from stages.common.hashing import file_sha256, unit_draw
 from stages.common.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.common.metrics import share
 from stages.common.minhash import jaccard, shingle_set
@@ -278,6 +278,7 @@ def main() -> None:
     }
     metrics = mix_metrics(mixed, removed, excluded, taxonomy, upstream)
     metrics["preference_pairs"] = len(preferences)
+    input_hashes = {str(path): file_sha256(path)[:16] for path in (args.seeds, args.reviewed)}
     metrics["teacher_pairs"] = dict(sorted(pair_outcomes.items()))
 
     write_jsonl(args.out / "rows.jsonl", mixed)
@@ -286,7 +287,10 @@ def main() -> None:
     write_jsonl(args.out / "preferences.jsonl", preferences)
     write_json(args.metrics, metrics)
     write_text(args.composition, composition_csv(mixed, taxonomy))
-    write_text(args.out / "CARD.md", render_card(mixed, metrics, upstream, params, section_hash(params), taxonomy))
+    write_text(
+        args.out / "CARD.md",
+        render_card(mixed, metrics, upstream, params, section_hash(params), taxonomy, input_hashes),
+    )
     print(
         f"mix: {len(mixed)} rows ({len(humans)} human, {len(synthetic)} synthetic), {len(preferences)} preference pairs"
     )

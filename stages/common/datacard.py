@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from typing import Any
 
 from stages.common.params import MixParams, Taxonomy
-
-
-def git_revision() -> str:
-    """HEAD's short hash, marked `-dirty` when the work tree has changes; `unknown` outside git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -34,6 +21,7 @@ def render_card(
     params: MixParams,
     params_hash: str,
     taxonomy: Taxonomy,
+    input_hashes: dict[str, str],
 ) -> str:
     synthetic = [row for row in mixed if row["source"] == "synthetic"]
     generators = Counter(
@@ -44,7 +32,10 @@ def render_card(
     lines = [
         "# Data card",
         "",
-        f"Built from git revision `{git_revision()}`; mix params hash `{params_hash}`.",
+        f"Mix params hash `{params_hash}`; inputs "
+        + ", ".join(f"`{path}` sha256 `{digest}`" for path, digest in sorted(input_hashes.items()))
+        + ". The git commit whose dvc.lock lists this card is its revision: the card names content hashes"
+        " rather than a commit so that a rebuild is byte-identical.",
         f"{metrics['rows']} rows: {metrics['human']} human ({metrics['human_share']:.0%}), "
         f"{metrics['synthetic']} synthetic; {metrics['train']} train / {metrics['eval']} eval, split by seed lineage. "
         f"Rules: human share >= {params.min_human_share:.0%}; synthetic <= {params.max_synthetic_share_critical:.0%} "
