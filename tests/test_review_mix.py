@@ -239,7 +239,7 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
     card = (project / "data/mix/CARD.md").read_text()
     metrics = json.loads((project / "metrics/mix.json").read_text())
     assert f"{metrics['rows']} rows: {metrics['human']} human" in card
-    assert "| billing (critical) |" in card and "mix params hash" in card
+    assert "| billing (critical) |" in card and "Mix params hash" in card and "`data/seed/seeds.jsonl` sha256" in card
     tasks = json.loads((project / "data/review/label_studio.json").read_text())
     assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]
 
