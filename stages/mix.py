@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from stages.common.checks import reason_code
 from stages.common.datacard import render_card
 from stages.common.errors import UserError, run_main
 from stages.common.finetune_format import chat_record, chat_record_problem, preference_record
@@ -161,7 +162,7 @@ def choose_pair(pair: dict[str, Any], max_similarity: float) -> tuple[dict[str, 
     first, second = pair["candidates"]
     failed = [bool(candidate.get("reasons")) for candidate in pair["candidates"]]
     if all(failed):
-        same = {r.split(":")[0] for r in first["reasons"]} & {r.split(":")[0] for r in second["reasons"]}
+        same = {reason_code(r) for r in first["reasons"]} & {reason_code(r) for r in second["reasons"]}
         return None, "both_failed_same_check" if same else "both_failed"
     if not any(failed):
         return None, "no_winner"

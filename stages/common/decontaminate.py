@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.common.minhash import TokenisedBatch, ngram_hashes, sorted_unique
+from stages.common.minhash import TokenisedBatch, jaccard, ngram_hashes, sorted_unique
 
 
 class NgramDecontaminator:
@@ -66,7 +66,7 @@ class NgramDecontaminator:
             hit = self._exact_hit(tokens)
             if hit is not None:
                 own, theirs = frozenset(tokens), self._eval_words[hit]
-                found[row] = (hit, round(len(own & theirs) / len(own | theirs), 4))
+                found[row] = (hit, round(jaccard(own, theirs), 4))
         return found
 
     def _exact_hit(self, tokens: list[int]) -> int | None:
