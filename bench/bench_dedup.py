@@ -162,8 +162,8 @@ def _batches(texts: Iterator[str]) -> Iterator[list[str]]:
         yield batch
 
 
-def run_ours(texts: Iterator[str], params: DedupParams) -> tuple[float, list[bool]]:
-    """Seconds spent in dedup (text generation not counted) and the removed flag per row."""
+def run_ours(texts: Iterator[str], params: DedupParams) -> tuple[float, list[bool], dict[str, int]]:
+    """Seconds spent in dedup (text generation not counted), the removed flag per row, and pair counts."""
     finder = NearDuplicateFinder(
         ("rows",), ngram=params.ngram, num_perm=params.num_perm, bands=params.bands,
         rows_per_band=params.rows_per_band, threshold=params.threshold, max_difference=params.max_difference,
@@ -176,7 +176,12 @@ def run_ours(texts: Iterator[str], params: DedupParams) -> tuple[float, list[boo
     start = time.perf_counter()
     resolution = finder.resolve()
     spent += time.perf_counter() - start
-    return spent, [match is not None for match in resolution.matches]
+    pairs = {
+        "candidate_pairs": resolution.candidate_pairs,
+        "pairs_verified": resolution.verified,
+        "pairs_confirmed": resolution.confirmed,
+    }
+    return spent, [match is not None for match in resolution.matches], pairs
 
 
 def run_naive(texts: list[str], params: DedupParams, compatible: bool = False) -> tuple[float, list[bool]]:
@@ -223,8 +228,8 @@ def throughput(rows: int, naive_rows: int) -> dict[str, Any]:
     sample = list(stream_rows(examples, naive_rows))
     naive_seconds, naive_removed = run_naive(sample, params)
     _, compatible_removed = run_naive(sample, params, compatible=True)
-    ours_sample_seconds, ours_sample_removed = run_ours(iter(sample), params)
-    ours_seconds, ours_removed = run_ours(stream_rows(examples, rows), params)
+    ours_sample_seconds, ours_sample_removed, _ = run_ours(iter(sample), params)
+    ours_seconds, ours_removed, _ = run_ours(stream_rows(examples, rows), params)
     words = sum(len(text.split()) for text in sample) / len(sample)
     result = {
         "settings": _describe(params),
@@ -244,8 +249,8 @@ def throughput(rows: int, naive_rows: int) -> dict[str, Any]:
     return result
 
 
-def measure_child(rows: int, trace: bool) -> None:
-    """One size in this (fresh) process: seconds and peak memory, printed as one JSON line."""
+def measure_child(rows: int, trace: bool, vocabulary_block: int) -> None:
+    """One size in this (fresh) process: seconds, peak memory and pair counts, printed as one JSON line."""
     pin_to_one_core()
     directory = banking77_dir()
     assert directory is not None
@@ -254,27 +259,40 @@ def measure_child(rows: int, trace: bool) -> None:
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if trace:
         tracemalloc.start()
-    seconds, removed = run_ours(stream_rows(examples, rows), params)
+    seconds, removed, pairs = run_ours(stream_rows(examples, rows, vocabulary_block=vocabulary_block), params)
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({
         "rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds),
         "peak_rss_mb": round(peak_kb / 1024), "rss_before_run_mb": round(baseline_kb / 1024),
         "tracemalloc_peak_mb": round(traced_peak / 2**20) if traced_peak is not None else None,
-        "removed_share": round(sum(removed) / rows, 4),
+        "removed_share": round(sum(removed) / rows, 4), **pairs,
+        "stream": f"fresh vocabulary every {vocabulary_block:,} rows" if vocabulary_block else "reused queries",
     }))  # fmt: skip
 
 
-def scaling(sizes: list[int]) -> None:
+def scaling(sizes: list[int], trace: bool) -> None:
+    """Each size on both streams (see `stream_rows`): reused queries, where near-threshold pairs per row
+    grow with the rows, and a fresh vocabulary every min(sizes) rows, where they do not. The ratio of
+    each size's rows/s to the smallest size's, on the same stream, is the scaling."""
     if banking77_dir() is None:
         print("BANKING77 not found: skipping the scaling benchmark")
         return
-    for size in sizes:
-        for trace in (False, True):
-            command = [sys.executable, "-m", "bench.bench_dedup", "_child", "--rows", str(size)]
-            command += ["--tracemalloc"] if trace else []
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-            print(done.stdout.strip().splitlines()[-1], "(tracemalloc on: time not comparable)" if trace else "")
+    block = min(sizes)
+    for vocabulary_block in (0, block):
+        base: float | None = None
+        for size in sorted(sizes):
+            for traced in (False, True) if trace else (False,):
+                command = [sys.executable, "-m", "bench.bench_dedup", "_child", "--rows", str(size)]
+                command += ["--vocabulary-block", str(vocabulary_block)] + (["--tracemalloc"] if traced else [])
+                done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                if traced:
+                    result["note"] = "tracemalloc on: time not comparable"
+                else:
+                    base = base or result["rows_per_s"]
+                    result["rows_per_s_vs_smallest"] = round(result["rows_per_s"] / base, 3)
+                print(json.dumps(result))
 
 
 def main() -> None:
@@ -285,16 +303,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--naive-rows", type=int, default=5_000, help="throughput: naive datasketch subsample")
     parser.add_argument("--sizes", default="100000,1000000", help="scaling: comma-separated row counts")
-    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--tracemalloc", action="store_true", help="scaling: also a run under tracemalloc per size")
+    parser.add_argument("--vocabulary-block", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.command == "accuracy":
         accuracy(args.sweep)
     elif args.command == "throughput":
         throughput(args.rows, args.naive_rows)
     elif args.command == "scaling":
-        scaling([int(size) for size in args.sizes.split(",")])
+        scaling([int(size) for size in args.sizes.split(",")], args.tracemalloc)
     else:
-        measure_child(args.rows, args.tracemalloc)
+        measure_child(args.rows, args.tracemalloc, args.vocabulary_block)
 
 
 if __name__ == "__main__":

@@ -268,14 +268,25 @@ def stream_rows(
     duplicate_share: float = 0.2,
     edit_rate: float = 0.10,
     seed: int = 9,
+    vocabulary_block: int = 0,
 ) -> Iterator[str]:
     """`count` rows for throughput runs, generated lazily (so 1M rows cost no memory up front): each
     joins 2-3 random BANKING77 queries (~30 words); `duplicate_share` of them are edited copies of a
-    recent row."""
+    recent row.
+
+    BANKING77 has 13k queries, so a long stream reuses each query more and more often: at 1M rows
+    every query is in ~190 rows, and the pairs of rows sharing one (Jaccard ~0.4-0.7, which LSH must
+    check) grow with the square of the rows. With `vocabulary_block` = B, every B rows start a fresh
+    vocabulary (each word gets the block number as a suffix, and copies come from the same block), so
+    reuse, and the share of near-threshold pairs per row, stay what they are at B rows: the stream
+    then measures how the dedup scales with rows alone."""
     rng = random.Random(seed)
     texts = [text for text, _ in examples]
     recent: list[str] = []
-    for _ in range(count):
+    for index in range(count):
+        block = index // vocabulary_block if vocabulary_block else 0
+        if vocabulary_block and index % vocabulary_block == 0:
+            recent = []
         if recent and rng.random() < duplicate_share:
             text = edit_text(rng.choice(recent), edit_rate, rng)
         else:
@@ -284,4 +295,4 @@ def stream_rows(
                 recent.append(text)
             else:
                 recent[rng.randrange(len(recent))] = text
-        yield text
+        yield " ".join(f"{word}x{block}" for word in words(text)) if block else text

@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from stages.common import near_duplicates
 from stages.common.decontaminate import NgramDecontaminator
 from stages.common.minhash import (
+    ShingleSets,
     Signer,
     band_keys,
     candidate_pairs,
+    common_counts,
     exact_key,
     jaccard,
     shingle_hash,
@@ -27,6 +30,7 @@ from stages.common.minhash import (
     tokenise,
     word_hash,
 )
+from stages.common.near_duplicates import NearDuplicateFinder, is_near_duplicate
 from stages.common.params import DedupParams
 from stages.common.rows import row_id
 from stages.common.text import words
@@ -325,3 +329,77 @@ def test_all_pairs_of_small_sets_agree_with_exact_jaccard() -> None:
     for a, b in combinations(range(len(texts)), 2):
         if jaccard(sets[a], sets[b]) >= 0.9:
             assert (a, b) in found
+
+
+def test_bulk_intersection_counts_equal_python_sets() -> None:
+    rng = np.random.default_rng(4)
+    rows = [np.unique(rng.integers(0, 2**32, rng.integers(1, 60), dtype=np.uint64)).astype(np.uint32)
+            for _ in range(300)]  # fmt: skip
+    rows += [rows[0].copy(), rows[1][:1].copy(), np.array([2**32 - 1, 0], dtype=np.uint32)[::-1].copy()]
+    for index in range(0, 280, 7):  # overlapping rows: a share of another row's values plus new ones
+        rows[index + 1] = np.unique(np.concatenate([rows[index][::2], rows[index + 1]]))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(row) for row in rows], out=offsets[1:])
+    sets = ShingleSets(np.concatenate(rows), offsets)
+    first = rng.integers(0, len(rows), 200_000)  # more than one chunk of pairs
+    second = rng.integers(0, len(rows), 200_000)
+    counts = common_counts(sets, first, second)
+    python_sets = [set(row.tolist()) for row in rows]
+    expected = [len(python_sets[a] & python_sets[b]) for a, b in zip(first.tolist(), second.tolist(), strict=True)]
+    assert counts.tolist() == expected
+    assert counts.max() > 30 and (counts == 0).any()
+
+
+def _greedy_reference(texts: list[str], threshold: float, max_difference: int) -> list[tuple[int, bool] | None]:
+    """Each row against every earlier kept row: (matched row, exact) or None. An exact copy of a kept row
+    wins; otherwise the most similar near-duplicate, the earliest on ties."""
+    sets = [shingle_set(text, 1) for text in texts]
+    keys = [exact_key(text) for text in texts]
+    kept: list[int] = []
+    decisions: list[tuple[int, bool] | None] = []
+    for index, own in enumerate(sets):
+        twin = next((k for k in kept if keys[k] == keys[index]), None)
+        near = [
+            (-jaccard(own, sets[k]), k)
+            for k in kept
+            if k != twin and is_near_duplicate(len(own & sets[k]), len(own | sets[k]), threshold, max_difference)
+        ]
+        decisions.append((twin, True) if twin is not None else (min(near)[1], False) if near else None)
+        if decisions[-1] is None:
+            kept.append(index)
+    return decisions
+
+
+@pytest.mark.parametrize(
+    ("always_paired", "pairs_per_row"),
+    [(32, 8), (2, 0), (10**6, 10**6)],
+    ids=["defaults", "every-bucket-walked", "every-bucket-paired"],
+)
+def test_paired_and_walked_buckets_decide_like_brute_force(
+    monkeypatch: pytest.MonkeyPatch, always_paired: int, pairs_per_row: int
+) -> None:
+    """Hundreds of variations of one text put hundreds of rows in one bucket: such buckets are either
+    turned into pairs (checked in bulk) or walked (each row against the bucket's kept rows); both must
+    give exactly the greedy decisions of the brute-force reference."""
+    monkeypatch.setattr(near_duplicates, "_ALWAYS_PAIRED", always_paired)
+    monkeypatch.setattr(near_duplicates, "_PAIRS_PER_ROW", pairs_per_row)
+    rng = random.Random(3)
+    sentence = "my card payment was declined at the supermarket twice today although my balance is fine"
+    base = [*sentence.split(" "), "and", "the", "card", "is", "not", "blocked"]
+    vocabulary = ["card", "refund", "blocked", "why", "again", "shop", "balance", "app", "help", "urgent"]
+    texts = []
+    for _ in range(400):
+        tokens = list(base)
+        for _ in range(rng.choice([0, 1, 2, 3, 4, 6, 8])):
+            tokens[rng.randrange(len(tokens))] = rng.choice(vocabulary)
+        texts.append(" ".join(tokens))
+    texts += [" ".join(rng.sample(base, 6)) for _ in range(100)]  # short rows: the max_difference clause
+    finder = NearDuplicateFinder(
+        ("rows",), ngram=1, num_perm=128, bands=32, rows_per_band=4, threshold=0.8, max_difference=2
+    )
+    finder.add(tokenise(texts), 0)
+    resolution = finder.resolve()
+    got = [None if m is None else (m.index, m.kind == "exact") for m in resolution.matches]
+    expected = _greedy_reference(texts, 0.8, 2)
+    assert got == expected
+    assert 100 < sum(match is not None for match in got) < 450

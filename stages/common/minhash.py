@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash
+from scipy import sparse
 
 from stages.common.text import words
 
@@ -282,6 +283,32 @@ class ShingleSets:
 
 
 _EMPTY_HASH = shingle_hash(EMPTY_SHINGLE)
+_COMMON_CHUNK = 65_536  # pairs intersected per scipy call: bounds the gathered copies (~21 bytes per shingle)
+
+
+def common_counts(sets: ShingleSets, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """|A & B| for each pair of rows (first[i], second[i]). Both sides' sorted shingles are gathered into
+    sparse matrices and intersected by scipy's merge of sorted rows (C++): ~0.8 us per pair of ~30-word
+    rows, against ~4 us for a Python set intersection."""
+    counts = np.empty(len(first), dtype=np.int64)
+    for low in range(0, len(first), _COMMON_CHUNK):
+        part = slice(low, low + _COMMON_CHUNK)
+        product = _rows_matrix(sets, first[part]).multiply(_rows_matrix(sets, second[part]))
+        counts[part] = np.diff(product.indptr)
+    return counts
+
+
+def _rows_matrix(sets: ShingleSets, rows: np.ndarray) -> sparse.csr_array:
+    """The given rows as a 0/1 matrix with one column per 32-bit shingle hash."""
+    starts = sets.offsets[rows]
+    sizes = sets.offsets[rows + 1] - starts
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=indptr[1:])
+    members = np.repeat(starts - indptr[:-1], sizes) + np.arange(indptr[-1], dtype=np.int64)
+    # Rows are sorted and free of repeats (canonical), which keeps scipy on its merge path; its general
+    # path would allocate per column, and there are 2^32 columns.
+    columns = sets.values[members].astype(np.int64)
+    return sparse.csr_array((np.ones(len(members), dtype=np.int8), columns, indptr), shape=(len(rows), 1 << 32))
 
 
 def shingle_sets(batch: TokenisedBatch, ngram: int) -> ShingleSets:
@@ -347,48 +374,32 @@ def band_keys(signatures: np.ndarray, bands: int, rows_per_band: int) -> np.ndar
     return np.ascontiguousarray(keys.T)
 
 
-def bucket_runs(keys: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each (row, key) entry: the first and the last row holding the same key (-1 and -1 when no
-    other row holds it), and a number for the key's bucket. `rows` defaults to 0, 1, 2, ..."""
-    if not len(keys):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
+def shared_runs(keys: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows whose key another row holds too, grouped by key: (members, bounds), the members of the
+    i-th key being members[bounds[i] : bounds[i + 1]], in no particular order. `rows` names the entries
+    (default 0, 1, 2, ...). Rows alone with their key, most of them, never leave this function."""
     if rows is None:
         rows = np.arange(len(keys), dtype=np.int64)
-    order = np.argsort(keys)  # not stable (2.5x faster): first/last rows come from min/max below
+    order = np.argsort(keys)  # not stable (2.5x faster): callers do not rely on the order inside a key
     ordered = keys[order]
-    new_run = np.ones(len(keys), dtype=bool)
-    new_run[1:] = ordered[1:] != ordered[:-1]
-    run_of = np.cumsum(new_run) - 1
-    run_starts = np.flatnonzero(new_run)
-    ordered_rows = rows[order]
-    run_first = np.minimum.reduceat(ordered_rows, run_starts)
-    run_last = np.maximum.reduceat(ordered_rows, run_starts)
-    alone = (run_first == run_last)[run_of]
-    first = np.empty(len(keys), dtype=np.int64)
-    last = np.empty(len(keys), dtype=np.int64)
-    run = np.empty(len(keys), dtype=np.int64)
-    first[order] = np.where(alone, -1, run_first[run_of])
-    last[order] = np.where(alone, -1, run_last[run_of])
-    run[order] = run_of
-    return first, last, run
-
-
-def shared_buckets(keys: np.ndarray) -> np.ndarray:
-    """For one band's keys: the first row (in row order) holding the same key, or -1 for rows alone."""
-    return bucket_runs(keys)[0]
+    same = ordered[1:] == ordered[:-1]
+    shared = np.zeros(len(keys), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    members, shared_keys = rows[order[shared]], ordered[shared]
+    if not len(members):
+        return members, np.zeros(1, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], shared_keys[1:] != shared_keys[:-1]]))
+    return members, np.append(starts, len(members))
 
 
 def candidate_pairs(keys: np.ndarray) -> set[tuple[int, int]]:
     """Every pair (i < j) sharing a band: for evaluation and tests (quadratic in bucket sizes)."""
     pairs: set[tuple[int, int]] = set()
     for band in keys:
-        first = shared_buckets(band)
-        members: dict[int, list[int]] = {}
-        for row, bucket in enumerate(first.tolist()):
-            if bucket >= 0:
-                members.setdefault(bucket, []).append(row)
-        for rows in members.values():
+        members, bounds = shared_runs(band)
+        for low, high in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            rows = sorted(members[low:high].tolist())
             pairs.update((a, b) for index, a in enumerate(rows) for b in rows[index + 1 :])
     return pairs
 

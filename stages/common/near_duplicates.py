@@ -18,9 +18,12 @@ sorting keys in numpy; a row alone in every bucket never enters the Python walk.
 
 Near-duplicate-rich data (synthetic variations of few seeds; queries reused across rows) makes many
 candidates share a band with Jaccard ~0.3-0.5. Before the exact check, a candidate pair of large sets
-is screened with a b-bit MinHash sketch (the low 4 bits of each signature value, one Python int per
-row, compared with one XOR and a popcount): pairs whose estimated Jaccard is more than 4.5 standard
-deviations below the threshold are dropped (a pair exactly at the threshold is lost with p ~ 3e-6).
+is screened with a b-bit MinHash sketch (the low 4 bits of each signature value): pairs whose estimated
+Jaccard is more than 4.5 standard deviations below the threshold are dropped (a pair exactly at the
+threshold is lost with p ~ 3e-6). The pairs left are checked on their exact sets all at once, before
+the walk and regardless of order (`common_counts`, in C++), so the walk only sees pairs that are
+near-duplicates: the number of such pairs grows faster than the rows when text is reused, and the
+Python walk costs ~4 us per pair it checks, the bulk check ~0.8 us.
 
 Memory per row: its distinct shingle hashes (4 bytes each), one bucket id per band (4 bytes each),
 num_perm / 2 bytes of sketch, and the sketch as a Python int while the row is kept and indexed.
@@ -29,7 +32,6 @@ num_perm / 2 bytes of sketch, and the sketch as a Python int while the row is ke
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,11 +42,12 @@ from stages.common.minhash import (
     Signer,
     TokenisedBatch,
     band_keys,
-    bucket_runs,
     candidate_probability,
+    common_counts,
     dense_ids,
     fmix64,
     fold32,
+    shared_runs,
     shingle_sets,
     sorted_unique,
 )
@@ -55,8 +58,13 @@ MAX_SMALL_SET = 64  # neighbour keys cost one key per shingle: only for small se
 SKETCH_BITS = 4
 SKETCH_MARGIN_SD = 4.5
 _WALK_BLOCK = 65_536  # rows whose bucket ids are turned into Python lists at a time
-_SCREEN_BUCKET = 32  # buckets up to this size become screened candidate pairs; bigger ones stay buckets
-_SCREEN_CHUNK = 262_144  # pairs screened per numpy step
+# Buckets become candidate pairs (screened and verified in numpy) while a key set's pairs stay within
+# _PAIRS_PER_ROW per row; buckets of up to _ALWAYS_PAIRED rows always do (at most 16 pairs per row).
+# Bigger buckets stay buckets: the walk checks their rows against the bucket's kept rows only, which
+# stays cheap when most of a huge bucket is removed (thousands of copies of one text).
+_ALWAYS_PAIRED = 32
+_PAIRS_PER_ROW = 8
+_PAIR_CHUNK = 262_144  # pairs made and screened per numpy step: bounds the (pairs x sketch) temporaries
 # number of 4-bit lanes that are not zero, for each byte value
 _DIFFERING_LANES = np.array([(b & 0xF != 0) + (b >> 4 != 0) for b in range(256)], dtype=np.uint8)
 _NEIGHBOUR_SALT = np.uint64(0x5851F42D4C957F2D)
@@ -66,6 +74,13 @@ def is_near_duplicate(common: int, union: int, threshold: float, max_difference:
     """The verification rule on exact shingle sets: `common` = |A & B|, `union` = |A | B|."""
     similarity = common / union if union else 1.0
     return similarity >= threshold or (union - common <= max_difference and similarity >= SMALL_DIFFERENCE_MIN_JACCARD)
+
+
+def near_duplicate_mask(common: np.ndarray, union: np.ndarray, threshold: float, max_difference: int) -> np.ndarray:
+    """`is_near_duplicate` for arrays of pairs (union > 0)."""
+    similarity = common / union
+    small_difference = (union - common <= max_difference) & (similarity >= SMALL_DIFFERENCE_MIN_JACCARD)
+    return (similarity >= threshold) | small_difference
 
 
 def small_set_limit(threshold: float, max_difference: int) -> int:
@@ -132,8 +147,8 @@ class Resolution:
 
     matches: list[Match | None]
     candidate_pairs: int = 0  # pairs sharing a bucket that the sketch did not rule out
-    verified: int = 0  # pairs checked on the exact shingle sets (one row kept, the other being decided)
-    confirmed: int = 0  # ... that were near-duplicates
+    verified: int = 0  # pairs checked on the exact shingle sets
+    confirmed: int = 0  # ... that were near-duplicates (whether or not the earlier row was kept)
 
 
 @dataclass
@@ -142,7 +157,8 @@ class _Walk:
     so memory stays proportional to the rows, not to Python objects per row)."""
 
     rows: np.ndarray  # rows with a possible match, in order
-    partners: np.ndarray  # earlier rows each walk row may match (screened pairs), walk row after walk row
+    partners: np.ndarray  # earlier rows each walk row is a near-duplicate of, walk row after walk row
+    similarities: np.ndarray  # Jaccard of each (walk row, partner) pair
     partner_starts: np.ndarray  # where each walk row's partners start (walk rows + 1)
     lookups: np.ndarray  # big-bucket ids with an earlier member, likewise
     lookup_starts: np.ndarray
@@ -152,10 +168,12 @@ class _Walk:
     exact_keys: np.ndarray  # per walk row
     has_twin: np.ndarray  # per walk row: another row has the same exact key
     sketches: np.ndarray  # per walk row: the packed b-bit sketch
-    groups: array  # per row (all rows): compact, and indexing yields Python ints
-    sizes: array  # distinct shingles per row
-    offsets: array  # where each row's shingles start in `values`
-    values: array  # shingle hashes, row after row (an `array` slice is cheaper to iterate than numpy's)
+    # Per row (all rows), as memoryviews of the numpy arrays: no copy, and indexing or iterating a slice
+    # yields Python ints, ~10x cheaper than numpy scalars in the walk.
+    groups: memoryview
+    sizes: memoryview  # distinct shingles per row
+    offsets: memoryview  # where each row's shingles start in `values`
+    values: memoryview  # shingle hashes, row after row
 
 
 class NearDuplicateFinder:
@@ -196,7 +214,7 @@ class NearDuplicateFinder:
         self._band_keys: list[list[np.ndarray]] = [[] for _ in range(bands)]
         self._count = 0
         self._last_group = 0
-        self._candidate_pairs = 0
+        self._verified = self._confirmed = 0  # pairs checked in bulk before the walk
 
     def __len__(self) -> int:
         return self._count
@@ -237,7 +255,7 @@ class NearDuplicateFinder:
         result = Resolution([None] * self._count)
         for row, match in extra.items():
             result.matches[row] = match
-        result.candidate_pairs = len(walk.partners)
+        result.candidate_pairs = self._verified  # every screened pair is verified in bulk
         extra_rank = {row: self.groups.index(match.group) for row, match in extra.items()}
         for row, best in _greedy_walk(walk, extra_rank, self, result):
             group, rank, negative_similarity, other = best
@@ -250,20 +268,23 @@ class NearDuplicateFinder:
         total = self._count
         lengths = np.concatenate(self._lengths) if total else np.zeros(0, dtype=np.int64)
         sketches = np.concatenate(self._sketches) if total else np.zeros((0, self._sketch_width), dtype=np.uint8)
-        self._lengths, self._sketches = [], []
+        offsets = np.zeros(total + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.concatenate(self._values) if total else np.zeros(0, dtype=np.uint32)
+        self._lengths, self._sketches, self._values = [], [], []
         (earlier, later), (rows, bucket, has_earlier, has_later) = self._candidates(sketches, lengths)
+        earlier, later, similarities = self._verify(ShingleSets(values, offsets), earlier, later)
         walk = sorted_unique(np.concatenate([earlier, later, rows]))
         exact_keys = np.concatenate(self._exact) if total else np.zeros(0, dtype=np.uint64)
         self._exact = []
         ordered = np.sort(exact_keys)
         twins = sorted_unique(ordered[1:][ordered[1:] == ordered[:-1]])
-        offsets = np.zeros(total + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
         groups = np.concatenate(self._group_of) if total else np.zeros(0, dtype=np.int8)
         self._group_of = []
-        walk_state = _Walk(
+        return _Walk(
             rows=walk,
             partners=earlier,
+            similarities=similarities,
             partner_starts=_starts(later, walk),
             lookups=bucket[has_earlier],
             lookup_starts=_starts(rows[has_earlier], walk),
@@ -273,19 +294,28 @@ class NearDuplicateFinder:
             exact_keys=exact_keys[walk],
             has_twin=_contains(twins, exact_keys[walk]),
             sketches=sketches[walk],
-            groups=array("b", groups.tobytes()),
-            sizes=array("q", lengths.astype(np.int64).tobytes()),
-            offsets=array("q", offsets.tobytes()),
-            values=array("I", (np.concatenate(self._values) if total else np.zeros(0, dtype=np.uint32)).tobytes()),
+            groups=memoryview(groups),
+            sizes=memoryview(lengths),
+            offsets=memoryview(offsets),
+            values=memoryview(values),
         )
-        self._values = []
-        return walk_state
+
+    def _verify(
+        self, sets: ShingleSets, earlier: np.ndarray, later: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidate pairs that are near-duplicates on their exact sets, with their Jaccard."""
+        common = common_counts(sets, earlier, later)
+        sizes = np.diff(sets.offsets)
+        union = sizes[earlier] + sizes[later] - common
+        near = near_duplicate_mask(common, union, self.threshold, self.max_difference)
+        self._verified, self._confirmed = len(earlier), int(near.sum())
+        return earlier[near], later[near], common[near] / union[near]
 
     def _candidates(
         self, sketches: np.ndarray, sizes: np.ndarray
     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """Candidate pairs (earlier row, later row), deduplicated and sorted by the later row, from buckets
-        of up to _SCREEN_BUCKET rows, with the pairs the sketch rejects dropped; and for bigger buckets,
+        small enough to pair (see _PAIRS_PER_ROW), with the pairs the sketch rejects dropped; for bigger buckets,
         (row, dense bucket id, has earlier member, has later member) entries sorted by row, which the
         walk checks against the bucket's kept rows as it goes (such buckets are rare)."""
         total = max(self._count, 1)
@@ -319,42 +349,67 @@ class NearDuplicateFinder:
         rows: np.ndarray | None,
         screen: bool,
         sketches: np.ndarray,
-        sizes: np.ndarray,
+        set_sizes: np.ndarray,
         numbered: int,
         pair_keys: list[np.ndarray],
         entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     ) -> int:
         """Add one key set's buckets to `pair_keys` (small buckets, screened) or `entries` (big
         buckets); returns `numbered` advanced past this key set's bucket ids."""
-        first, last, run = bucket_runs(keys, rows)
-        shared = np.flatnonzero(first >= 0)
-        members = shared if rows is None else rows[shared]
-        runs = run[shared]
-        order = np.argsort(runs)
-        members, runs, first, last = members[order], runs[order], first[shared][order], last[shared][order]
-        run_start = np.flatnonzero(np.concatenate([[True], runs[1:] != runs[:-1]])) if len(runs) else runs
-        run_size = np.diff(np.append(run_start, len(runs)))
-        big = np.repeat(run_size > _SCREEN_BUCKET, run_size)
-        if big.any():
-            entries.append((members[big], runs[big] + numbered, first[big] < members[big], last[big] > members[big]))
-        # every pair of members of each small bucket
-        position = np.arange(len(members)) - np.repeat(run_start, run_size)
-        partners = np.where(big, 0, position)
-        second = np.repeat(np.arange(len(members)), partners)
-        first_member = np.repeat(np.repeat(run_start, run_size), partners) + (
-            np.arange(len(second)) - np.repeat(np.cumsum(partners) - partners, partners)
-        )
-        a, b = members[first_member], members[second]
-        if screen:
-            keep = np.zeros(len(a), dtype=bool)
-            for low in range(0, len(a), _SCREEN_CHUNK):  # chunks bound the (pairs x sketch) temporaries
-                part = slice(low, low + _SCREEN_CHUNK)
-                differing = _DIFFERING_LANES[sketches[a[part]] ^ sketches[b[part]]].sum(axis=1, dtype=np.int32)
-                small = (sizes[a[part]] <= self.small_limit) | (sizes[b[part]] <= self.small_limit)
-                keep[part] = small | (differing <= self.max_differing_lanes)
-            a, b = a[keep], b[keep]
-        pair_keys.append(sorted_unique(np.maximum(a, b) * max(self._count, 1) + np.minimum(a, b)))
-        return numbered + int(run.max(initial=-1)) + 1
+        members, bounds = shared_runs(keys, rows)
+        run_start, run_size = bounds[:-1], np.diff(bounds)
+        limit = _pairing_limit(run_size, _PAIRS_PER_ROW * len(keys))
+        if (run_size > limit).any():
+            run = np.repeat(np.arange(len(run_size), dtype=np.int64), run_size)
+            big = (run_size > limit)[run]
+            lowest, highest = np.minimum.reduceat(members, run_start), np.maximum.reduceat(members, run_start)
+            big_members, big_runs = members[big], run[big]
+            entries.append(
+                (big_members, big_runs + numbered, big_members > lowest[big_runs], big_members < highest[big_runs])
+            )
+        paired = run_size <= limit
+        for starts, bucket_sizes in _chunks_of_buckets(run_start[paired], run_size[paired]):
+            a, b = _pairs_within(members, starts, bucket_sizes)
+            if screen:
+                differing = _DIFFERING_LANES[sketches[a] ^ sketches[b]].sum(axis=1, dtype=np.int32)
+                small = (set_sizes[a] <= self.small_limit) | (set_sizes[b] <= self.small_limit)
+                keep = small | (differing <= self.max_differing_lanes)
+                a, b = a[keep], b[keep]
+            pair_keys.append(sorted_unique(np.maximum(a, b) * max(self._count, 1) + np.minimum(a, b)))
+        return numbered + len(run_size)
+
+
+def _pairing_limit(bucket_sizes: np.ndarray, budget: int) -> int:
+    """Largest bucket size such that all buckets up to it make at most `budget` pairs (at least
+    _ALWAYS_PAIRED)."""
+    ordered = np.sort(bucket_sizes)
+    made = np.cumsum(ordered * (ordered - 1) // 2)
+    over = int(np.searchsorted(made, budget, side="right"))
+    limit = int(ordered[over]) - 1 if over < len(ordered) else int(ordered[-1]) if len(ordered) else 0
+    return max(limit, _ALWAYS_PAIRED)
+
+
+def _chunks_of_buckets(starts: np.ndarray, sizes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(starts, sizes) of consecutive buckets making about _PAIR_CHUNK pairs each (a bigger bucket
+    makes a chunk alone)."""
+    pairs = sizes * (sizes - 1) // 2
+    chunk = (np.cumsum(pairs) - pairs) // _PAIR_CHUNK
+    cuts = np.flatnonzero(chunk[1:] != chunk[:-1]) + 1
+    return list(zip(np.split(starts, cuts), np.split(sizes, cuts), strict=True))
+
+
+def _pairs_within(members: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of members of each bucket (members[start : start + size]): (earlier, later) positions
+    in bucket order, mapped to the members."""
+    bucket_first = np.repeat(starts, sizes)
+    index = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    later = np.repeat(bucket_first + index, index)  # the member at index i pairs with the i before it
+    earlier = (
+        np.repeat(bucket_first, index)
+        + np.arange(len(later), dtype=np.int64)
+        - np.repeat(np.cumsum(index) - index, index)
+    )
+    return members[earlier], members[later]
 
 
 def _contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -373,10 +428,11 @@ def _starts(rows: np.ndarray, walk: np.ndarray) -> np.ndarray:
 def _greedy_walk(
     walk: _Walk, extra_rank: dict[int, int], finder: NearDuplicateFinder, result: Resolution
 ) -> list[tuple[int, tuple[int, int, float, int]]]:
-    """Rows in order: match each against its kept candidate partners and the kept rows of the big buckets
-    it looks up; if it is kept, mark it and join its big buckets. Returns (row, best) for rows matched
-    by MinHash or exact key, best = (group, 0 exact / 2 near, -similarity, matched row), the smallest
-    such tuple. This loop is the only per-row Python code of the dedup, so it is kept tight."""
+    """Rows in order: match each against its kept near-duplicate partners (verified already) and the kept
+    rows of the big buckets it looks up (verified here); if it is kept, mark it and join its big buckets.
+    Returns (row, best) for rows matched by MinHash or exact key, best = (group, 0 exact / 2 near,
+    -similarity, matched row), the smallest such tuple. This loop is the only per-row Python code of the
+    dedup, so it is kept tight."""
     dedup_group = len(finder.groups) - 1
     threshold, max_difference, small_limit = finder.threshold, finder.max_difference, finder.small_limit
     max_differing, lanes_mask = finder.max_differing_lanes, int("1" * 2 * finder._sketch_width, 16)
@@ -392,26 +448,33 @@ def _greedy_walk(
         span = slice(block, block + _WALK_BLOCK)
         rows = walk.rows[span].tolist()
         partners_all, partner_starts = _block_lists(walk.partners, walk.partner_starts, block, len(rows))
+        similarities_all, _ = _block_lists(walk.similarities, walk.partner_starts, block, len(rows))
         lookups_all, lookup_starts = _block_lists(walk.lookups, walk.lookup_starts, block, len(rows))
         joins_all, join_starts = _block_lists(walk.joins, walk.join_starts, block, len(rows))
         exact_keys, has_twin = walk.exact_keys[span].tolist(), walk.has_twin[span].tolist()
         packed, width = walk.sketches[span].tobytes(), walk.sketches.shape[1]
         for position, row in enumerate(rows):
             best: tuple[int, int, float, int] | None = None
-            partners = partners_all[partner_starts[position] : partner_starts[position + 1]]
+            start, end = partner_starts[position], partner_starts[position + 1]
             lookups = lookups_all[lookup_starts[position] : lookup_starts[position + 1]]
-            if (partners or lookups) and groups[row] == dedup_group:
+            if (start < end or lookups) and groups[row] == dedup_group:
                 same = exact_first.get(exact_keys[position]) if has_twin[position] else None
                 if same is not None:
                     best = (groups[same], 0, -1.0, same)
-                found = [other for other in partners if kept[other] and other != same]  # screened already
+                partners = partners_all[start:end]
+                for other, similarity in zip(partners, similarities_all[start:end], strict=True):
+                    if kept[other] and other != same:
+                        candidate = (groups[other], 2, -similarity, other)
+                        if best is None or candidate < best:
+                            best = candidate
+                found = []  # big-bucket rows still to verify
                 if lookups:
                     from_buckets: set[int] = set()
                     for bucket in lookups:
                         bucket_rows = members[bucket]
                         if bucket_rows:
                             from_buckets.update(bucket_rows)
-                    from_buckets.difference_update(found)
+                    from_buckets.difference_update(partners)
                     from_buckets.discard(same)  # type: ignore[arg-type]
                     sketch = int.from_bytes(packed[position * width : (position + 1) * width], "little")
                     row_is_large = sizes[row] > small_limit
@@ -456,7 +519,7 @@ def _greedy_walk(
                     else:
                         bucket_rows.append(row)
     result.candidate_pairs += bucket_pairs
-    result.verified, result.confirmed = verified, confirmed
+    result.verified, result.confirmed = finder._verified + verified, finder._confirmed + confirmed
     return matched
 
 
