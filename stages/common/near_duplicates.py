@@ -65,8 +65,7 @@ _WALK_BLOCK = 65_536  # rows whose bucket ids are turned into Python lists at a 
 _ALWAYS_PAIRED = 32
 _PAIRS_PER_ROW = 8
 _PAIR_CHUNK = 262_144  # pairs made and screened per numpy step: bounds the (pairs x sketch) temporaries
-# number of 4-bit lanes that are not zero, for each byte value
-_DIFFERING_LANES = np.array([(b & 0xF != 0) + (b >> 4 != 0) for b in range(256)], dtype=np.uint8)
+_LOW_BIT_OF_EACH_LANE = np.uint64(0x1111111111111111)
 _NEIGHBOUR_SALT = np.uint64(0x5851F42D4C957F2D)
 
 
@@ -119,12 +118,27 @@ def sketch_screen(threshold: float, num_perm: int) -> int:
     return math.floor(num_perm * (1 - agree + SKETCH_MARGIN_SD * spread))
 
 
+def sketch_width(num_perm: int) -> int:
+    """Bytes per sketch: two 4-bit lanes per byte, padded to whole 64-bit words."""
+    return -(-num_perm // 16) * 8
+
+
 def sketch_bytes(signatures: np.ndarray) -> np.ndarray:
-    """Low 4 bits of each signature value, two per byte: (rows, ceil(num_perm / 2)) uint8."""
+    """Low 4 bits of each signature value, two per byte: (rows, sketch_width) uint8."""
     lanes = (signatures & np.uint32(0xF)).astype(np.uint8)
-    if lanes.shape[1] % 2:
-        lanes = np.concatenate([lanes, np.zeros((len(lanes), 1), dtype=np.uint8)], axis=1)  # never differs
+    padding = 2 * sketch_width(lanes.shape[1]) - lanes.shape[1]
+    if padding:  # zero lanes never differ
+        lanes = np.concatenate([lanes, np.zeros((len(lanes), padding), dtype=np.uint8)], axis=1)
     return lanes[:, 0::2] | (lanes[:, 1::2] << np.uint8(4))
+
+
+def differing_lanes(differences: np.ndarray) -> np.ndarray:
+    """Per row of XORed sketches, the number of 4-bit lanes that are not zero (a popcount per 64 bits)."""
+    words = differences.view(np.uint64)
+    words |= words >> np.uint64(2)
+    words |= words >> np.uint64(1)
+    words &= _LOW_BIT_OF_EACH_LANE
+    return np.bitwise_count(words).sum(axis=1, dtype=np.int32)
 
 
 @dataclass(frozen=True)
@@ -203,7 +217,7 @@ class NearDuplicateFinder:
         self.small_limit = small_set_limit(threshold, max_difference)
         self.max_differing_lanes = sketch_screen(threshold, num_perm)
         self.signer = Signer(num_perm)
-        self._sketch_width = (num_perm + 1) // 2
+        self._sketch_width = sketch_width(num_perm)
         self._group_of: list[np.ndarray] = []
         self._exact: list[np.ndarray] = []
         self._values: list[np.ndarray] = []
@@ -274,7 +288,7 @@ class NearDuplicateFinder:
         self._lengths, self._sketches, self._values = [], [], []
         (earlier, later), (rows, bucket, has_earlier, has_later) = self._candidates(sketches, lengths)
         earlier, later, similarities = self._verify(ShingleSets(values, offsets), earlier, later)
-        walk = sorted_unique(np.concatenate([earlier, later, rows]))
+        walk = sorted_unique(np.concatenate([earlier, later, rows]), in_place=True)
         exact_keys = np.concatenate(self._exact) if total else np.zeros(0, dtype=np.uint64)
         self._exact = []
         ordered = np.sort(exact_keys)
@@ -330,7 +344,7 @@ class NearDuplicateFinder:
             keys, rows = np.concatenate(self._neighbour_keys), np.concatenate(self._neighbour_rows)
             self._split_buckets(keys, rows, False, sketches, sizes, numbered, pair_keys, entries)
         self._neighbour_rows, self._neighbour_keys = [], []
-        unique = sorted_unique(np.concatenate(pair_keys)) if pair_keys else np.zeros(0, dtype=np.int64)
+        unique = sorted_unique(np.concatenate(pair_keys), in_place=True) if pair_keys else np.zeros(0, dtype=np.int64)
         pair_keys.clear()
         earlier, later = unique % total, unique // total  # a pair sharing several buckets counts once
         if entries:
@@ -371,11 +385,11 @@ class NearDuplicateFinder:
         for starts, bucket_sizes in _chunks_of_buckets(run_start[paired], run_size[paired]):
             a, b = _pairs_within(members, starts, bucket_sizes)
             if screen:
-                differing = _DIFFERING_LANES[sketches[a] ^ sketches[b]].sum(axis=1, dtype=np.int32)
+                differing = differing_lanes(sketches[a] ^ sketches[b])
                 small = (set_sizes[a] <= self.small_limit) | (set_sizes[b] <= self.small_limit)
                 keep = small | (differing <= self.max_differing_lanes)
                 a, b = a[keep], b[keep]
-            pair_keys.append(sorted_unique(np.maximum(a, b) * max(self._count, 1) + np.minimum(a, b)))
+            pair_keys.append(sorted_unique(np.maximum(a, b) * max(self._count, 1) + np.minimum(a, b), in_place=True))
         return numbered + len(run_size)
 
 
