@@ -16,17 +16,20 @@ a band), and, for sets small enough that the second clause can matter, exact nei
 and the set minus each shingle), so that clause does not depend on LSH luck. Buckets are found by
 sorting keys in numpy; a row alone in every bucket never enters the Python walk.
 
+A bucket becomes candidate pairs (every pair of its rows) while its key set's pairs stay within a
+budget per row; a bigger bucket (thousands of copies of one text) stays a bucket, and the walk checks
+each of its rows against the bucket's kept rows only, which stay few when most copies are removed.
+
 Near-duplicate-rich data (synthetic variations of few seeds; queries reused across rows) makes many
-candidates share a band with Jaccard ~0.3-0.5. Before the exact check, a candidate pair of large sets
-is screened with a b-bit MinHash sketch (the low 4 bits of each signature value): pairs whose estimated
-Jaccard is more than 4.5 standard deviations below the threshold are dropped (a pair exactly at the
-threshold is lost with p ~ 3e-6). The pairs left are checked on their exact sets all at once, before
-the walk and regardless of order (`common_counts`, in C++), so the walk only sees pairs that are
-near-duplicates: the number of such pairs grows faster than the rows when text is reused, and the
-Python walk costs ~4 us per pair it checks, the bulk check ~0.8 us.
+candidate pairs with Jaccard ~0.4-0.7, and their number grows faster than the rows. So a pair of large
+sets is first screened with a b-bit MinHash sketch (the low 4 bits of each signature value, compared
+by XOR and popcount): pairs whose estimated Jaccard is more than 4.5 standard deviations below the
+threshold are dropped (a pair exactly at the threshold is lost with p ~ 3e-6). The pairs left are
+checked on their exact sets all at once, before the walk and in any order (`common_counts`, a sparse
+merge in C++, ~0.8 us a pair against ~4 us for Python sets), so the walk only sees near-duplicate pairs.
 
 Memory per row: its distinct shingle hashes (4 bytes each), one bucket id per band (4 bytes each),
-num_perm / 2 bytes of sketch, and the sketch as a Python int while the row is kept and indexed.
+num_perm / 2 bytes of sketch; and for a row of a big bucket, its sketch as a Python int while it is kept.
 """
 
 from __future__ import annotations
