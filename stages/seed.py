@@ -67,7 +67,7 @@ def seed_row(line: SeedLine, origin: Origin, taxonomy: Taxonomy, where: str) -> 
         )
     problem = turn_order_problem([m.role for m in line.messages])
     if problem:
-        raise UserError(f"{where}: field '{problem.split(':')[0]}': {problem.split(': ', 1)[1]}")
+        raise UserError(f"{where}: field 'messages': {problem}")
     for field in REQUIRED_BY_ORIGIN[origin]:
         if getattr(line, field) is None:
             raise UserError(f"{where}: field '{field}': required in a {origin} file")

@@ -71,23 +71,23 @@ class Row(BaseModel):
     def _check_turns_and_provenance(self) -> Row:
         problem = turn_order_problem([m.role for m in self.messages])
         if problem:
-            raise ValueError(problem)
+            raise ValueError(f"messages: {problem}")
         if (self.source == "synthetic") != (self.provenance is not None):
             raise ValueError("synthetic rows need a provenance record and human rows must not have one")
         return self
 
 
 def turn_order_problem(roles: list[str]) -> str | None:
-    """Why a role sequence is not a trainable exchange, or None if it is."""
+    """Why a role sequence (the `messages` field) is not a trainable exchange, or None if it is."""
     turns = roles[1:] if roles and roles[0] == "system" else roles
     if len(turns) < 2:
-        return "messages: needs at least one user turn and one assistant turn"
+        return "needs at least one user turn and one assistant turn"
     for index, role in enumerate(turns):
         expected = "user" if index % 2 == 0 else "assistant"
         if role != expected:
-            return f"messages: turn {index + 1} should be '{expected}', got '{role}'"
+            return f"turn {index + 1} should be '{expected}', got '{role}'"
     if turns[-1] != "assistant":
-        return "messages: the last turn must be the assistant's"
+        return "the last turn must be the assistant's"
     return None
 
 

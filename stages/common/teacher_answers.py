@@ -63,7 +63,7 @@ def parse_answer(text: str, kind: TemplateKind) -> tuple[list[dict[str, str]] | 
         turns.append({"role": message["role"], "content": content})
     problem = turn_order_problem([turn["role"] for turn in turns])
     if problem:
-        return None, f"invalid_answer: {problem}"
+        return None, f"invalid_answer: messages: {problem}"
     return turns, None
 
 
