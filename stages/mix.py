@@ -6,7 +6,10 @@ Rules (params `mix`), applied in this order, each reported in metrics with the r
    synthetic rows enter when `critical_requires_approval`;
 3. in each critical slice synthetic rows are at most `max_synthetic_share_critical` of the slice;
 4. optional per-slice `target_rows` caps (synthetic rows are trimmed, human rows never);
-5. overall, human rows are at least `min_human_share` of the mix.
+5. no intent has more than `max_intent_rows_vs_median` times the median intent's human rows
+   (synthetic rows are trimmed, human rows never): rows per intent are a classifier's prior, so
+   synthetic volume in some intents would pull other intents' traffic towards them;
+6. overall, human rows are at least `min_human_share` of the mix.
 Rows dropped to meet a share are chosen by a seeded per-row draw, so the choice is stable.
 The train/eval split is by seed lineage: a seed and all its variations land on the same side.
 
@@ -22,6 +25,7 @@ import csv
 import io
 import json
 import math
+import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -120,6 +124,12 @@ def select_rows(
         removed["target_rows"] += len(by_slice[slice_name]) - len(kept)
         by_slice[slice_name] = kept
 
+    if params.max_intent_rows_vs_median is not None:
+        for slice_name, rows in by_slice.items():
+            kept = balance_intents(rows, humans, params.max_intent_rows_vs_median, params.seed)
+            removed["intent_balance"] += len(rows) - len(kept)
+            by_slice[slice_name] = kept
+
     limit = max_synthetic(len(humans), 1 - params.min_human_share)
     total = sum(len(rows) for rows in by_slice.values())
     if total > limit:
@@ -135,6 +145,26 @@ def select_rows(
             by_slice[name] = kept
     chosen = {row["id"] for rows in by_slice.values() for row in rows}
     return [row for row in admitted if row["id"] in chosen], removed
+
+
+def balance_intents(
+    synthetic: list[dict[str, Any]], humans: list[dict[str, Any]], ratio: float, seed: int
+) -> list[dict[str, Any]]:
+    """The synthetic rows kept so that no intent has more than `ratio` x the median intent's human
+    rows, human rows included (an intent with more human rows than that keeps them all)."""
+    human_counts = Counter(row["intent"] for row in humans)
+    if not human_counts:
+        return synthetic
+    ceiling = math.floor(ratio * statistics.median(human_counts.values()) + 1e-9)
+    by_intent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in synthetic:
+        by_intent[row["intent"]].append(row)
+    chosen = {
+        row["id"]
+        for intent, rows in by_intent.items()
+        for row in _keep_lowest_draws(rows, max(0, ceiling - human_counts[intent]), seed, "intent-balance")
+    }
+    return [row for row in synthetic if row["id"] in chosen]
 
 
 def assign_split(row: dict[str, Any], params: MixParams) -> str:

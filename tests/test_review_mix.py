@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,32 @@ def test_target_rows_trim_synthetic_only() -> None:
     params = MixParams(min_human_share=0.0, target_rows={"cards": 2}, system_prompt="s")
     chosen, _ = select_rows(humans, candidates, params, TAX)
     assert chosen == []  # human rows are never dropped to meet a target
+
+
+def test_intent_balance_caps_each_intent_at_a_multiple_of_the_median_human_count(tmp_path: Path) -> None:
+    # human rows per intent: a 4, b 4, c 8 (median 4); ratio 1.5 -> at most 6 rows per intent
+    intents = ["a"] * 4 + ["b"] * 4 + ["c"] * 8
+    humans = [{"id": f"h{i}", "slice": "cards", "intent": name, "source": "human"} for i, name in enumerate(intents)]
+    wanted = {"a": 10, "b": 1, "c": 5, "d": 9}  # d has no human rows at all
+    candidates = [{**_synthetic(f"s{name}{i}"), "intent": name} for name, count in wanted.items() for i in range(count)]
+    params = MixParams(min_human_share=0.0, max_intent_rows_vs_median=1.5, system_prompt="s")
+    chosen, removed = select_rows(humans, candidates, params, TAX)
+    assert Counter(row["intent"] for row in chosen) == {"a": 2, "b": 1, "d": 6}  # c's 8 human rows all stay
+    assert removed["intent_balance"] == 8 + 5 + 3
+    assert select_rows(humans, candidates, params, TAX)[0] == chosen  # a seeded draw: the same rows again
+    looser, _ = select_rows(humans, candidates, params.model_copy(update={"max_intent_rows_vs_median": 2.0}), TAX)
+    assert {row["id"] for row in chosen} < {row["id"] for row in looser}  # raising the ratio only adds rows
+    off, removed = select_rows(humans, candidates, params.model_copy(update={"max_intent_rows_vs_median": None}), TAX)
+    assert len(off) == len(candidates) and "intent_balance" not in removed
+
+    from stages.common.params import load_section
+
+    values = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    values["mix"]["max_intent_rows_vs_median"] = 0.5
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(UserError, match=r"mix\.max_intent_rows_vs_median: .*greater than or equal to 1"):
+        load_section(path, "mix", MixParams)
 
 
 def test_decisions_for_removed_rows_are_counted_and_unknown_can_warn(tmp_path: Path) -> None:

@@ -292,6 +292,8 @@ class MixParams(Section):
     eval_fraction: float = Field(default=0.15, ge=0, lt=1)
     # Optional upper bound on rows per slice (human rows are never dropped to meet it).
     target_rows: dict[str, int] = Field(default_factory=dict)
+    # No intent above this multiple of the median intent's human rows (synthetic rows trimmed); null: off.
+    max_intent_rows_vs_median: float | None = Field(default=None, ge=1)
     exclude: list[ExclusionRule] = Field(default_factory=list)
     # Teacher preference pairs whose two replies are at least this similar (word Jaccard) are dropped.
     pair_max_similarity: float = Field(default=0.8, gt=0, le=1)
