@@ -39,7 +39,12 @@ def render_card(
         f"{metrics['rows']} rows: {metrics['human']} human ({metrics['human_share']:.0%}), "
         f"{metrics['synthetic']} synthetic; {metrics['train']} train / {metrics['eval']} eval, split by seed lineage. "
         f"Rules: human share >= {params.min_human_share:.0%}; synthetic <= {params.max_synthetic_share_critical:.0%} "
-        f"of each critical slice{', and only reviewer-approved there' if params.critical_requires_approval else ''}.",
+        f"of each critical slice{', and only reviewer-approved there' if params.critical_requires_approval else ''}"
+        + (
+            f"; no intent above {params.max_intent_rows_vs_median:g}x the median intent's human rows."
+            if params.max_intent_rows_vs_median is not None
+            else "."
+        ),
         "",
         "## Slices",
         "",
