@@ -7,7 +7,10 @@ answer. It counts requests, checks the bearer key, and injects faults on demand:
 - `faults`: arrival number (1-based, complete requests) -> one of FAULTS, for that request only;
 - `content_fault(body)`: per-request answer faults (deterministic per request, unlike arrival
   order): "malformed" (not JSON), "length" (cut off, finish_reason=length), "refusal", "prose"
-  (JSON wrapped in prose, which the client must still parse), "http_400" (refused every time).
+  (JSON wrapped in prose, which the client must still parse), "http_400" (refused every time);
+- `requests_per_window`: a rate limit of so many requests per `window_s`, announced on every answer
+  with OpenAI's `x-ratelimit-*-requests` headers; a request over it gets a 429 without retry-after
+  (counted as fault "window_429").
 
 Run standalone (its own process, so it does not share the benchmark's GIL):
     python -m tests.openai_server --latency 0.2      # prints "PORT <n>", serves until killed
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
 import re
 import threading
@@ -55,6 +59,8 @@ class FakeOpenAIServer:
         content_fault: Callable[[dict[str, Any]], str | None] | None = None,
         retry_after: str = "0.05",
         port: int = 0,
+        requests_per_window: int | None = None,
+        window_s: float = 1.0,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
@@ -62,6 +68,10 @@ class FakeOpenAIServer:
         self.faults = dict(faults or {})
         self.content_fault = content_fault
         self.retry_after = retry_after
+        self.requests_per_window = requests_per_window
+        self.window_s = window_s
+        self.window_ends = 0.0
+        self.window_used = 0
         self.lock = threading.Lock()
         self.arrivals = 0  # every HTTP request, faults included
         self.completed = 0  # 200 answers written
@@ -99,6 +109,23 @@ class FakeOpenAIServer:
             self.auth_headers.clear()
             self.response_formats.clear()
 
+    def count_in_window(self) -> dict[str, str]:
+        """Count a request against the rate-limit window; its x-ratelimit headers (remaining -1: over)."""
+        if self.requests_per_window is None:
+            return {}
+        with self.lock:
+            now = time.monotonic()
+            if now >= self.window_ends:
+                self.window_ends, self.window_used = now + self.window_s, 0
+            self.window_used += 1
+            remaining = max(-1, self.requests_per_window - self.window_used)
+            reset_ms = math.ceil((self.window_ends - now) * 1000)
+        return {
+            "x-ratelimit-limit-requests": str(self.requests_per_window),
+            "x-ratelimit-remaining-requests": str(remaining),
+            "x-ratelimit-reset-requests": f"{reset_ms}ms",
+        }
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -131,9 +158,15 @@ class FakeOpenAIServer:
                     # Real servers echo (part of) the key; the client must not store or print it.
                     message = f"Incorrect API key provided: {given}"
                     return self._json(401, {"error": {"message": message, "type": "invalid_request_error"}})
+                error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
                 if fault == "429":
-                    error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
                     return self._json(429, error, {"retry-after": server.retry_after})
+                limit_headers = server.count_in_window()
+                if limit_headers.get("x-ratelimit-remaining-requests") == "-1":
+                    limit_headers["x-ratelimit-remaining-requests"] = "0"
+                    with server.lock:
+                        server.fault_counts["window_429"] += 1
+                    return self._json(429, error, limit_headers)
                 if fault == "500":
                     return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
                 if fault == "drop":
@@ -148,7 +181,7 @@ class FakeOpenAIServer:
                 if content_fault == "http_400":  # a request this server will never accept
                     return self._json(400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
                 content, finish = answer(body, content_fault)
-                self._json(200, completion(body, content, finish, refused=content_fault == "refusal"))
+                self._json(200, completion(body, content, finish, refused=content_fault == "refusal"), limit_headers)
                 with server.lock:
                     server.completed += 1
                 return None

@@ -34,7 +34,14 @@ from stages.common.rows import schema_problem
 from stages.common.teacher import TeacherPaths, TeacherResult, generate_with_teacher
 from stages.common.teacher_answers import parse_answer, response_problem
 from stages.common.teacher_cache import ResponseCache
-from stages.common.teacher_client import Budget, Endpoint, parse_retry_after, retry_delay
+from stages.common.teacher_client import (
+    Budget,
+    Endpoint,
+    parse_reset,
+    parse_retry_after,
+    rate_limit_pause,
+    retry_delay,
+)
 from stages.common.teacher_plan import pick_generators
 from tests.conftest import ROOT, env_with_venv, make_project, read_rows, run, run_stage
 from tests.openai_server import TEST_API_KEY, FakeOpenAIServer
@@ -630,6 +637,52 @@ def test_retry_delay_backs_off_with_jitter_and_honours_retry_after() -> None:
     assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # a date in the past
     assert parse_retry_after({}) is None and parse_retry_after({"retry-after": "soon"}) is None
+
+
+def test_rate_limit_headers_are_read_in_every_format_servers_use() -> None:
+    assert parse_reset("20ms") == pytest.approx(0.02)
+    assert parse_reset("1s") == 1.0 and parse_reset("6m0s") == 360.0
+    assert parse_reset("1h2m3.5s") == pytest.approx(3723.5)
+    assert parse_reset("0.75") == 0.75  # bare seconds
+    assert 3.0 < parse_reset(str(time.time() + 5)) <= 5.0  # a Unix time
+    for unreadable in (None, "", "soon", "5 parsecs", "1s garbage", "nan"):
+        assert parse_reset(unreadable) is None, unreadable
+    spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",
+             "x-ratelimit-remaining-tokens": "90000", "x-ratelimit-reset-tokens": "6s"}  # fmt: skip
+    assert rate_limit_pause(spent, next_tokens=2000) == 1.0
+    assert rate_limit_pause({**spent, "x-ratelimit-remaining-tokens": "1500"}, next_tokens=2000) == 6.0
+    assert rate_limit_pause({**spent, "x-ratelimit-remaining-requests": "3"}, next_tokens=2000) is None
+    assert rate_limit_pause({"x-ratelimit-remaining-requests": "0"}, next_tokens=1) is None  # no reset given
+    assert rate_limit_pause({}, next_tokens=1) is None and rate_limit_pause(None, next_tokens=1) is None
+
+
+def test_spent_rate_limit_window_pauses_requests_instead_of_drawing_429s(
+    teacher_project: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server allows 12 requests per 0.5 s and says so in OpenAI's x-ratelimit headers, with no
+    retry-after on its 429s; params set no rpm limit. One worker reads the headers and waits for
+    each window to reset, so no request is refused."""
+    server.requests_per_window, server.window_s = 12, 0.5
+    update_openai(teacher_project, concurrency=1)
+    run_generate(teacher_project, monkeypatch)
+    teacher = metrics(teacher_project)["teacher"]
+    assert server.fault_counts["window_429"] == 0
+    assert teacher["retries"] == 0 and teacher["missing"] == 0 and teacher["requests_sent"] == REQUESTS
+    assert 1 <= teacher["rate_limit_pauses"] <= REQUESTS // 12  # one per spent window
+
+
+def test_429_without_retry_after_waits_for_the_window_reset(
+    teacher_project: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four workers overrun the window (each sends before the others' answers say it is spent): the
+    429s carry only x-ratelimit headers, each costs one retry, and every request still succeeds."""
+    server.requests_per_window, server.window_s = 12, 0.5
+    update_openai(teacher_project, concurrency=4, max_retries=3)
+    run_generate(teacher_project, monkeypatch)
+    teacher = metrics(teacher_project)["teacher"]
+    assert teacher["retries"] == server.fault_counts["window_429"]
+    assert teacher["failures"] == 0 and teacher["missing"] == 0 and teacher["requests_sent"] == REQUESTS
+    assert accounted(teacher_project) == REQUESTS
 
 
 def test_answers_are_parsed_leniently_and_rejected_with_reasons() -> None:

@@ -307,6 +307,7 @@ def teacher_metrics(
         "teacher": {
             **rounded(total),
             "stopped_by_budget": report.stopped_by_budget,
+            "rate_limit_pauses": report.rate_limit_pauses,
             "by_model": {name: rounded(by_model[name]) for name in sorted(by_model)},
             "by_template": {name: rounded(by_template[name]) for name in sorted(by_template)},
         }

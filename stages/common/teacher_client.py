@@ -1,7 +1,9 @@
 """Sending teacher requests: the official `openai` SDK on asyncio, within limits and budget.
 
 - Bounded concurrency (params `concurrency` workers), requests-per-minute and tokens-per-minute
-  token buckets, and a shared pause when the server says `retry-after`.
+  token buckets, and a shared pause when the server says `retry-after`, or when its
+  `x-ratelimit-remaining-*` headers say the current window is spent (then until `x-ratelimit-reset-*`),
+  so params limits set above the account's real ones cost a pause, not a storm of 429s.
 - Retries with exponential backoff and jitter on 429, 408/409, 5xx, timeouts, dropped connections
   and unreadable bodies; the SDK's own retries are off so every retry is counted and bounded here.
 - A rejected key (401/403), an unknown model or URL (404), exhausted quota, or an endpoint that
@@ -22,6 +24,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +46,11 @@ REDACTED = "[redacted]"
 FAIL_FAST_AFTER = 8  # this many failed requests before any success: the endpoint, not the rows, is broken
 CONNECT_ATTEMPTS_BEFORE_FIRST_SUCCESS = 2
 RETRY_AFTER_JITTER = 0.1
+UNIX_TIME_AFTER = 1e9  # a bare x-ratelimit-reset value this large is a Unix time, not seconds
+RESET_MARGIN_S = 0.01  # servers round the time to reset down to the millisecond
+MAX_RATE_LIMIT_PAUSE_S = 300.0  # a daily window's reset is hours away: retry and fail visibly instead
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Workers start a few ms apart: answers then come back spread out, not in one burst that the
 # event loop (about 1 ms of SDK and HTTP work per answer) would have to work through in a queue.
 RAMP_UP_S = 0.002
@@ -101,6 +109,49 @@ def parse_retry_after(headers: Any) -> float | None:
         if math.isfinite(seconds):
             return max(0.0, seconds)
     return None
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds until a rate-limit window resets, from an `x-ratelimit-reset-*` header: OpenAI's
+    durations ('20ms', '1s', '6m0s', '1h2m3.5s'), or a bare number of seconds or Unix time, as some
+    OpenAI-compatible servers send. None when absent or unreadable."""
+    text = (value or "").strip().lower()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(amount + unit for amount, unit in parts) != text:
+            return None
+        return sum(float(amount) * _DURATION_UNIT_S[unit] for amount, unit in parts)
+    if not math.isfinite(number):
+        return None
+    return max(0.0, number - time.time() if number >= UNIX_TIME_AFTER else number)
+
+
+def rate_limit_pause(headers: Any, next_tokens: int) -> float | None:
+    """How long to hold new requests, from `x-ratelimit-*` response headers: until the requests
+    window resets when no request is left in it, until the tokens window resets when fewer tokens
+    are left than a request like this one counts. None when neither applies or no header says."""
+    if headers is None:
+        return None
+    pauses = []
+    remaining_requests = _header_number(headers, "x-ratelimit-remaining-requests")
+    if remaining_requests is not None and remaining_requests <= 0:
+        pauses.append(parse_reset(headers.get("x-ratelimit-reset-requests")))
+    remaining_tokens = _header_number(headers, "x-ratelimit-remaining-tokens")
+    if remaining_tokens is not None and remaining_tokens < next_tokens:
+        pauses.append(parse_reset(headers.get("x-ratelimit-reset-tokens")))
+    known = [pause for pause in pauses if pause is not None]
+    return max(known) if known else None
+
+
+def _header_number(headers: Any, name: str) -> float | None:
+    try:
+        return float(headers.get(name))
+    except (TypeError, ValueError):
+        return None
 
 
 def retry_delay(attempt: int, base_s: float, max_s: float, retry_after: float | None, rng: random.Random) -> float:
@@ -174,6 +225,7 @@ class RunReport:
     stats: dict[str, RequestStats]
     stopped_by_budget: bool = False
     spent_usd: float = 0.0
+    rate_limit_pauses: int = 0  # times the x-ratelimit headers held new requests
 
 
 class Progress:
@@ -317,7 +369,8 @@ class TeacherRunner:
             try:
                 await self._wait_for_limits(request)
                 stats.sent = True
-                response = normalize_completion(await post_completion(client, request.body, self.settings.timeout_s))
+                answer, headers = await post_completion(client, request.body, self.settings.timeout_s)
+                response = normalize_completion(answer)
             except Exception as err:
                 # A timeout or a connection lost after sending may still be billed: count the worst case.
                 if _maybe_billed(err):
@@ -348,10 +401,21 @@ class TeacherRunner:
                 self.progress.tokens += usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
             self.progress.cost += charged
             self.cache.append(cache_entry(request, response))
+            self._hold_for_rate_limits(headers, request)
             self.succeeded += 1
             self.failed_in_a_row = 0
             self.progress.sent += 1
             return
+
+    def _hold_for_rate_limits(self, headers: Any, request: TeacherRequest) -> float | None:
+        """Pause every worker while the server's rate-limit window is spent; returns the pause."""
+        pause = rate_limit_pause(headers, request.approx_tokens)
+        if pause is None:
+            return None
+        pause = min(pause, MAX_RATE_LIMIT_PAUSE_S) + RESET_MARGIN_S
+        self.paused_until = max(self.paused_until, time.monotonic() + pause)
+        self.report.rate_limit_pauses += 1
+        return pause
 
     async def _wait_for_limits(self, request: TeacherRequest) -> None:
         pause = self.paused_until - time.monotonic()
@@ -376,7 +440,8 @@ class TeacherRunner:
         if isinstance(err, openai.RateLimitError):
             if getattr(err, "code", None) == "insufficient_quota":
                 raise EndpointError(f"{where}: the account has no quota left (HTTP 429 insufficient_quota)") from None
-            return parse_retry_after(err.response.headers)
+            retry_after = parse_retry_after(err.response.headers)
+            return retry_after if retry_after is not None else self._hold_for_rate_limits(err.response.headers, request)
         if isinstance(err, openai.APIStatusError):
             if err.status_code in (408, 409) or err.status_code >= 500:
                 return parse_retry_after(err.response.headers)
@@ -427,8 +492,8 @@ def _maybe_billed(err: Exception) -> bool:
     return isinstance(err, openai.APIConnectionError) and not connect_failed(err)
 
 
-async def post_completion(client: openai.AsyncOpenAI, body: dict[str, Any], timeout_s: float) -> Any:
-    """POST /chat/completions through the SDK and return the decoded JSON answer.
+async def post_completion(client: openai.AsyncOpenAI, body: dict[str, Any], timeout_s: float) -> tuple[Any, Any]:
+    """POST /chat/completions through the SDK; returns the decoded JSON answer and the response headers.
 
     The typed `chat.completions.create()` walks our already plain-JSON arguments through the SDK's
     TypedDict transform and builds a pydantic model of the answer: about 1 ms of event-loop time
@@ -440,7 +505,7 @@ async def post_completion(client: openai.AsyncOpenAI, body: dict[str, Any], time
     payload.update(body.get("extra_body") or {})
     options: Any = {"timeout": timeout_s}
     http_response = await client.post("/chat/completions", body=payload, cast_to=httpx2.Response, options=options)
-    return json.loads(http_response.content)  # ValueError on a broken body: retried like a 5xx
+    return json.loads(http_response.content), http_response.headers  # ValueError on a broken body: retried
 
 
 def normalize_completion(completion: Any) -> dict[str, Any]:
