@@ -22,12 +22,12 @@ import numpy as np
 
 from bench.bench_dedup import pin_to_one_core
 from bench.near_duplicate_corpus import banking77_dir, load_banking77
-from stages.common.checks import assemble_checks, reason_code
+from stages.common.checks import assemble_checks
 from stages.common.intent_classifier import IntentClassifier
 from stages.common.jsonl import read_jsonl
 from stages.common.params import FilterParams, GenerateParams, load_section
 from stages.common.policy_facts import PolicyFacts
-from stages.common.rows import user_text
+from stages.common.rows import reason_code, user_text
 from stages.filter import filter_batches
 from stages.generate import generate_builtin
 

@@ -24,12 +24,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from stages.common.checks import Check, CheckSet, assemble_checks, check_of, reason_code, run_checks_batch
+from stages.common.checks import Check, CheckSet, assemble_checks, check_of, run_checks_batch
 from stages.common.errors import run_main
 from stages.common.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.common.metrics import share
 from stages.common.params import FilterParams, load_section
 from stages.common.policy_facts import PolicyFacts
+from stages.common.rows import reason_code
 
 BATCH_ROWS = 4096
 Row = dict[str, Any]

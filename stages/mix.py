@@ -30,7 +30,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from stages.common.checks import reason_code
 from stages.common.datacard import render_card
 from stages.common.errors import UserError, run_main
 from stages.common.finetune_format import chat_record, chat_record_problem, preference_record
@@ -39,6 +38,7 @@ from stages.common.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.common.metrics import share
 from stages.common.minhash import jaccard, shingle_set
 from stages.common.params import ExclusionRule, MixParams, Taxonomy, load_section, section_hash
+from stages.common.rows import reason_code
 
 ADMITTED_REVIEW = ("approved", "edited")
 

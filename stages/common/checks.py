@@ -32,10 +32,6 @@ CHECK_CODES: dict[str, tuple[str, ...]] = {
 }
 
 
-def reason_code(reason: str) -> str:
-    return reason.split(":", 1)[0]
-
-
 def check_of(code: str) -> str:
     """The check that gives reason `code`."""
     for check, codes in CHECK_CODES.items():

@@ -91,6 +91,11 @@ def turn_order_problem(roles: list[str]) -> str | None:
     return None
 
 
+def reason_code(reason: str) -> str:
+    """The code of a rejection reason: reasons on rows read 'code: detail'."""
+    return reason.split(":", 1)[0]
+
+
 def schema_problem(row: dict[str, Any]) -> str | None:
     """A one-line description of why `row` breaks the schema, or None."""
     try:
