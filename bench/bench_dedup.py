@@ -4,6 +4,8 @@
     python -m bench.bench_dedup accuracy --sweep    ... and for a grid of thresholds and bandings
     python -m bench.bench_dedup throughput          100k rows of ~30 words: ours vs naive datasketch, one process
     python -m bench.bench_dedup scaling             100k and 1M rows, a fresh subprocess per size: time, peak memory
+    python -m bench.bench_dedup stage               the whole stage (`python -m stages.dedup`) on JSONL files of
+                                                    100k and 1M rows, against the seeds and eval split: time, peak RSS
 
 BANKING77 is read in place from ../shared/data/banking77/ (or $BANKING77_DIR); without it every command
 says so and exits 0. Runs are pinned to one CPU core.
@@ -17,6 +19,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -39,6 +42,7 @@ from stages.common.minhash import (
 )
 from stages.common.near_duplicates import NearDuplicateFinder, is_near_duplicate, neighbour_keys, small_set_limit
 from stages.common.params import DedupParams, load_section
+from stages.common.rows import row_id
 from stages.common.text import match_key
 from stages.dedup import deduplicate
 
@@ -295,14 +299,67 @@ def scaling(sizes: list[int], trace: bool) -> None:
                 print(json.dumps(result))
 
 
+def write_stage_input(path: Path, examples: list[tuple[str, str]], rows: int) -> None:
+    """`rows` schema-valid synthetic rows (user turn from the throughput stream) as JSONL."""
+    templates = ("casual_short", "formal_verbose", "frustrated", "lexical_swap", "noisy_typing", "situational")
+    slices = ("cards", "billing", "transfers", "top_up", "fraud_security", "legal_compliance")
+    with path.open("w") as handle:
+        for index, text in enumerate(stream_rows(examples, rows)):
+            provenance = {
+                "generator": "bench", "generator_version": "1", "model": "none", "template_id": templates[index % 6],
+                "template_hash": "h", "temperature": 0.7, "sampling_seed": index, "seed_ids": [f"seed{index % 997}"],
+                "params_hash": "p",
+            }  # fmt: skip
+            row = {
+                "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "We can help."}],
+                "intent": "card_arrival", "slice": slices[index % 6], "source": "synthetic", "origin": "variation",
+                "case_id": f"c{index % 997}", "seed_id": f"seed{index % 997}", "provenance": provenance, "meta": {},
+            }  # fmt: skip
+            row["id"] = row_id(row)
+            handle.write(json.dumps(row) + "\n")
+
+
+def stage(sizes: list[int]) -> None:
+    """The dedup stage as users run it, in a subprocess per size: wall time and the child's peak RSS
+    (os.wait4), streaming the input twice and writing kept/removed files. Needs data/seed/ (dvc repro)."""
+    directory = banking77_dir()
+    if directory is None:
+        print("BANKING77 not found: skipping the stage benchmark")
+        return
+    seeds, eval_rows = ROOT / "data/seed/seeds.jsonl", ROOT / "data/seed/eval.jsonl"
+    if not seeds.is_file():
+        print("data/seed/ is missing: run `dvc repro seed` first")
+        return
+    examples = load_banking77(directory)
+    for size in sorted(sizes):
+        with tempfile.TemporaryDirectory() as scratch:
+            work = Path(scratch)
+            write_stage_input(work / "rows.jsonl", examples, size)
+            command = [
+                *(sys.executable, "-m", "stages.dedup", "--rows", str(work / "rows.jsonl")),
+                *("--seeds", str(seeds), "--eval", str(eval_rows)),
+                *("--out", str(work / "out"), "--metrics", str(work / "metrics.json")),
+            ]
+            start = time.perf_counter()
+            child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.perf_counter() - start
+            assert child.stdout is not None and status == 0, f"stages.dedup failed: {status}"
+            print(json.dumps({
+                "rows": size, "input_mb": round((work / "rows.jsonl").stat().st_size / 2**20),
+                "seconds": round(seconds, 1), "rows_per_s": round(size / seconds),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024), "stage_says": child.stdout.read().strip(),
+            }))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_dedup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("command", choices=["accuracy", "throughput", "scaling", "_child"])
+    parser.add_argument("command", choices=["accuracy", "throughput", "scaling", "stage", "_child"])
     parser.add_argument("--sweep", action="store_true", help="accuracy: also a grid of settings")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--naive-rows", type=int, default=5_000, help="throughput: naive datasketch subsample")
-    parser.add_argument("--sizes", default="100000,1000000", help="scaling: comma-separated row counts")
+    parser.add_argument("--sizes", default="100000,1000000", help="scaling, stage: comma-separated row counts")
     parser.add_argument("--tracemalloc", action="store_true", help="scaling: also a run under tracemalloc per size")
     parser.add_argument("--vocabulary-block", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -312,6 +369,8 @@ def main() -> None:
         throughput(args.rows, args.naive_rows)
     elif args.command == "scaling":
         scaling([int(size) for size in args.sizes.split(",")], args.tracemalloc)
+    elif args.command == "stage":
+        stage([int(size) for size in args.sizes.split(",")])
     else:
         measure_child(args.rows, args.tracemalloc, args.vocabulary_block)
 
