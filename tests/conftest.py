@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -45,6 +46,15 @@ def env_with_venv() -> dict[str, str]:
                        ("GIT_COMMITTER_NAME", "test"), ("GIT_COMMITTER_EMAIL", "test@example.invalid")):  # fmt: skip
         env.setdefault(key, value)
     return env
+
+
+def params_with(tmp_path: Path, section: str, key: str, value: Any) -> Path:
+    """A copy of the repository's params.yaml in tmp_path with one key of one section changed."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params[section][key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -83,8 +93,6 @@ def write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
 
 def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     """A small valid project: params.yaml (repo's, with a small taxonomy) and seed files."""
-    import yaml
-
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["taxonomy"] = {"slices": TAXONOMY, "critical": CRITICAL}
     params["seed"]["min_cases_per_intent"] = 1

@@ -11,7 +11,7 @@ from stages.common.errors import UserError
 from stages.common.jsonl import atomic_open, read_jsonl, write_jsonl
 from stages.common.params import GenerateParams, Taxonomy, load_all, load_section
 from stages.common.rows import row_id, schema_problem
-from tests.conftest import ROOT, run_stage
+from tests.conftest import ROOT, params_with, run_stage
 
 
 def test_bad_json_line_names_file_and_line(tmp_path: Path) -> None:
@@ -29,14 +29,6 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("crash mid-write")
     assert read_jsonl(path) == [{"a": 1}]
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
-
-
-def _params_with(tmp_path: Path, section: str, key: str, value: object) -> Path:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params[section][key] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
 
 
 def test_repository_params_are_valid() -> None:
@@ -63,7 +55,7 @@ def test_repository_params_are_valid() -> None:
     ],
 )
 def test_bad_param_names_the_key(tmp_path: Path, section: str, key: str, value: object, message: str) -> None:
-    path = _params_with(tmp_path, section, key, value)
+    path = params_with(tmp_path, section, key, value)
     with pytest.raises(UserError) as caught:
         load_all(path)
     assert message in str(caught.value)
@@ -82,10 +74,8 @@ def test_bad_param_stops_its_stage_without_traceback(project: Path) -> None:
 
 
 def test_critical_slice_must_exist(tmp_path: Path) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["taxonomy"]["critical"].append("space_travel")
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
+    critical = yaml.safe_load((ROOT / "params.yaml").read_text())["taxonomy"]["critical"]
+    path = params_with(tmp_path, "taxonomy", "critical", [*critical, "space_travel"])
     with pytest.raises(UserError, match=r"taxonomy: critical slice\(s\) \['space_travel'\]"):
         load_section(path, "taxonomy", Taxonomy)
 

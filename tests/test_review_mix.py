@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from stages.common.errors import UserError
-from stages.common.params import MixParams, ReviewParams, Taxonomy
+from stages.common.params import MixParams, ReviewParams, Taxonomy, load_section
 from stages.common.stats import wilson_interval
 from stages.mix import max_synthetic, select_rows
 from stages.review_sample import read_decisions, sample_for_review
-from tests.conftest import CRITICAL, TAXONOMY, read_rows, run_stage
+from tests.conftest import CRITICAL, TAXONOMY, params_with, read_rows, run_stage
 
 TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)
 CORRECTED = "Corrected reply that follows the policy exactly."
@@ -180,12 +180,7 @@ def test_exclusion_rules_remove_by_provenance_and_count() -> None:
 
 
 def test_exclusion_rule_needs_a_condition(tmp_path: Path) -> None:
-    from stages.common.params import load_section
-
-    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
-    params["mix"]["exclude"] = [{"name": "everything"}]
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path = params_with(tmp_path, "mix", "exclude", [{"name": "everything"}])
     with pytest.raises(UserError, match=r"mix\.exclude\.0: rule 'everything' has no condition"):
         load_section(path, "mix", MixParams)
 
@@ -217,12 +212,7 @@ def test_intent_balance_caps_each_intent_at_a_multiple_of_the_median_human_count
     off, removed = select_rows(humans, candidates, params.model_copy(update={"max_intent_rows_vs_median": None}), TAX)
     assert len(off) == len(candidates) and "intent_balance" not in removed
 
-    from stages.common.params import load_section
-
-    values = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
-    values["mix"]["max_intent_rows_vs_median"] = 0.5
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(values))
+    path = params_with(tmp_path, "mix", "max_intent_rows_vs_median", 0.5)
     with pytest.raises(UserError, match=r"mix\.max_intent_rows_vs_median: .*greater than or equal to 1"):
         load_section(path, "mix", MixParams)
 
