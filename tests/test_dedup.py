@@ -403,3 +403,23 @@ def test_paired_and_walked_buckets_decide_like_brute_force(
     expected = _greedy_reference(texts, 0.8, 2)
     assert got == expected
     assert 100 < sum(match is not None for match in got) < 450
+
+
+def test_hundreds_of_copies_stay_one_walked_bucket() -> None:
+    """600 copies of one text share every band: paired, that bucket would make 180k pairs in each band
+    (within the per-row budget of 60k rows). Above _MAX_PAIRED it stays a bucket, checked against its
+    one kept row, so hardly any pair is verified."""
+    rng = random.Random(8)
+    vocabulary = [f"word{i}" for i in range(3000)]
+    distinct = [" ".join(rng.sample(vocabulary, rng.randint(8, 30))) for _ in range(60_000)]
+    copy = "my card payment was declined twice today although my balance is fine and the card is not blocked"
+    texts = distinct[:1500] + [copy] * 600 + distinct[1500:]
+    finder = NearDuplicateFinder(
+        ("rows",), ngram=1, num_perm=128, bands=16, rows_per_band=8, threshold=0.75, max_difference=2
+    )
+    finder.add(tokenise(texts), 0)
+    resolution = finder.resolve()
+    removed = [index for index, match in enumerate(resolution.matches) if match is not None]
+    assert removed == list(range(1501, 2100))  # every copy but the first, as exact copies of it
+    assert {resolution.matches[index].index for index in removed} == {1500}
+    assert resolution.verified < 5000

@@ -645,6 +645,7 @@ def test_rate_limit_headers_are_read_in_every_format_servers_use() -> None:
     assert parse_reset("1h2m3.5s") == pytest.approx(3723.5)
     assert parse_reset("0.75") == 0.75  # bare seconds
     assert 3.0 < parse_reset(str(time.time() + 5)) <= 5.0  # a Unix time
+    assert 3.0 < parse_reset(str(int((time.time() + 5) * 1000))) <= 5.0  # a Unix time in milliseconds
     for unreadable in (None, "", "soon", "5 parsecs", "1s garbage", "nan"):
         assert parse_reset(unreadable) is None, unreadable
     spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",

@@ -29,7 +29,8 @@ checked on their exact sets all at once, before the walk and in any order (`comm
 merge in C++, ~0.8 us a pair against ~4 us for Python sets), so the walk only sees near-duplicate pairs.
 
 Memory per row: its distinct shingle hashes (4 bytes each), one bucket id per band (4 bytes each),
-num_perm / 2 bytes of sketch; and for a row of a big bucket, its sketch as a Python int while it is kept.
+num_perm / 2 bytes of sketch (rounded up to 8); and for a row of a big bucket, its sketch as a Python
+int while it is kept.
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ SKETCH_BITS = 4
 SKETCH_MARGIN_SD = 4.5
 _WALK_BLOCK = 65_536  # rows whose bucket ids are turned into Python lists at a time
 # Buckets become candidate pairs (screened and verified in numpy) while a key set's pairs stay within
-# _PAIRS_PER_ROW per row; buckets of up to _ALWAYS_PAIRED rows always do (at most 16 pairs per row).
+# _PAIRS_PER_ROW per row; buckets of up to _ALWAYS_PAIRED rows always do (at most 16 pairs per row),
+# buckets of more than _MAX_PAIRED rows never do (131k pairs each at most, so a chunk stays bounded).
 # Bigger buckets stay buckets: the walk checks their rows against the bucket's kept rows only, which
 # stays cheap when most of a huge bucket is removed (thousands of copies of one text).
 _ALWAYS_PAIRED = 32
+_MAX_PAIRED = 512
 _PAIRS_PER_ROW = 8
 _PAIR_CHUNK = 262_144  # pairs made and screened per numpy step: bounds the (pairs x sketch) temporaries
 _LOW_BIT_OF_EACH_LANE = np.uint64(0x1111111111111111)
@@ -136,7 +139,8 @@ def sketch_bytes(signatures: np.ndarray) -> np.ndarray:
 
 
 def differing_lanes(differences: np.ndarray) -> np.ndarray:
-    """Per row of XORed sketches, the number of 4-bit lanes that are not zero (a popcount per 64 bits)."""
+    """Per row of XORed sketches, the number of 4-bit lanes that are not zero (a popcount per 64 bits).
+    Overwrites `differences` (a temporary in every caller) to spare a copy."""
     words = differences.view(np.uint64)
     words |= words >> np.uint64(2)
     words |= words >> np.uint64(1)
@@ -163,7 +167,7 @@ class Resolution:
     """Per added row: the match that removes it (None: kept; reference rows are always kept)."""
 
     matches: list[Match | None]
-    candidate_pairs: int = 0  # pairs sharing a bucket that the sketch did not rule out
+    candidate_pairs: int = 0  # pairs sharing a bucket that the sketch did not rule out (later row deduplicated)
     verified: int = 0  # pairs checked on the exact shingle sets
     confirmed: int = 0  # ... that were near-duplicates (whether or not the earlier row was kept)
 
@@ -289,15 +293,17 @@ class NearDuplicateFinder:
         np.cumsum(lengths, out=offsets[1:])
         values = np.concatenate(self._values) if total else np.zeros(0, dtype=np.uint32)
         self._lengths, self._sketches, self._values = [], [], []
+        groups = np.concatenate(self._group_of) if total else np.zeros(0, dtype=np.int8)
+        self._group_of = []
         (earlier, later), (rows, bucket, has_earlier, has_later) = self._candidates(sketches, lengths)
+        decided = groups[later] == len(self.groups) - 1  # reference rows are kept whatever they match
+        earlier, later = earlier[decided], later[decided]
         earlier, later, similarities = self._verify(ShingleSets(values, offsets), earlier, later)
         walk = sorted_unique(np.concatenate([earlier, later, rows]), in_place=True)
         exact_keys = np.concatenate(self._exact) if total else np.zeros(0, dtype=np.uint64)
         self._exact = []
         ordered = np.sort(exact_keys)
         twins = sorted_unique(ordered[1:][ordered[1:] == ordered[:-1]])
-        groups = np.concatenate(self._group_of) if total else np.zeros(0, dtype=np.int8)
-        self._group_of = []
         return _Walk(
             rows=walk,
             partners=earlier,
@@ -398,12 +404,12 @@ class NearDuplicateFinder:
 
 def _pairing_limit(bucket_sizes: np.ndarray, budget: int) -> int:
     """Largest bucket size such that all buckets up to it make at most `budget` pairs (at least
-    _ALWAYS_PAIRED)."""
+    _ALWAYS_PAIRED, at most _MAX_PAIRED)."""
     ordered = np.sort(bucket_sizes)
     made = np.cumsum(ordered * (ordered - 1) // 2)
     over = int(np.searchsorted(made, budget, side="right"))
     limit = int(ordered[over]) - 1 if over < len(ordered) else int(ordered[-1]) if len(ordered) else 0
-    return max(limit, _ALWAYS_PAIRED)
+    return min(max(limit, _ALWAYS_PAIRED), max(_MAX_PAIRED, _ALWAYS_PAIRED))
 
 
 def _chunks_of_buckets(starts: np.ndarray, sizes: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

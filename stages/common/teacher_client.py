@@ -47,6 +47,7 @@ FAIL_FAST_AFTER = 8  # this many failed requests before any success: the endpoin
 CONNECT_ATTEMPTS_BEFORE_FIRST_SUCCESS = 2
 RETRY_AFTER_JITTER = 0.1
 UNIX_TIME_AFTER = 1e9  # a bare x-ratelimit-reset value this large is a Unix time, not seconds
+UNIX_MILLISECONDS_AFTER = 1e12  # ... and this large, a Unix time in milliseconds
 RESET_MARGIN_S = 0.01  # servers round the time to reset down to the millisecond
 MAX_RATE_LIMIT_PAUSE_S = 300.0  # a daily window's reset is hours away: retry and fail visibly instead
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -127,6 +128,8 @@ def parse_reset(value: str | None) -> float | None:
         return sum(float(amount) * _DURATION_UNIT_S[unit] for amount, unit in parts)
     if not math.isfinite(number):
         return None
+    if number >= UNIX_MILLISECONDS_AFTER:
+        number /= 1000
     return max(0.0, number - time.time() if number >= UNIX_TIME_AFTER else number)
 
 
@@ -407,19 +410,16 @@ class TeacherRunner:
             self.progress.sent += 1
             return
 
-    def _hold_for_rate_limits(self, headers: Any, request: TeacherRequest) -> float | None:
-        """Pause every worker while the server's rate-limit window is spent; returns the pause."""
+    def _hold_for_rate_limits(self, headers: Any, request: TeacherRequest) -> None:
+        """Pause every worker while the server's rate-limit window is spent."""
         pause = rate_limit_pause(headers, request.approx_tokens)
-        if pause is None:
-            return None
-        pause = min(pause, MAX_RATE_LIMIT_PAUSE_S) + RESET_MARGIN_S
-        self.paused_until = max(self.paused_until, time.monotonic() + pause)
-        self.report.rate_limit_pauses += 1
-        return pause
+        if pause is not None:
+            pause = min(pause, MAX_RATE_LIMIT_PAUSE_S) + RESET_MARGIN_S
+            self.paused_until = max(self.paused_until, time.monotonic() + pause)
+            self.report.rate_limit_pauses += 1
 
     async def _wait_for_limits(self, request: TeacherRequest) -> None:
-        pause = self.paused_until - time.monotonic()
-        if pause > 0:
+        while (pause := self.paused_until - time.monotonic()) > 0:  # another worker may extend it meanwhile
             await asyncio.sleep(pause)
         await self.rpm.acquire(1)
         await self.tpm.acquire(request.approx_tokens)
@@ -441,7 +441,9 @@ class TeacherRunner:
             if getattr(err, "code", None) == "insufficient_quota":
                 raise EndpointError(f"{where}: the account has no quota left (HTTP 429 insufficient_quota)") from None
             retry_after = parse_retry_after(err.response.headers)
-            return retry_after if retry_after is not None else self._hold_for_rate_limits(err.response.headers, request)
+            if retry_after is None:  # all workers wait for the window's reset; this one also backs off
+                self._hold_for_rate_limits(err.response.headers, request)
+            return retry_after
         if isinstance(err, openai.APIStatusError):
             if err.status_code in (408, 409) or err.status_code >= 500:
                 return parse_retry_after(err.response.headers)
