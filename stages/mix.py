@@ -125,8 +125,9 @@ def select_rows(
         by_slice[slice_name] = kept
 
     if params.max_intent_rows_vs_median is not None:
+        human_intents = Counter(row["intent"] for row in humans)
         for slice_name, rows in by_slice.items():
-            kept = balance_intents(rows, humans, params.max_intent_rows_vs_median, params.seed)
+            kept = balance_intents(rows, human_intents, params.max_intent_rows_vs_median, params.seed)
             removed["intent_balance"] += len(rows) - len(kept)
             by_slice[slice_name] = kept
 
@@ -148,11 +149,11 @@ def select_rows(
 
 
 def balance_intents(
-    synthetic: list[dict[str, Any]], humans: list[dict[str, Any]], ratio: float, seed: int
+    synthetic: list[dict[str, Any]], human_counts: Counter[str], ratio: float, seed: int
 ) -> list[dict[str, Any]]:
     """The synthetic rows kept so that no intent has more than `ratio` x the median intent's human
-    rows, human rows included (an intent with more human rows than that keeps them all)."""
-    human_counts = Counter(row["intent"] for row in humans)
+    rows (`human_counts`: human rows per intent), human rows included (an intent with more human rows
+    than that keeps them all)."""
     if not human_counts:
         return synthetic
     ceiling = math.floor(ratio * statistics.median(human_counts.values()) + 1e-9)

@@ -197,7 +197,7 @@ def _tokenise_bytes(pieces: list[bytes]) -> TokenisedBatch:
     starts = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
     # exact key: the same kind of polynomial over the row's word hashes
-    position = np.arange(len(hashes), dtype=np.int64) - np.repeat(starts[:-1], counts)
+    position = ragged_ranges(np.zeros(rows, dtype=np.int64), counts)  # of each word in its row
     terms = hashes * _EXACT_POWERS(int(counts.max(initial=1)))[position]
     row_totals = np.zeros(rows, dtype=np.uint64)
     filled = counts > 0
@@ -232,9 +232,7 @@ def ngram_hashes(batch: TokenisedBatch, ngram: int, whole_short_rows: bool = Tru
     else:
         combined = np.zeros(0, dtype=np.uint64)
     rows = np.repeat(np.arange(len(lengths), dtype=np.int64), windows)
-    # first window of each row, then consecutive positions inside the row
-    first = np.repeat(starts[:-1] - (np.cumsum(windows) - windows), windows)
-    values = combined[first + np.arange(len(rows), dtype=np.int64)]
+    values = combined[ragged_ranges(starts[:-1], windows)]  # each row's windows start at its first word
     short = np.flatnonzero((lengths > 0) & (lengths < ngram)) if whole_short_rows else []
     if len(short):
         extra = []
@@ -246,6 +244,14 @@ def ngram_hashes(batch: TokenisedBatch, ngram: int, whole_short_rows: bool = Tru
         values = np.concatenate([values, np.array(extra, dtype=np.uint64)])
         rows = np.concatenate([rows, short.astype(np.int64)])
     return values, rows
+
+
+def ragged_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The ranges starts[i] .. starts[i] + counts[i] - 1, one after another: the indices of many
+    slices of a flat array at once (int64)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    firsts = np.cumsum(counts) - counts
+    return np.repeat(np.asarray(starts, dtype=np.int64) - firsts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
 
 
 def sorted_unique(values: np.ndarray, in_place: bool = False) -> np.ndarray:
@@ -307,7 +313,7 @@ def _rows_matrix(sets: ShingleSets, rows: np.ndarray) -> sparse.csr_array:
     sizes = sets.offsets[rows + 1] - starts
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(sizes, out=indptr[1:])
-    members = np.repeat(starts - indptr[:-1], sizes) + np.arange(indptr[-1], dtype=np.int64)
+    members = ragged_ranges(starts, sizes)
     # Rows are sorted and free of repeats (canonical), which keeps scipy on its merge path; its general
     # path would allocate per column, and there are 2^32 columns.
     columns = sets.values[members].astype(np.int64)

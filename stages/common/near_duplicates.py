@@ -51,6 +51,7 @@ from stages.common.minhash import (
     dense_ids,
     fmix64,
     fold32,
+    ragged_ranges,
     shared_runs,
     shingle_sets,
     sorted_unique,
@@ -106,7 +107,7 @@ def neighbour_keys(sets: ShingleSets, limit: int) -> tuple[np.ndarray, np.ndarra
     small = np.flatnonzero(sizes <= limit)
     counts = sizes[small]
     firsts = np.cumsum(counts) - counts
-    members = np.repeat(sets.offsets[small], counts) + np.arange(int(counts.sum())) - np.repeat(firsts, counts)
+    members = ragged_ranges(sets.offsets[small], counts)
     mixed = fmix64(sets.values[members].astype(np.uint64) + _NEIGHBOUR_SALT)
     totals = np.add.reduceat(mixed, firsts) if len(firsts) else np.zeros(0, dtype=np.uint64)
     several = np.repeat(counts >= 2, counts)
@@ -425,13 +426,9 @@ def _pairs_within(members: np.ndarray, starts: np.ndarray, sizes: np.ndarray) ->
     """Every pair of members of each bucket (members[start : start + size]): (earlier, later) positions
     in bucket order, mapped to the members."""
     bucket_first = np.repeat(starts, sizes)
-    index = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    index = ragged_ranges(np.zeros(len(sizes), dtype=np.int64), sizes)  # of each member in its bucket
     later = np.repeat(bucket_first + index, index)  # the member at index i pairs with the i before it
-    earlier = (
-        np.repeat(bucket_first, index)
-        + np.arange(len(later), dtype=np.int64)
-        - np.repeat(np.cumsum(index) - index, index)
-    )
+    earlier = ragged_ranges(bucket_first, index)
     return members[earlier], members[later]
 
 

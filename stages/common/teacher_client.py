@@ -425,7 +425,8 @@ class TeacherRunner:
         await self.tpm.acquire(request.approx_tokens)
 
     def _classify(self, err: Exception, request: TeacherRequest, attempt: int) -> float | None:
-        """Raise for errors not worth retrying; else the server's retry-after (or None)."""
+        """Raise for errors not worth retrying; else the server's retry-after (or None). A 429 without
+        retry-after holds every worker until its x-ratelimit window resets, if its headers say when."""
         where = self.endpoint.base_url
         attempts_allowed = self.settings.max_retries + 1
         if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
