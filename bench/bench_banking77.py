@@ -2,7 +2,7 @@
 
 For the taxonomy's intents that exist in BANKING77, a few real queries per intent from train.csv
 become the seed cases (user turn = the query, assistant turn = a fixed short reply). The pipeline's
-own stages run on them in a temporary directory (seed, generate, filter, dedup, review_sample, mix,
+own stages run on them in a temporary directory (seed, generate, filter, dedup, review, mix,
 evaluate, each as `python -m stages.X`), and evaluate scores the three probes on the BANKING77
 test rows of those intents, read straight from test.csv through the CSV column mapping.
 
@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from stages.common.text import match_key  # noqa: E402  (after the sys.path line, for `python bench/...`)
+from stages.core.text import match_key  # noqa: E402  (after the sys.path line, for `python bench/...`)
 
-PIPELINE = ("seed", "generate", "filter", "dedup", "review_sample", "mix", "evaluate")
+PIPELINE = ("seed", "generate", "filter", "dedup", "review", "mix", "evaluate")
 TRAIN_SETS = ("human", "synthetic", "mix")
 FLAGS = ("mix_worse_than_human", "mix_better_than_human", "synthetic_collapse")
 FIXED_REPLY = (

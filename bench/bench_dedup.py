@@ -30,7 +30,10 @@ from typing import Any
 from datasketch import MinHash, MinHashLSH
 
 from bench.near_duplicate_corpus import LabelledCorpus, banking77_dir, build_corpus, load_banking77, stream_rows
-from stages.common.minhash import (
+from stages.core.params import load_section
+from stages.core.rows import row_id
+from stages.core.text import match_key
+from stages.dedup.minhash import (
     Signer,
     band_keys,
     candidate_pairs,
@@ -40,11 +43,9 @@ from stages.common.minhash import (
     shingles,
     tokenise,
 )
-from stages.common.near_duplicates import NearDuplicateFinder, is_near_duplicate, neighbour_keys, small_set_limit
-from stages.common.params import DedupParams, load_section
-from stages.common.rows import row_id
-from stages.common.text import match_key
-from stages.dedup import deduplicate
+from stages.dedup.near_duplicates import NearDuplicateFinder, is_near_duplicate, neighbour_keys, small_set_limit
+from stages.dedup.params import DedupParams
+from stages.dedup.stage import deduplicate
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4096

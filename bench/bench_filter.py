@@ -22,14 +22,16 @@ import numpy as np
 
 from bench.bench_dedup import pin_to_one_core
 from bench.near_duplicate_corpus import banking77_dir, load_banking77
-from stages.common.checks import assemble_checks
-from stages.common.intent_classifier import IntentClassifier
-from stages.common.jsonl import read_jsonl
-from stages.common.params import FilterParams, GenerateParams, load_section
-from stages.common.policy_facts import PolicyFacts
-from stages.common.rows import reason_code, user_text
-from stages.filter import filter_batches
-from stages.generate import generate_builtin
+from stages.core.jsonl import read_jsonl
+from stages.core.params import load_section
+from stages.core.rows import reason_code, user_text
+from stages.filter.checks import assemble_checks
+from stages.filter.checks.intent import IntentClassifier
+from stages.filter.checks.policy_facts import PolicyFacts
+from stages.filter.params import FilterParams
+from stages.filter.stage import filter_batches
+from stages.generate.params import GenerateParams
+from stages.generate.stage import generate_builtin
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "data/seed/seeds.jsonl"

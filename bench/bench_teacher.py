@@ -31,14 +31,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # ruff: noqa: E402  (imports after the sys.path line, for `python bench/bench_teacher.py`)
-from stages.common.jsonl import write_jsonl
-from stages.common.params import GenerateParams
-from stages.common.rows import row_id
-from stages.common.teacher import TeacherPaths, TeacherResult, generate_with_teacher
-from stages.common.teacher_cache import ResponseCache
-from stages.common.teacher_client import cache_entry
-from stages.common.teacher_plan import plan_requests
-from stages.common.teacher_prompts import load_templates
+from stages.core.jsonl import write_jsonl
+from stages.core.rows import row_id
+from stages.generate.params import GenerateParams
+from stages.generate.teacher.cache import ResponseCache
+from stages.generate.teacher.plan import plan_requests
+from stages.generate.teacher.prompts import load_templates
+from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
+from stages.generate.teacher.transport import cache_entry
 from tests.openai_server import TEST_API_KEY, answer, completion
 
 CONCURRENCY = (1, 8, 32, 64)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from stages.common.text import match_key, words
+from stages.core.text import match_key, words
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BANKING77_DIR = ROOT.parent / "shared" / "data" / "banking77"

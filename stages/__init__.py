@@ -1,1 +1,1 @@
-"""Pipeline stages: one module per DVC stage, plus the shared library in `stages.common`."""
+"""Pipeline stages: one package per DVC stage (`stages/<stage>/`), plus what they all share in `stages.core`."""

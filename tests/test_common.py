@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.errors import UserError
-from stages.common.jsonl import atomic_open, read_jsonl, write_jsonl
-from stages.common.params import GenerateParams, Taxonomy, load_all, load_section
-from stages.common.rows import row_id, schema_problem
+from stages.core.errors import UserError
+from stages.core.jsonl import atomic_open, read_jsonl, write_jsonl
+from stages.core.params import Taxonomy, load_section
+from stages.core.rows import row_id, schema_problem
+from stages.generate.params import GenerateParams
+from stages.validate import load_all
 from tests.conftest import ROOT, params_with, run_stage
 
 

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from stages.common import near_duplicates
-from stages.common.decontaminate import NgramDecontaminator
-from stages.common.minhash import (
+from stages.core.rows import row_id
+from stages.core.text import words
+from stages.dedup import near_duplicates
+from stages.dedup.decontaminate import NgramDecontaminator
+from stages.dedup.minhash import (
     ShingleSets,
     Signer,
     band_keys,
@@ -30,11 +32,9 @@ from stages.common.minhash import (
     tokenise,
     word_hash,
 )
-from stages.common.near_duplicates import NearDuplicateFinder, is_near_duplicate
-from stages.common.params import DedupParams
-from stages.common.rows import row_id
-from stages.common.text import words
-from stages.dedup import dedup_metrics, deduplicate
+from stages.dedup.near_duplicates import NearDuplicateFinder, is_near_duplicate
+from stages.dedup.params import DedupParams
+from stages.dedup.stage import dedup_metrics, deduplicate
 from tests.conftest import ROOT, env_with_venv, read_rows, run_stage
 
 TEXTS = [

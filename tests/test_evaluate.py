@@ -12,17 +12,18 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score, f1_score
 
-from stages.common.diversity import DiversityMeter, distinct_n
-from stages.common.errors import UserError
-from stages.common.params import EvalSetColumns, EvalSetParams, EvaluateParams, ProbeParams, Taxonomy, load_section
-from stages.common.probe import NO_PREDICTION, train_probe
-from stages.common.real_traffic import EvalExample, find_leaks, load_eval_set
-from stages.common.scoring import EvalScorer, verdict
-from stages.evaluate import TRAIN_SETS, score_probes
+from stages.core.errors import UserError
+from stages.core.params import Taxonomy, load_section
+from stages.evaluate.diversity import DiversityMeter, distinct_n
+from stages.evaluate.eval_set import EvalExample, find_leaks, load_eval_set
+from stages.evaluate.params import EvalSetColumns, EvalSetParams, EvaluateParams, ProbeParams
+from stages.evaluate.probe import NO_PREDICTION, train_probe
+from stages.evaluate.scoring import EvalScorer, verdict
+from stages.evaluate.stage import TRAIN_SETS, score_probes
 from tests.conftest import CRITICAL, TAXONOMY, make_project, read_rows, run_stage, write_lines
 
 TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)
-PIPELINE = ("seed", "generate", "filter", "dedup", "review_sample", "mix")
+PIPELINE = ("seed", "generate", "filter", "dedup", "review", "mix")
 
 
 def set_params(project: Path, section: str, values: dict[str, Any]) -> None:

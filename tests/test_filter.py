@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.common.checks import (
+from stages.core.errors import UserError
+from stages.core.params import load_section
+from stages.filter.checks import (
     BlocklistCheck,
     LanguageCheck,
     LengthCheck,
@@ -26,13 +28,13 @@ from stages.common.checks import (
     compile_blocklist,
     run_checks,
 )
-from stages.common.errors import UserError
-from stages.common.intent_classifier import IntentCheck, IntentClassifier
-from stages.common.params import FilterParams, GenerateParams, load_section
-from stages.common.pii import PiiFinder, iban_valid, luhn_valid
-from stages.common.policy_facts import PolicyFacts, figures
-from stages.filter import filter_metrics, filter_rows
-from stages.generate import generate_builtin
+from stages.filter.checks.intent import IntentCheck, IntentClassifier
+from stages.filter.checks.pii import PiiFinder, iban_valid, luhn_valid
+from stages.filter.checks.policy_facts import PolicyFacts, figures
+from stages.filter.params import FilterParams
+from stages.filter.stage import filter_metrics, filter_rows
+from stages.generate.params import GenerateParams
+from stages.generate.stage import generate_builtin
 from tests.conftest import ROOT, env_with_venv, read_rows, run_stage
 
 SEED_FILES = ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl")

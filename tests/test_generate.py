@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from stages.common import builtin_generator as builtin
-from stages.common.params import BUILTIN_TEMPLATES, GenerateParams
-from stages.common.rows import Provenance, schema_problem, user_text
-from stages.generate import generate_builtin
+from stages.core.rows import Provenance, schema_problem, user_text
+from stages.generate.params import BUILTIN_TEMPLATES, GenerateParams
+from stages.generate import builtin
+from stages.generate.stage import generate_builtin
 from tests.conftest import read_rows, run_stage
 
 

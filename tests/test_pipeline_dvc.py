@@ -21,7 +21,7 @@ from tests.conftest import ROOT, read_rows, run
 
 pytestmark = pytest.mark.dvc
 
-STAGES = ["seed", "generate", "filter", "dedup", "review_sample", "mix", "evaluate"]
+STAGES = ["seed", "generate", "filter", "dedup", "review", "mix", "evaluate"]
 DATA_FILES = [
     "data/seed/seeds.jsonl",
     "data/generate/rows.jsonl",

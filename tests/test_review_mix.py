@@ -1,4 +1,4 @@
-"""Stages review_sample and mix: stratified sampling, verdicts gate the mix, ratios and lineage split."""
+"""Stages review and mix: stratified sampling, verdicts gate the mix, ratios and lineage split."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.errors import UserError
-from stages.common.params import MixParams, ReviewParams, Taxonomy, load_section
-from stages.common.stats import wilson_interval
-from stages.mix import max_synthetic, select_rows
-from stages.review_sample import read_decisions, sample_for_review
+from stages.core.errors import UserError
+from stages.core.params import Taxonomy, load_section
+from stages.core.stats import wilson_interval
+from stages.mix.params import MixParams
+from stages.mix.stage import max_synthetic, select_rows
+from stages.review.params import ReviewParams
+from stages.review.stage import read_decisions, sample_for_review
 from tests.conftest import CRITICAL, TAXONOMY, params_with, read_rows, run_stage
 
 TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)
@@ -22,7 +24,7 @@ CORRECTED = "Corrected reply that follows the policy exactly."
 
 
 def _through(project: Path, last: str) -> None:
-    for stage in ("seed", "generate", "filter", "dedup", "review_sample", "mix"):
+    for stage in ("seed", "generate", "filter", "dedup", "review", "mix"):
         run_stage(stage, project)
         if stage == last:
             return
@@ -73,7 +75,7 @@ def test_bad_decisions_name_the_line(tmp_path: Path, records: list[dict[str, str
 
 
 def test_verdicts_gate_the_mix(project: Path) -> None:
-    _through(project, "review_sample")
+    _through(project, "review")
     queue = read_rows(project / "data/review/queue.jsonl")
     critical = [row for row in queue if row["slice"] in CRITICAL]
     assert len(critical) >= 3
@@ -85,7 +87,7 @@ def test_verdicts_gate_the_mix(project: Path) -> None:
         {"id": reject["id"], "verdict": "reject", "reason": "wrong fee", "reviewer": "MK"},
         {"id": edit["id"], "verdict": "edit", "corrected_reply": CORRECTED, "reviewer": "JL"},
     ])  # fmt: skip
-    run_stage("review_sample", project)
+    run_stage("review", project)
     run_stage("mix", project)
     mixed = {row.get("edited_from", row["id"]): row for row in read_rows(project / "data/mix/rows.jsonl")}
     assert approve["id"] in mixed and reject["id"] not in mixed
@@ -159,8 +161,8 @@ def _synthetic(row_id: str, slice_name: str = "cards", **provenance: object) -> 
 
 
 def test_exclusion_rules_remove_by_provenance_and_count() -> None:
-    from stages.common.params import ExclusionRule
-    from stages.mix import apply_exclusions
+    from stages.mix.params import ExclusionRule
+    from stages.mix.stage import apply_exclusions
 
     rows = [
         _synthetic("a", model_version="2026-01"),
@@ -236,7 +238,7 @@ def test_review_budget_goes_to_critical_slices_first() -> None:
 
 
 def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> None:
-    from stages.common.finetune_format import chat_record_problem
+    from stages.mix.formats import chat_record_problem
 
     _through(project, "mix")
     for split in ("train", "eval"):
@@ -262,7 +264,7 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
 
 
 def test_review_metrics_estimate_errors_and_flag_slices() -> None:
-    from stages.review_sample import review_metrics
+    from stages.review.stage import review_metrics
 
     def reviewed(slice_name: str, statuses: list[str]) -> list[dict]:
         return [
@@ -286,7 +288,7 @@ def _candidate(reply: str, reasons: list[str]) -> dict:
 
 
 def test_teacher_pairs_need_one_clear_winner() -> None:
-    from stages.mix import choose_pair
+    from stages.mix.stage import choose_pair
 
     good = "Cards arrive in 3 to 5 working days; check the dispatch date in Card > Card delivery."
     bad = "We guarantee a refund of everything today, no questions asked at all."

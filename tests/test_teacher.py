@@ -26,15 +26,17 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.common import teacher_client
-from stages.common.errors import UserError
-from stages.common.hashing import sha256_hex
-from stages.common.params import GenerateParams, TeacherGenerator, load_section
-from stages.common.rows import schema_problem
-from stages.common.teacher import TeacherPaths, TeacherResult, generate_with_teacher
-from stages.common.teacher_answers import parse_answer, response_problem
-from stages.common.teacher_cache import ResponseCache
-from stages.common.teacher_client import (
+from stages.core.errors import UserError
+from stages.core.hashing import sha256_hex
+from stages.core.params import load_section
+from stages.core.rows import schema_problem
+from stages.generate.params import GenerateParams, TeacherGenerator
+from stages.generate.teacher import transport as teacher_client
+from stages.generate.teacher.answers import parse_answer, response_problem
+from stages.generate.teacher.cache import ResponseCache
+from stages.generate.teacher.plan import pick_generators
+from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
+from stages.generate.teacher.transport import (
     Budget,
     Endpoint,
     parse_reset,
@@ -42,7 +44,6 @@ from stages.common.teacher_client import (
     rate_limit_pause,
     retry_delay,
 )
-from stages.common.teacher_plan import pick_generators
 from tests.conftest import ROOT, env_with_venv, make_project, read_rows, run, run_stage
 from tests.openai_server import TEST_API_KEY, FakeOpenAIServer
 
@@ -116,7 +117,7 @@ def stage_args(project: Path) -> list[str]:
 
 def run_generate(project: Path, monkeypatch: Any) -> None:
     """The whole generate stage in this process (fast); UserErrors propagate."""
-    from stages import generate
+    import stages.generate.stage as generate
 
     monkeypatch.setattr(sys, "argv", ["generate", *stage_args(project)])
     generate.main()

@@ -1,0 +1,1 @@
+"""Stage evaluate: probes trained on human-only, synthetic-only and mix rows, scored per slice on real traffic."""

@@ -1,0 +1,58 @@
+"""Params of the evaluate stage: the `evaluate` section of params.yaml, the only place its defaults live."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from stages.core.params import Section
+
+
+class EvalSetColumns(Section):
+    """Column (CSV) or field (JSONL) names of an imported log."""
+
+    text: str = Field(default="text", min_length=1)
+    intent: str = Field(default="intent", min_length=1)
+    slice: str | None = None  # None: each row's slice comes from params taxonomy
+
+
+class EvalSetParams(Section):
+    """The real held-out traffic: the repository's eval split, or an imported log."""
+
+    path: str = Field(default="data/seed/eval.jsonl", min_length=1)
+    format: Literal["rows", "csv", "jsonl"] = "rows"
+    columns: EvalSetColumns = EvalSetColumns()
+    unknown_intents: Literal["error", "skip"] = "error"
+
+
+class ProbeParams(Section):
+    """The cheap intent probe: TF-IDF features and a logistic regression."""
+
+    analyzer: Literal["word", "char_wb"] = "word"
+    ngram_range: tuple[int, int] = (1, 2)
+    sublinear_tf: bool = True
+    C: float = Field(default=10.0, gt=0)
+    max_iter: int = Field(default=2000, ge=10)
+    random_state: int = 0
+
+    @field_validator("ngram_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1] <= 8:
+            raise ValueError(f"needs 1 <= low <= high <= 8, got {list(value)}")
+        return value
+
+
+class EvaluateParams(Section):
+    eval_set: EvalSetParams = EvalSetParams()
+    # An eval row whose text is in a training set: "drop" leaves it out of the eval set and counts it
+    # (the training sets stay exactly the mix); "error" stops the stage, naming file:line.
+    on_leak: Literal["drop", "error"] = "drop"
+    probe: ProbeParams = ProbeParams()
+    # Macro-F1 and paired-difference intervals: percentile bootstrap with a fixed seed.
+    bootstrap_samples: int = Field(default=1000, ge=100, le=100_000)
+    bootstrap_seed: int = 0
+    verdict_metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    # Synthetic-only at least this far (absolute) below human-only in a slice: synthetic collapse.
+    collapse_gap: float = Field(default=0.2, gt=0, le=1)

@@ -1,0 +1,50 @@
+"""A cheap, deterministic intent probe: TF-IDF on the user turns and a logistic regression.
+
+The probe is not the product model. It answers one question cheaply: trained on these rows, how
+well can a simple model tell the intents of real traffic apart? Same rows and params, same
+predictions (the solver is deterministic and `random_state` is fixed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from stages.evaluate.params import ProbeParams
+
+# What a probe with no training rows answers: never an intent, so it is never right.
+NO_PREDICTION = "<no training rows>"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A fitted probe, or a constant answer when the training set has fewer than two intents."""
+
+    pipeline: Pipeline | None
+    constant: str | None  # the only intent seen; None with no training rows at all
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        if self.pipeline is not None:
+            return [str(label) for label in self.pipeline.predict(list(texts))]
+        # A classifier needs two classes; with one (or none) the honest answer is a constant.
+        return [self.constant or NO_PREDICTION] * len(texts)
+
+
+def train_probe(texts: Sequence[str], intents: Sequence[str], params: ProbeParams) -> Probe:
+    if len(set(intents)) < 2:
+        return Probe(None, intents[0] if intents else None)
+    pipeline = make_pipeline(
+        TfidfVectorizer(
+            analyzer=params.analyzer,
+            ngram_range=params.ngram_range,
+            sublinear_tf=params.sublinear_tf,
+            lowercase=True,
+        ),
+        LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=params.random_state),
+    )
+    pipeline.fit(list(texts), list(intents))
+    return Probe(pipeline, None)

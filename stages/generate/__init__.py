@@ -1,0 +1,1 @@
+"""Stage generate: synthetic variations of the seeds, built-in offline (`builtin`) or by teacher models (`teacher/`)."""

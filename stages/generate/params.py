@@ -1,0 +1,133 @@
+"""Params of the generate stage: the `generate` section of params.yaml, the only place its defaults live."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from stages.core.params import Section
+
+BUILTIN_TEMPLATES = (
+    "lexical_swap",
+    "casual_short",
+    "formal_verbose",
+    "noisy_typing",
+    "frustrated",
+    "situational",
+)
+
+
+class TeacherGenerator(Section):
+    """One (model, prompt template, temperature) combination of the teacher backend.
+
+    `template` names a file prompts/<template>.md; `weight` is its share relative to the others.
+    """
+
+    model: str = Field(min_length=1)
+    template: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    weight: int = Field(default=1, ge=1, le=1000)
+
+    @property
+    def identity(self) -> str:
+        # Assignment hashes on this, not on temperature or weight, so tuning those two never
+        # moves rows between generators (and so never re-requests rows of the other generators).
+        return f"{self.model}|{self.template}"
+
+
+class ModelPrice(Section):
+    """USD per million tokens, as on the provider's price page."""
+
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+
+
+TeacherResponseFormat = Literal["json_schema", "json_object", "json_object_schema", "text"]
+
+
+class OpenAIParams(Section):
+    """The `openai` backend: any OpenAI-compatible chat completions endpoint.
+
+    The key is read only from the OPENAI_API_KEY environment variable, never from here.
+    """
+
+    base_url: str | None = None  # None: OPENAI_BASE_URL, else the SDK default (api.openai.com)
+    generators: list[TeacherGenerator] = Field(
+        default_factory=lambda: [TeacherGenerator(model="gpt-4o-mini", template="variation_rephrase")],
+        min_length=1,
+    )
+    # Preference pairs for seeds marked `pair: true`: two candidates from two different entries.
+    pair_generators: list[TeacherGenerator] = Field(
+        default_factory=lambda: [
+            TeacherGenerator(model="gpt-4o-mini", template="reply_concise"),
+            TeacherGenerator(model="gpt-4o-mini", template="reply_thorough"),
+        ]
+    )
+    # json_schema: OpenAI structured outputs; json_object: JSON mode; json_object_schema: llama.cpp's
+    # {"type": "json_object", "schema": ...}; text: no response_format (answers are still parsed).
+    response_format: TeacherResponseFormat = "json_schema"
+    max_tokens: int = Field(default=800, ge=1, le=200_000)
+    # Reasoning models (o-series, gpt-5) accept only max_completion_tokens.
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    rpm_limit: int | None = Field(default=None, ge=1)
+    tpm_limit: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"gpt-4o-mini": ModelPrice(input_per_1m=0.15, output_per_1m=0.6)}
+    )
+    max_cost_usd: float | None = Field(default=None, ge=0)  # hard cap on what one run spends
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_in_params(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(name in data for name in ("api_key", "key", "openai_api_key")):
+            raise ValueError("never put the API key in params: set the OPENAI_API_KEY environment variable")
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpenAIParams:
+        if self.base_url is not None:
+            from urllib.parse import urlsplit  # local: only this validator parses URLs
+
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                example = "http://127.0.0.1:8080/v1"
+                raise ValueError(f"base_url: expected an http(s) URL such as {example}, got {self.base_url!r}")
+            if parts.username or parts.password:
+                raise ValueError("base_url: must not contain credentials; the key comes from OPENAI_API_KEY")
+        for field in ("generators", "pair_generators"):
+            entries: list[TeacherGenerator] = getattr(self, field)
+            identities = [entry.identity for entry in entries]
+            if len(set(identities)) != len(identities):
+                raise ValueError(f"{field}: each (model, template) combination may be listed once")
+        if len(self.pair_generators) == 1:
+            raise ValueError("pair_generators: list at least two (the two candidates must differ) or none")
+        unpriced = sorted({g.model for g in self.generators + self.pair_generators} - set(self.prices))
+        if unpriced:
+            raise ValueError(f"prices: no price for model(s) {unpriced} (use 0 for a local server)")
+        return self
+
+
+class GenerateParams(Section):
+    backend: Literal["builtin", "openai"] = "builtin"
+    seed: int = 0
+    variations_per_seed: int = Field(default=4, ge=0, le=1000)
+    templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)  # builtin backend only
+    temperatures: list[float] = Field(default=[0.7], min_length=1)  # builtin backend only
+    openai: OpenAIParams = Field(default_factory=OpenAIParams)
+
+    @model_validator(mode="after")
+    def _known_templates(self) -> GenerateParams:
+        unknown = [name for name in self.templates if name not in BUILTIN_TEMPLATES]
+        if unknown:
+            raise ValueError(f"templates: unknown builtin template(s) {unknown}; known: {list(BUILTIN_TEMPLATES)}")
+        if len(set(self.templates)) != len(self.templates):
+            raise ValueError("templates: a template is listed twice")
+        if any(not 0 <= t <= 2 for t in self.temperatures):
+            raise ValueError(f"temperatures: each must be between 0 and 2, got {self.temperatures}")
+        return self

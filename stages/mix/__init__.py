@@ -1,0 +1,1 @@
+"""Stage mix: human and synthetic rows at controlled ratios, split by seed lineage, with the data card."""

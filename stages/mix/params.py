@@ -1,0 +1,53 @@
+"""Params of the mix stage: the `mix` section of params.yaml, the only place its defaults live."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from stages.core.params import Section
+
+
+class ExclusionRule(Section):
+    """Targeted rollback: drop every synthetic row whose provenance matches all the given fields."""
+
+    name: str = Field(min_length=1)
+    generator: str | None = None
+    generator_version: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+    template_id: str | None = None
+    seed_id: str | None = None
+    case_id: str | None = None
+    generated_from: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}")
+    generated_until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}")
+
+    @model_validator(mode="after")
+    def _has_a_condition(self) -> ExclusionRule:
+        if not self.model_dump(exclude={"name"}, exclude_none=True):
+            raise ValueError(f"rule '{self.name}' has no condition: it would remove every synthetic row")
+        return self
+
+
+class MixParams(Section):
+    seed: int = 0
+    min_human_share: float = Field(default=0.3, ge=0, le=1)
+    max_synthetic_share_critical: float = Field(default=0.5, ge=0, le=1)
+    critical_requires_approval: bool = True
+    eval_fraction: float = Field(default=0.15, ge=0, lt=1)
+    # Optional upper bound on rows per slice (human rows are never dropped to meet it).
+    target_rows: dict[str, int] = Field(default_factory=dict)
+    # No intent above this multiple of the median intent's human rows (synthetic rows trimmed); null: off.
+    max_intent_rows_vs_median: float | None = Field(default=None, ge=1)
+    exclude: list[ExclusionRule] = Field(default_factory=list)
+    # Teacher preference pairs whose two replies are at least this similar (word Jaccard) are dropped.
+    pair_max_similarity: float = Field(default=0.8, gt=0, le=1)
+    system_prompt: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_rule_names(self) -> MixParams:
+        names = [rule.name for rule in self.exclude]
+        if len(set(names)) != len(names):
+            raise ValueError(f"exclude: rule names must be unique, got {names}")
+        if any(count < 0 for count in self.target_rows.values()):
+            raise ValueError("target_rows: counts must be >= 0")
+        return self

@@ -1,0 +1,1 @@
+"""Stage review: a seeded, stratified review sample, and the reviewers' versioned decisions applied."""

@@ -1,0 +1,188 @@
+"""Stage seed: validate and normalise the expert seed files, give rows stable ids.
+
+Inputs: seeds/cases.jsonl (expert cases), seeds/failures.jsonl (logged failures, corrected),
+seeds/eval_traffic.jsonl (real-traffic-style eval split, never given to generation).
+Outputs: data/seed/seeds.jsonl (human training rows and generation seeds), data/seed/eval.jsonl,
+metrics/seed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stages.core.errors import UserError
+from stages.core.jsonl import iter_jsonl, write_json, write_jsonl
+from stages.core.params import Taxonomy, load_section
+from stages.core.rows import Message, row_id, turn_order_problem
+from stages.core.tally import count_by
+from stages.core.text import match_key, tidy
+from stages.seed.params import SeedParams
+
+Origin = Literal["case", "failure", "eval"]
+
+
+class SeedLine(BaseModel):
+    """One line of a seed file, as the experts write it."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    intent: str
+    slice: str
+    messages: list[Message] = Field(min_length=2)
+    policy_refs: list[str] = Field(default_factory=list)
+    pair: bool = False
+    author: str | None = None
+    channel: str | None = None
+    failed_reply: str | None = Field(default=None, min_length=1)
+    failure_mode: str | None = None
+    logged_at: str | None = None
+
+
+REQUIRED_BY_ORIGIN: dict[str, tuple[str, ...]] = {
+    "case": (),
+    "failure": ("failed_reply", "failure_mode"),
+    "eval": (),
+}
+
+
+def _field_error(path: Path, line_no: int, err: ValidationError) -> UserError:
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "line"
+    return UserError(f"{path}:{line_no}: field '{field}': {first['msg']}")
+
+
+def seed_row(line: SeedLine, origin: Origin, taxonomy: Taxonomy, where: str) -> dict[str, Any]:
+    """Turn one validated seed line into a schema row (raises UserError naming `where`)."""
+    expected_slice = taxonomy.slice_of(line.intent)
+    if expected_slice is None:
+        raise UserError(f"{where}: field 'intent': '{line.intent}' is not in params taxonomy.slices")
+    if line.slice != expected_slice:
+        raise UserError(
+            f"{where}: field 'slice': '{line.slice}' does not match intent '{line.intent}'"
+            f" (taxonomy says '{expected_slice}')"
+        )
+    problem = turn_order_problem([m.role for m in line.messages])
+    if problem:
+        raise UserError(f"{where}: field 'messages': {problem}")
+    for field in REQUIRED_BY_ORIGIN[origin]:
+        if getattr(line, field) is None:
+            raise UserError(f"{where}: field '{field}': required in a {origin} file")
+    messages = [{"role": m.role, "content": tidy(m.content)} for m in line.messages]
+    for index, message in enumerate(messages):
+        if not message["content"]:
+            raise UserError(f"{where}: field 'messages.{index}.content': empty after trimming")
+    meta = line.model_dump(exclude={"case_id", "intent", "slice", "messages"}, exclude_none=True)
+    if "failed_reply" in meta:
+        meta["failed_reply"] = tidy(meta["failed_reply"])
+    row: dict[str, Any] = {
+        "messages": messages,
+        "intent": line.intent,
+        "slice": line.slice,
+        "source": "human",
+        "origin": origin,
+        "case_id": line.case_id,
+        "seed_id": "",
+        "provenance": None,
+        "meta": meta,
+    }
+    row["id"] = row_id(row)
+    row["seed_id"] = row["id"]
+    return row
+
+
+def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> list[tuple[str, dict[str, Any]]]:
+    """Rows of one seed file, each with its 'file:line' for later error messages."""
+    rows = []
+    for line_no, raw in iter_jsonl(path):
+        where = f"{path}:{line_no}"
+        try:
+            line = SeedLine.model_validate(raw)
+        except ValidationError as err:
+            raise _field_error(path, line_no, err) from None
+        rows.append((where, seed_row(line, origin, taxonomy, where)))
+    return rows
+
+
+def check_seed_set(
+    train: list[tuple[str, dict[str, Any]]],
+    evaluation: list[tuple[str, dict[str, Any]]],
+    taxonomy: Taxonomy,
+    params: SeedParams,
+) -> None:
+    """Set-level rules: unique case ids and contents, eval kept apart, enough cases per intent."""
+    if not train:
+        raise UserError("the seed set is empty: seeds/cases.jsonl and seeds/failures.jsonl hold no rows")
+    first_seen: dict[str, str] = {}
+    for where, row in train + evaluation:
+        previous = first_seen.setdefault(row["case_id"], where)
+        if previous != where:
+            raise UserError(f"{where}: field 'case_id': '{row['case_id']}' already used at {previous}")
+    ids: dict[str, str] = {}
+    for where, row in train + evaluation:
+        previous = ids.setdefault(row["id"], where)
+        if previous != where:
+            raise UserError(f"{where}: same conversation as {previous}")
+    train_prompts = {match_key(_first_user(row)): where for where, row in train}
+    for where, row in evaluation:
+        leak = train_prompts.get(match_key(_first_user(row)))
+        if leak:
+            raise UserError(f"{where}: field 'messages': eval user turn also appears in training seeds at {leak}")
+    minimum = params.min_cases_per_intent
+    per_intent = Counter(row["intent"] for _, row in train)
+    short = sorted(intent for intents in taxonomy.slices.values() for intent in intents if per_intent[intent] < minimum)
+    if short:
+        raise UserError(
+            f"intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {', '.join(short)}"
+        )
+
+
+def _first_user(row: dict[str, Any]) -> str:
+    return next(m["content"] for m in row["messages"] if m["role"] == "user")
+
+
+def seed_metrics(train: list[dict[str, Any]], evaluation: list[dict[str, Any]], taxonomy: Taxonomy) -> dict[str, Any]:
+    return {
+        "rows": len(train),
+        "eval_rows": len(evaluation),
+        "intents": len({row["intent"] for row in train}),
+        "pair_marked": sum(1 for row in train if row["meta"].get("pair")),
+        "by_origin": count_by(train, lambda row: row["origin"]),
+        "slices": {
+            name: {
+                "critical": taxonomy.is_critical(name),
+                "rows": sum(1 for row in train if row["slice"] == name),
+                "failures": sum(1 for row in train if row["slice"] == name and row["origin"] == "failure"),
+                "eval_rows": sum(1 for row in evaluation if row["slice"] == name),
+            }
+            for name in taxonomy.slices
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.seed", description=__doc__)
+    parser.add_argument("--cases", type=Path, default=Path("seeds/cases.jsonl"))
+    parser.add_argument("--failures", type=Path, default=Path("seeds/failures.jsonl"))
+    parser.add_argument("--eval", dest="eval_file", type=Path, default=Path("seeds/eval_traffic.jsonl"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("data/seed"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/seed.json"))
+    args = parser.parse_args()
+
+    taxonomy = load_section(args.params, "taxonomy", Taxonomy)
+    params = load_section(args.params, "seed", SeedParams)
+    train = load_seed_file(args.cases, "case", taxonomy) + load_seed_file(args.failures, "failure", taxonomy)
+    evaluation = load_seed_file(args.eval_file, "eval", taxonomy)
+    check_seed_set(train, evaluation, taxonomy, params)
+    train_rows = [row for _, row in train]
+    eval_rows = [row for _, row in evaluation]
+    write_jsonl(args.out / "seeds.jsonl", train_rows)
+    write_jsonl(args.out / "eval.jsonl", eval_rows)
+    write_json(args.metrics, seed_metrics(train_rows, eval_rows, taxonomy))
+    print(f"seed: {len(train_rows)} training seeds, {len(eval_rows)} eval rows")
+
