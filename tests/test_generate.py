@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from stages.core.rows import Provenance, schema_problem, user_text
-from stages.generate.params import BUILTIN_TEMPLATES, GenerateParams
 from stages.generate import builtin
+from stages.generate.params import BUILTIN_TEMPLATES, GenerateParams
 from stages.generate.stage import generate_builtin
 from tests.conftest import read_rows, run_stage
 

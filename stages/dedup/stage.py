@@ -292,4 +292,3 @@ def main() -> None:
     metrics["search"] = _search_metrics(search)
     write_json(args.metrics, metrics)
     print(f"dedup: kept {metrics['kept']} of {metrics['rows']} ({metrics['removed']} removed)")
-

@@ -269,4 +269,3 @@ def main() -> None:
     print(summary(scores))
     if leaks:
         print(f"evaluate: {len(leaks)} eval row(s) also in a training set were left out (see {args.out}/leaked.jsonl)")
-

@@ -200,4 +200,3 @@ def main() -> None:
     metrics["pair_candidates_rejected"] = sum(1 for p in checked_pairs for c in p["candidates"] if c["reasons"])
     write_json(args.metrics, metrics)
     print(f"filter: kept {metrics['kept']} of {metrics['rows']} ({metrics['rejected']} rejected)")
-

@@ -145,4 +145,3 @@ def main() -> None:
     print(f"generate: {len(rows)} rows from {len(seeds)} seeds ({len(rejected)} rejected, {len(pairs)} pairs)")
     if stop_message:
         raise UserError(stop_message)
-

@@ -325,4 +325,3 @@ def main() -> None:
     print(
         f"mix: {len(mixed)} rows ({len(humans)} human, {len(synthetic)} synthetic), {len(preferences)} preference pairs"
     )
-

@@ -237,4 +237,3 @@ def main() -> None:
     metrics["decisions_unknown"] = decisions.unknown
     write_json(args.metrics, metrics)
     print(f"review_sample: {len(sampled)} sampled, {len(decisions.by_id)} decided, {len(queue)} in the queue")
-

@@ -185,4 +185,3 @@ def main() -> None:
     write_jsonl(args.out / "eval.jsonl", eval_rows)
     write_json(args.metrics, seed_metrics(train_rows, eval_rows, taxonomy))
     print(f"seed: {len(train_rows)} training seeds, {len(eval_rows)} eval rows")
-
