@@ -1,1 +1,1 @@
-"""The teacher backend: requests planned per seed, prompts, transport with limits, a per-request cache, answers parsed."""
+"""The teacher backend: request plan, prompts, transport with limits, a per-request cache, answer parsing."""
