@@ -45,6 +45,7 @@ def load_all(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Section]:
 
 
 def main() -> None:
+    """Validate the params file given by --params and print one line naming its sections."""
     parser = argparse.ArgumentParser(prog="python -m stages.validate", description=__doc__)
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS_FILE)
     args = parser.parse_args()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stages.core.errors import UserError
+from stages.core.hashing import canonical_json
 
 
 def _current_umask() -> int:
@@ -50,8 +51,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def dumps_row(row: dict[str, Any]) -> str:
-    """One JSONL line: sorted keys so equal rows are byte-identical."""
-    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """One JSONL line (no newline): canonical JSON, so equal rows are byte-identical."""
+    return canonical_json(row)
 
 
 @contextlib.contextmanager

@@ -21,10 +21,14 @@ S = TypeVar("S", bound="Section")
 
 
 class Section(BaseModel):
+    """One params.yaml section: unknown keys are errors, values are frozen once loaded."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Taxonomy(Section):
+    """`taxonomy`: slices of the product, each a list of intent names; critical slices get human review."""
+
     slices: dict[str, list[str]] = Field(min_length=1)
     critical: list[str]
 
@@ -42,12 +46,14 @@ class Taxonomy(Section):
         return self
 
     def slice_of(self, intent: str) -> str | None:
+        """The slice that lists `intent`, or None."""
         for slice_name, intents in self.slices.items():
             if intent in intents:
                 return slice_name
         return None
 
     def is_critical(self, slice_name: str) -> bool:
+        """Whether `slice_name` is listed in `critical`."""
         return slice_name in self.critical
 
 

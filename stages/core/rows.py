@@ -29,6 +29,8 @@ ROW_ID_CHARS = 20
 
 
 class Message(BaseModel):
+    """One chat turn: a role and non-empty content."""
+
     model_config = ConfigDict(extra="forbid")
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1)
@@ -55,6 +57,8 @@ class Provenance(BaseModel):
 
 
 class Row(BaseModel):
+    """The row schema (see the module docstring); extra annotation fields are allowed."""
+
     model_config = ConfigDict(extra="allow")
     id: str = Field(min_length=ROW_ID_CHARS, max_length=ROW_ID_CHARS)
     messages: list[Message] = Field(min_length=2)
@@ -135,12 +139,15 @@ def turns_text(row: dict[str, Any], role: str) -> str:
 
 
 def user_text(row: dict[str, Any]) -> str:
+    """All user turns joined by newlines."""
     return turns_text(row, "user")
 
 
 def assistant_text(row: dict[str, Any]) -> str:
+    """All assistant turns joined by newlines."""
     return turns_text(row, "assistant")
 
 
 def conversation_text(row: dict[str, Any]) -> str:
+    """Every user and assistant turn (no system turn) joined by newlines."""
     return "\n".join(m["content"] for m in row["messages"] if m["role"] != "system")
