@@ -164,8 +164,9 @@ def balance_intents(synthetic: list[Row], human_counts: Counter[str], ratio: flo
     return [row for row in synthetic if row["id"] in chosen]
 
 
-def _keep_human_share(by_slice: dict[str, list[Row]], humans: int, params: MixParams, taxonomy: Taxonomy,
-                      trimmer: _Trimmer) -> None:  # fmt: skip
+def _keep_human_share(
+    by_slice: dict[str, list[Row]], humans: int, params: MixParams, taxonomy: Taxonomy, trimmer: _Trimmer
+) -> None:
     """Trim non-critical slices, in proportion to their size, until human rows are `min_human_share`
     of the mix (critical slices are capped already)."""
     limit = max_synthetic(humans, 1 - params.min_human_share)
