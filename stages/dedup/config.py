@@ -32,7 +32,7 @@ class NearDuplicateConfig:
     bands: int  # LSH bands of `rows_per_band` signature values each
     rows_per_band: int
     threshold: float  # exact Jaccard on shingle sets at or above which two rows are near-duplicates
-    max_difference: int = 0  # ...or at most this many differing shingles (with Jaccard >= 0.5)
+    max_difference: int  # ...or at most this many differing shingles (with Jaccard >= 0.5)
     # Buckets become candidate pairs while a key set's pairs stay within `pairs_per_row` per row; buckets
     # of up to `always_paired` rows always do (at most 16 pairs per row), buckets of more than
     # `max_paired` rows never do (131k pairs each at most, so a chunk stays bounded). Bigger buckets are

@@ -4,7 +4,7 @@ GPT-3 called an example contaminated when it shared an N-gram with the training 
 13 words depending on the data set; datatrove uses 12. Chat turns are often shorter than that, so the
 rule here is per eval text: a text of L words contributes its n-grams with n = min(`ngram`, L), i.e.
 the whole text when it is shorter than `ngram` words, and a text of fewer than `min_words` words
-contributes none: a 5-word prompt such as "my card has not arrived" is a phrase many customers type,
+contributes none: a 5-word prompt such as "it still does not work" is a phrase many people type,
 so sharing it proves nothing; exact and MinHash matching still cover short eval texts. A row is
 contaminated when it contains any eval n-gram as a contiguous run of words (`words()` tokens, compared
 by their 64-bit hashes).
