@@ -23,32 +23,26 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
 from bench.near_duplicate_corpus import LabelledCorpus, banking77_dir, build_corpus, load_banking77, stream_rows
+from stages.core.jsonl import read_jsonl, write_jsonl
 from stages.core.params import load_section
 from stages.core.rows import row_id
+from stages.core.tally import batches
 from stages.core.text import match_key
-from stages.dedup.minhash import (
-    Signer,
-    band_keys,
-    candidate_pairs,
-    candidate_probability,
-    shingle_hash,
-    shingle_sets,
-    shingles,
-    tokenise,
-)
-from stages.dedup.near_duplicates import NearDuplicateFinder, is_near_duplicate, neighbour_keys, small_set_limit
+from stages.dedup.candidates import band_keys, candidate_pairs, candidate_probability, neighbour_keys
+from stages.dedup.config import NearDuplicateConfig, small_set_limit
+from stages.dedup.near_duplicates import NearDuplicateFinder
 from stages.dedup.params import DedupParams
+from stages.dedup.signatures import Signer, shingle_hash, shingle_sets, shingles, tokenise
 from stages.dedup.stage import deduplicate
+from stages.dedup.verification import is_near_duplicate
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCH = 4096
 
 
 def pin_to_one_core() -> None:
@@ -81,13 +75,18 @@ def _scores(predicted: set[tuple[int, int]], corpus: LabelledCorpus) -> dict[str
 
 
 def evaluate_pipeline(corpus: LabelledCorpus, params: DedupParams) -> dict[str, Any]:
-    """The stage's own code path (greedy, in row order): a removed row predicts the pair (row, duplicate_of)."""
+    """The stage's own code path (`deduplicate` on JSONL files, greedy in row order): a removed row
+    predicts the pair (row, duplicate_of)."""
     rows = [
         {"id": str(i), "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]}
         for i, text in enumerate(corpus.texts)
     ]
     settings = params.model_copy(update={"against_seeds": False, "decontaminate_eval": False})
-    _, removed = deduplicate(rows, [], [], settings)
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        write_jsonl(work / "rows.jsonl", rows)
+        deduplicate(work / "rows.jsonl", work / "seeds.jsonl", work / "eval.jsonl", settings, work / "out")
+        removed = read_jsonl(work / "out/removed.jsonl")
     predicted = {tuple(sorted((int(row["id"]), int(row["duplicate_of"])))) for row in removed}
     return _scores(predicted, corpus)  # type: ignore[arg-type]
 
@@ -162,19 +161,11 @@ def _describe(params: DedupParams) -> str:
 # --- throughput ------------------------------------------------------------------------------------
 
 
-def _batches(texts: Iterator[str]) -> Iterator[list[str]]:
-    while batch := list(islice(texts, BATCH)):
-        yield batch
-
-
 def run_ours(texts: Iterator[str], params: DedupParams) -> tuple[float, list[bool], dict[str, int]]:
     """Seconds spent in dedup (text generation not counted), the removed flag per row, and pair counts."""
-    finder = NearDuplicateFinder(
-        ("rows",), ngram=params.ngram, num_perm=params.num_perm, bands=params.bands,
-        rows_per_band=params.rows_per_band, threshold=params.threshold, max_difference=params.max_difference,
-    )  # fmt: skip
+    finder = NearDuplicateFinder(("rows",), NearDuplicateConfig.from_params(params))
     spent = 0.0
-    for batch in _batches(texts):
+    for batch in batches(texts):  # type: ignore[arg-type]  # texts, batched as the stage batches rows
         start = time.perf_counter()
         finder.add(tokenise(batch), 0)
         spent += time.perf_counter() - start

@@ -34,11 +34,10 @@ if str(ROOT) not in sys.path:
 from stages.core.jsonl import write_jsonl
 from stages.core.rows import row_id
 from stages.generate.params import GenerateParams
-from stages.generate.teacher.cache import ResponseCache
+from stages.generate.teacher.cache import ResponseCache, cache_entry
 from stages.generate.teacher.plan import plan_requests
 from stages.generate.teacher.prompts import load_templates
 from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
-from stages.generate.teacher.transport import cache_entry
 from tests.openai_server import TEST_API_KEY, answer, completion
 
 CONCURRENCY = (1, 8, 32, 64)
@@ -82,6 +81,9 @@ def bench_params(base_url: str, concurrency: int, variations: int) -> GeneratePa
                 ],
                 "pair_generators": [],
                 "concurrency": concurrency,
+                "rpm_limit": None,  # the fake server has no limits: measure the client, not the pacing
+                "tpm_limit": None,
+                "max_cost_usd": None,
                 "timeout_s": 30,
                 "prices": {name: {"input_per_1m": 0.15, "output_per_1m": 0.6} for name in ("bench-a", "bench-b")},
             },

@@ -63,12 +63,15 @@ ROW_SHAPES = [("single", 1, 1, 0.55), ("multi", 2, 5, 0.32), ("long", 8, 25, 0.1
 
 @dataclass
 class LabelledCorpus:
+    """Texts with their shape, and the labelled pairs (indices into `texts`); every other pair is distinct."""
+
     texts: list[str]
     shapes: list[str]  # single / multi / long / template
     positive_pairs: set[tuple[int, int]] = field(default_factory=set)  # (i, j), i < j
     template_pairs: set[tuple[int, int]] = field(default_factory=set)
 
     def length_bucket(self, index: int) -> str:
+        """The length range of text `index`, for recall by length."""
         count = len(words(self.texts[index]))
         return "5-14 words" if count < 15 else "15-49 words" if count < 50 else "50-300 words"
 
@@ -195,6 +198,56 @@ def _reorder(text: str, rng: random.Random) -> str | None:
     return " ".join(clauses)
 
 
+class _QueryPool:
+    """Distinct queries by intent, shuffled; taken without reuse (short rows) or sampled (long rows)."""
+
+    def __init__(self, examples: list[tuple[str, str]], rng: random.Random) -> None:
+        self.rng = rng
+        self.by_intent: dict[str, list[str]] = defaultdict(list)
+        for text, intent in distinct_pool(examples):
+            self.by_intent[intent].append(text)
+        for texts in self.by_intent.values():
+            rng.shuffle(texts)
+        self.intents = sorted(self.by_intent)
+        self.everything = {intent: list(texts) for intent, texts in self.by_intent.items()}
+
+    def take(self, count: int, reuse: bool = False) -> list[str] | None:
+        """`count` queries of one random intent that has them, or None."""
+        for intent in self.rng.sample(self.intents, len(self.intents)):
+            if reuse and len(self.everything[intent]) >= count:
+                return self.rng.sample(self.everything[intent], count)
+            if not reuse and len(self.by_intent[intent]) >= count:
+                return [self.by_intent[intent].pop() for _ in range(count)]
+        return None
+
+
+def _original_rows(pool: _QueryPool, originals: int, rng: random.Random) -> list[tuple[str, str]]:
+    """(text, shape) of the originals: ROW_SHAPES' shares of `originals`, made distinct."""
+    rows: list[tuple[str, str]] = []
+    for name, low, high, share in ROW_SHAPES:
+        for _ in range(round(originals * share)):
+            taken = pool.take(rng.randint(low, high), reuse=name == "long")
+            while taken and len(taken) > 1 and len(words(" ".join(taken))) > MAX_WORDS:
+                taken.pop()
+            if taken:
+                rows.append((" ".join(taken), name))
+    # Composed rows of one intent can share much vocabulary: keep them distinct too.
+    drop = {j for _, j, _ in similar_pairs([t for t, _ in rows], DISTINCT_BELOW)}
+    return [row for index, row in enumerate(rows) if index not in drop]
+
+
+def _framed_entries(framed: list[list[str]], first_group: int) -> list[tuple[str, str, int, str]]:
+    """Each pair of queries wrapped in one template frame: (text, "template", group, "template")."""
+    entries = []
+    for index, pair in enumerate(framed):
+        opener, closer = TEMPLATE_FRAMES[index % len(TEMPLATE_FRAMES)]
+        for text in pair:
+            body = text[:1].lower() + text[1:] if opener.endswith(("and", "but")) else text
+            framed_text = " ".join(part for part in (opener, body, closer) if part)
+            entries.append((framed_text, "template", first_group + index, "template"))
+    return entries
+
+
 def build_corpus(
     examples: list[tuple[str, str]],
     originals: int = 1600,
@@ -203,60 +256,26 @@ def build_corpus(
     edit_rate: float = 0.10,
     seed: int = 4,
 ) -> LabelledCorpus:
+    """The labelled corpus (see the module docstring), shuffled; the same for the same arguments."""
     rng = random.Random(seed)
-    by_intent: dict[str, list[str]] = defaultdict(list)
-    for text, intent in distinct_pool(examples):
-        by_intent[intent].append(text)
-    for texts in by_intent.values():
-        rng.shuffle(texts)
-    intents = sorted(by_intent)
-
-    everything = {intent: list(texts) for intent, texts in by_intent.items()}
-
-    def take(count: int, reuse: bool = False) -> list[str] | None:
-        for intent in rng.sample(intents, len(intents)):
-            if reuse and len(everything[intent]) >= count:
-                return rng.sample(everything[intent], count)
-            if not reuse and len(by_intent[intent]) >= count:
-                return [by_intent[intent].pop() for _ in range(count)]
-        return None
-
-    framed = [taken for _ in range(template_pairs) if (taken := take(2))]
-    rows: list[tuple[str, str]] = []  # (text, shape)
-    for name, low, high, share in ROW_SHAPES:
-        for _ in range(round(originals * share)):
-            taken = take(rng.randint(low, high), reuse=name == "long")
-            while taken and len(taken) > 1 and len(words(" ".join(taken))) > MAX_WORDS:
-                taken.pop()
-            if taken:
-                rows.append((" ".join(taken), name))
-    # Composed rows of one intent can share much vocabulary: keep them distinct too.
-    drop = {j for _, j, _ in similar_pairs([t for t, _ in rows], DISTINCT_BELOW)}
-    rows = [row for index, row in enumerate(rows) if index not in drop]
-
+    pool = _QueryPool(examples, rng)
+    framed = [taken for _ in range(template_pairs) if (taken := pool.take(2))]
+    rows = _original_rows(pool, originals, rng)
     entries: list[tuple[str, str, int, str]] = []  # text, shape, group, role
     for group, (text, shape) in enumerate(rows):
         entries.append((text, shape, group, "original"))
         if rng.random() < duplicate_share:
             entries.append((edit_text(text, edit_rate, rng), shape, group, "edited"))
-    template_groups = []
-    for index, pair in enumerate(framed):
-        opener, closer = TEMPLATE_FRAMES[index % len(TEMPLATE_FRAMES)]
-        group = len(rows) + index
-        template_groups.append(group)
-        for text in pair:
-            body = text[:1].lower() + text[1:] if opener.endswith(("and", "but")) else text
-            entries.append((" ".join(part for part in (opener, body, closer) if part), "template", group, "template"))
+    entries += _framed_entries(framed, len(rows))
     rng.shuffle(entries)
 
     corpus = LabelledCorpus(texts=[e[0] for e in entries], shapes=[e[1] for e in entries])
     members: dict[int, list[int]] = defaultdict(list)
     for index, (_, _, group, _) in enumerate(entries):
         members[group].append(index)
-    templated = set(template_groups)
     for group, indices in members.items():
         if len(indices) == 2:
-            target = corpus.template_pairs if group in templated else corpus.positive_pairs
+            target = corpus.template_pairs if group >= len(rows) else corpus.positive_pairs
             target.add((min(indices), max(indices)))
     return corpus
 

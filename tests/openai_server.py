@@ -42,11 +42,13 @@ WORDS = (
     "screen", "button", "message", "email", "letter", "envelope", "post", "office", "branch", "queue", "weeks",
 )  # fmt: skip
 _CONVERSATION = re.compile(r"<conversation>\s*(.*?)\s*</conversation>", re.DOTALL)
+Reply = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, JSON body, extra headers
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default backlog of 5 resets connections when 64 clients connect at once
+    fake: FakeOpenAIServer  # the state and settings the handler answers from
 
 
 class FakeOpenAIServer:
@@ -79,7 +81,8 @@ class FakeOpenAIServer:
         self.body_counts: Counter[str] = Counter()  # sha256 of each request body -> times seen
         self.auth_headers: list[str] = []
         self.response_formats: Counter[str] = Counter()  # "json_schema", "json_object+schema", "none"...
-        self.httpd = _Server(("127.0.0.1", port), self._handler_class())
+        self.httpd = _Server(("127.0.0.1", port), _Handler)
+        self.httpd.fake = self
         self.thread: threading.Thread | None = None
 
     @property
@@ -126,81 +129,94 @@ class FakeOpenAIServer:
             "x-ratelimit-reset-requests": f"{reset_ms}ms",
         }
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    def record_arrival(self, raw: bytes, authorization: str) -> str | None:
+        """Count one complete request; returns the fault asked for its arrival number, if any."""
+        with self.lock:
+            self.arrivals += 1
+            fault = self.faults.get(self.arrivals)
+            self.body_counts[hashlib.sha256(raw).hexdigest()] += 1
+            self.auth_headers.append(authorization)
+            if fault:
+                self.fault_counts[fault] += 1
+        return fault
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    def admit(self, path: str, authorization: str, fault: str | None) -> tuple[Reply | None, dict[str, str]]:
+        """(the error reply a request gets before any answer is made: route, key, rate limits, a 500;
+        or None), and the x-ratelimit headers for its answer."""
+        if not path.endswith("/chat/completions"):
+            return (404, {"error": {"message": f"no route {path}", "type": "not_found"}}, {}), {}
+        if authorization != f"Bearer {self.api_key}":
+            # Real servers echo (part of) the key; the client must not store or print it.
+            message = f"Incorrect API key provided: {authorization.removeprefix('Bearer ')}"
+            return (401, {"error": {"message": message, "type": "invalid_request_error"}}, {}), {}
+        error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
+        if fault == "429":
+            return (429, error, {"retry-after": self.retry_after}), {}
+        limit_headers = self.count_in_window()
+        if limit_headers.get("x-ratelimit-remaining-requests") == "-1":
+            limit_headers["x-ratelimit-remaining-requests"] = "0"
+            with self.lock:
+                self.fault_counts["window_429"] += 1
+            return (429, error, limit_headers), {}
+        if fault == "500":
+            return (500, {"error": {"message": "The server had an error", "type": "server_error"}}, {}), {}
+        return None, limit_headers
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                try:
-                    body = json.loads(raw)
-                except ValueError:  # a client killed mid-request sends half a body: not a request
-                    self.close_connection = True
-                    return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
-                with server.lock:
-                    server.arrivals += 1
-                    arrival = server.arrivals
-                    fault = server.faults.get(arrival)
-                    server.body_counts[hashlib.sha256(raw).hexdigest()] += 1
-                    server.auth_headers.append(self.headers.get("authorization", ""))
-                    if fault:
-                        server.fault_counts[fault] += 1
-                if not self.path.endswith("/chat/completions"):
-                    return self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
-                if self.headers.get("authorization") != f"Bearer {server.api_key}":
-                    given = self.headers.get("authorization", "").removeprefix("Bearer ")
-                    # Real servers echo (part of) the key; the client must not store or print it.
-                    message = f"Incorrect API key provided: {given}"
-                    return self._json(401, {"error": {"message": message, "type": "invalid_request_error"}})
-                error = {"error": {"message": "Rate limit reached", "type": "rate_limit_exceeded"}}
-                if fault == "429":
-                    return self._json(429, error, {"retry-after": server.retry_after})
-                limit_headers = server.count_in_window()
-                if limit_headers.get("x-ratelimit-remaining-requests") == "-1":
-                    limit_headers["x-ratelimit-remaining-requests"] = "0"
-                    with server.lock:
-                        server.fault_counts["window_429"] += 1
-                    return self._json(429, error, limit_headers)
-                if fault == "500":
-                    return self._json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
-                if fault == "drop":
-                    self.close_connection = True  # no response at all: the client sees a disconnect
-                    return None
-                with server.lock:
-                    server.response_formats[response_format_name(body)] += 1
-                time.sleep(server.slow_s if fault == "slow" else server.latency_s)
-                if fault == "bad_body":
-                    return self._send(200, b'{"id": "chatcmpl-x", "choices": [', {"content-type": "application/json"})
-                content_fault = server.content_fault(body) if server.content_fault else None
-                if content_fault == "http_400":  # a request this server will never accept
-                    return self._json(400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
-                content, finish = answer(body, content_fault)
-                self._json(200, completion(body, content, finish, refused=content_fault == "refusal"), limit_headers)
-                with server.lock:
-                    server.completed += 1
-                return None
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server: _Server
 
-            def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
-                self._send(status, json.dumps(value).encode(), {"content-type": "application/json", **(headers or {})})
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
-            def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    self.close_connection = True
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:  # a client killed mid-request sends half a body: not a request
+            self.close_connection = True
+            return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
+        fake, authorization = self.server.fake, self.headers.get("authorization", "")
+        fault = fake.record_arrival(raw, authorization)
+        refused, limit_headers = fake.admit(self.path, authorization, fault)
+        if refused is not None:
+            return self._json(*refused)
+        if fault == "drop":
+            self.close_connection = True  # no response at all: the client sees a disconnect
+            return None
+        return self._answer(body, fault, limit_headers)
 
-        return Handler
+    def _answer(self, body: dict[str, Any], fault: str | None, limit_headers: dict[str, str]) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.response_formats[response_format_name(body)] += 1
+        time.sleep(fake.slow_s if fault == "slow" else fake.latency_s)
+        if fault == "bad_body":
+            return self._send(200, b'{"id": "chatcmpl-x", "choices": [', {"content-type": "application/json"})
+        content_fault = fake.content_fault(body) if fake.content_fault else None
+        if content_fault == "http_400":  # a request this server will never accept
+            return self._json(400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
+        content, finish = answer(body, content_fault)
+        self._json(200, completion(body, content, finish, refused=content_fault == "refusal"), limit_headers)
+        with fake.lock:
+            fake.completed += 1
+        return None
+
+    def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(value).encode(), {"content-type": "application/json", **(headers or {})})
+
+    def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+            self.close_connection = True
 
 
 def answer(body: dict[str, Any], content_fault: str | None) -> tuple[str, str]:

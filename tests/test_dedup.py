@@ -11,18 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from datasketch import MinHash, MinHashLSH
 
+from stages.core.params import load_section
 from stages.core.rows import row_id
 from stages.core.text import words
-from stages.dedup import near_duplicates
-from stages.dedup.decontaminate import NgramDecontaminator
-from stages.dedup.minhash import (
+from stages.dedup.candidates import band_keys, candidate_pairs
+from stages.dedup.config import NearDuplicateConfig
+from stages.dedup.decontamination import NgramDecontaminator
+from stages.dedup.near_duplicates import NearDuplicateFinder
+from stages.dedup.params import DedupParams
+from stages.dedup.signatures import (
     ShingleSets,
     Signer,
-    band_keys,
-    candidate_pairs,
-    common_counts,
     exact_key,
     jaccard,
     shingle_hash,
@@ -32,10 +34,9 @@ from stages.dedup.minhash import (
     tokenise,
     word_hash,
 )
-from stages.dedup.near_duplicates import NearDuplicateFinder, is_near_duplicate
-from stages.dedup.params import DedupParams
-from stages.dedup.stage import dedup_metrics, deduplicate
-from tests.conftest import ROOT, env_with_venv, read_rows, run_stage
+from stages.dedup.stage import deduplicate
+from stages.dedup.verification import common_counts, is_near_duplicate
+from tests.conftest import ROOT, env_with_venv, read_rows, run_stage, write_lines
 
 TEXTS = [
     "my card has not arrived yet and I ordered it two weeks ago what can I do",
@@ -69,6 +70,17 @@ def _row(text: str, source: str = "synthetic", template: str = "t1", slice_name:
 
 def _texts(rows: list[dict]) -> list[str]:
     return [row["messages"][0]["content"] for row in rows]
+
+
+def _dedup(
+    folder: Path, rows: list[dict], seeds: list[dict], evaluation: list[dict], params: DedupParams
+) -> tuple[list[dict], list[dict], dict]:
+    """The stage's own `deduplicate` on JSONL files in `folder`: (kept rows, removed rows, metrics)."""
+    paths = [folder / name for name in ("rows.jsonl", "seeds.jsonl", "eval.jsonl")]
+    for path, lines in zip(paths, (rows, seeds, evaluation), strict=True):
+        write_lines(path, lines)
+    metrics = deduplicate(*paths, params, folder / "out")
+    return read_rows(folder / "out/kept.jsonl"), read_rows(folder / "out/removed.jsonl"), metrics
 
 
 def test_numpy_tokeniser_matches_words_and_the_reference_hashes() -> None:
@@ -109,7 +121,7 @@ def test_banding_finds_exactly_what_datasketch_lsh_finds() -> None:
     assert ours == theirs and len(ours) > 30
 
 
-def test_exact_near_seed_and_eval_duplicates_are_removed_with_their_match() -> None:
+def test_exact_near_seed_and_eval_duplicates_are_removed_with_their_match(tmp_path: Path) -> None:
     seed = _row("I lost my card on the bus this morning and need a new one", source="human")
     evaluation = _row("somebody nicked my wallet with my card inside what now", source="human")
     rows = [
@@ -121,7 +133,7 @@ def test_exact_near_seed_and_eval_duplicates_are_removed_with_their_match() -> N
         _row(TEXTS[2]),
         _row(TEXTS[3]),
     ]
-    kept, removed = deduplicate(rows, [seed], [evaluation], DedupParams())
+    kept, removed, metrics = _dedup(tmp_path, rows, [seed], [evaluation], DedupParams())
     assert _texts(kept) == [TEXTS[0], TEXTS[2], TEXTS[3]]
     by_text = {row["messages"][0]["content"]: row for row in removed}
     assert by_text[TEXTS[0].upper() + "!!"]["reasons"] == ["exact_synthetic"]
@@ -130,19 +142,18 @@ def test_exact_near_seed_and_eval_duplicates_are_removed_with_their_match() -> N
     assert by_text[_texts(rows)[3]]["duplicate_of"] == seed["id"]
     assert by_text[_texts(rows)[4]]["reasons"] == ["exact_eval"]
     assert all(row["messages"] for row in removed)  # the full row is kept
-    metrics = dedup_metrics(kept, removed)
     assert metrics["removed"] == 4 and metrics["eval_contamination"] == 1
     assert metrics["templates"]["t2"]["duplicate_rate"] == 1.0
     assert metrics["templates"]["t1"]["synthetic_duplicate_rate"] == round(1 / 6, 4)
     assert metrics["templates"]["t1"]["seed_duplicate_rate"] == round(1 / 6, 4)
 
 
-def test_no_chaining_through_removed_rows() -> None:
+def test_no_chaining_through_removed_rows(tmp_path: Path) -> None:
     # a ~ b and b ~ c but a !~ c: b is removed as a copy of a, and c is kept because b never entered the index.
     a = "one two three four five six seven eight nine ten"
     b = "one two three four five six seven eight nine ten eleven twelve"
     c = "three four five six seven eight nine ten eleven twelve thirteen fourteen"
-    kept, removed = deduplicate([_row(a), _row(b), _row(c)], [], [], DedupParams(threshold=0.8))
+    kept, removed, _ = _dedup(tmp_path, [_row(a), _row(b), _row(c)], [], [], DedupParams(threshold=0.8))
     assert _texts(kept) == [a, c]
     assert removed[0]["duplicate_of"] == _row(a)["id"]
 
@@ -161,7 +172,7 @@ def _greedy_by_brute_force(texts: list[str], threshold: float) -> list[int | Non
     return matched
 
 
-def test_greedy_decisions_equal_brute_force_greedy() -> None:
+def test_greedy_decisions_equal_brute_force_greedy(tmp_path: Path) -> None:
     rng = random.Random(11)
     base = _seed_user_texts()[:40]
     texts = []
@@ -173,7 +184,7 @@ def test_greedy_decisions_equal_brute_force_greedy() -> None:
             texts.append(" ".join(t for i, t in enumerate(tokens) if i not in drop))
     rng.shuffle(texts)
     params = DedupParams(threshold=0.8, bands=32, rows_per_band=4, against_seeds=False, decontaminate_eval=False)
-    _, removed = deduplicate([_row(t) for t in texts], [], [], params)
+    _, removed, _ = _dedup(tmp_path, [_row(t) for t in texts], [], [], params)
     ids = [_row(t)["id"] for t in texts]
     expected = _greedy_by_brute_force(texts, 0.8)
     got = {row["id"]: row["duplicate_of"] for row in removed}
@@ -199,7 +210,7 @@ def _edit(text: str, rng: random.Random) -> str:
     return " ".join(tokens)
 
 
-def test_precision_and_recall_on_real_seed_text() -> None:
+def test_precision_and_recall_on_real_seed_text(tmp_path: Path) -> None:
     """Near copies of real seed turns go; distinct seed turns that share a template opener stay."""
     rng = random.Random(5)
     texts = _seed_user_texts()
@@ -207,7 +218,7 @@ def test_precision_and_recall_on_real_seed_text() -> None:
     copies = [_edit(text, rng) for text in originals]
     framed = [f"I'm travelling abroad at the moment and {text[:1].lower()}{text[1:]}" for text in texts[60:120]]
     rows = [_row(t) for t in originals + framed + copies]
-    _, removed = deduplicate(rows, [], [], DedupParams(against_seeds=False, decontaminate_eval=False))
+    _, removed, _ = _dedup(tmp_path, rows, [], [], DedupParams(against_seeds=False, decontaminate_eval=False))
     removed_texts = set(_texts(removed))
     assert set(copies) <= removed_texts  # recall 1.0 here
     assert not removed_texts & set(originals + framed)  # precision 1.0 here
@@ -215,15 +226,15 @@ def test_precision_and_recall_on_real_seed_text() -> None:
         assert row["duplicate_of"] == rows[copies.index(row["messages"][0]["content"])]["id"]
 
 
-def test_long_shared_frame_is_the_known_limit_and_threshold_is_the_knob() -> None:
+def test_long_shared_frame_is_the_known_limit_and_threshold_is_the_knob(tmp_path: Path) -> None:
     """Two different short turns in one 17-word frame share most of their words (Jaccard 0.76): at the
     default 0.75 they count as near-duplicates, at 0.8 they do not (BENCHMARKS.md has the trade-off)."""
     a = f"{FRAME[0]} I've been charged twice for my music subscription this month. {FRAME[1]}"
     b = f"{FRAME[0]} I've been charged twice for the same coffee this morning! {FRAME[1]}"
     assert jaccard(shingle_set(a, 1), shingle_set(b, 1)) == pytest.approx(0.7586, abs=1e-4)
     settings = {"against_seeds": False, "decontaminate_eval": False}
-    assert len(deduplicate([_row(a), _row(b)], [], [], DedupParams(**settings))[1]) == 1
-    assert len(deduplicate([_row(a), _row(b)], [], [], DedupParams(threshold=0.8, **settings))[1]) == 0
+    assert len(_dedup(tmp_path, [_row(a), _row(b)], [], [], DedupParams(**settings))[1]) == 1
+    assert len(_dedup(tmp_path, [_row(a), _row(b)], [], [], DedupParams(threshold=0.8, **settings))[1]) == 0
 
 
 LONG_EVAL = (
@@ -232,7 +243,7 @@ LONG_EVAL = (
 )
 
 
-def test_ngram_decontamination_rules() -> None:
+def test_ngram_decontamination_rules(tmp_path: Path) -> None:
     evaluation = [
         _row(LONG_EVAL, source="human"),
         _row("why did my top up fail again today", source="human"),  # 8 words: whole-text rule
@@ -247,13 +258,12 @@ def test_ngram_decontamination_rules() -> None:
         _row("Quick one: why did my top up fail today? It worked last week with the same debit card."),
         _row("Honestly my new card not arrived yet and I ordered it ages ago, what do I do about that"),
     ]
-    kept, removed = deduplicate(rows, [], evaluation, DedupParams(against_seeds=False))
+    _, removed, metrics = _dedup(tmp_path, rows, [], evaluation, DedupParams(against_seeds=False))
     reasons = {row["messages"][0]["content"]: row["reasons"][0] for row in removed}
     assert reasons == {_texts(rows)[0]: "ngram_eval", _texts(rows)[2]: "ngram_eval"}
     by_text = {row["messages"][0]["content"]: row for row in removed}
     assert by_text[_texts(rows)[0]]["duplicate_of"] == evaluation[0]["id"]
     assert by_text[_texts(rows)[2]]["duplicate_of"] == evaluation[1]["id"]
-    metrics = dedup_metrics(kept, removed)
     assert metrics["eval_contamination"] == 2 and metrics["eval_contamination_by"]["ngram"] == 2
 
     decontaminator = NgramDecontaminator(ngram=13, min_words=8)
@@ -262,13 +272,20 @@ def test_ngram_decontamination_rules() -> None:
     assert (decontaminator.eval_texts_indexed, decontaminator.eval_texts_too_short) == (2, 1)
 
 
-def test_exact_eval_copy_beats_ngram_and_decontamination_can_be_switched_off() -> None:
+def test_exact_eval_copy_beats_ngram_and_decontamination_can_be_switched_off(tmp_path: Path) -> None:
     evaluation = [_row(LONG_EVAL, source="human")]
     copy = _row(LONG_EVAL.upper())
-    _, removed = deduplicate([copy], [], evaluation, DedupParams())
+    _, removed, _ = _dedup(tmp_path, [copy], [], evaluation, DedupParams())
     assert removed[0]["reasons"] == ["exact_eval"] and removed[0]["similarity"] == 1.0
-    kept, _ = deduplicate([copy], [], evaluation, DedupParams(decontaminate_eval=False))
+    kept, _, _ = _dedup(tmp_path, [copy], [], evaluation, DedupParams(decontaminate_eval=False))
     assert len(kept) == 1
+
+
+def test_params_yaml_shows_every_setting_at_its_code_default() -> None:
+    """params.yaml's `dedup` section lists every field of DedupParams, each at the code's default."""
+    written = yaml.safe_load((ROOT / "params.yaml").read_text())["dedup"]
+    assert list(written) == list(DedupParams.model_fields)
+    assert load_section(ROOT / "params.yaml", "dedup", DedupParams) == DedupParams()
 
 
 def test_params_name_the_key() -> None:
@@ -375,14 +392,10 @@ def _greedy_reference(texts: list[str], threshold: float, max_difference: int) -
     [(32, 8), (2, 0), (10**6, 10**6)],
     ids=["defaults", "every-bucket-walked", "every-bucket-paired"],
 )
-def test_paired_and_walked_buckets_decide_like_brute_force(
-    monkeypatch: pytest.MonkeyPatch, always_paired: int, pairs_per_row: int
-) -> None:
+def test_paired_and_walked_buckets_decide_like_brute_force(always_paired: int, pairs_per_row: int) -> None:
     """Hundreds of variations of one text put hundreds of rows in one bucket: such buckets are either
     turned into pairs (checked in bulk) or walked (each row against the bucket's kept rows); both must
     give exactly the greedy decisions of the brute-force reference."""
-    monkeypatch.setattr(near_duplicates, "_ALWAYS_PAIRED", always_paired)
-    monkeypatch.setattr(near_duplicates, "_PAIRS_PER_ROW", pairs_per_row)
     rng = random.Random(3)
     sentence = "my card payment was declined at the supermarket twice today although my balance is fine"
     base = [*sentence.split(" "), "and", "the", "card", "is", "not", "blocked"]
@@ -394,9 +407,11 @@ def test_paired_and_walked_buckets_decide_like_brute_force(
             tokens[rng.randrange(len(tokens))] = rng.choice(vocabulary)
         texts.append(" ".join(tokens))
     texts += [" ".join(rng.sample(base, 6)) for _ in range(100)]  # short rows: the max_difference clause
-    finder = NearDuplicateFinder(
-        ("rows",), ngram=1, num_perm=128, bands=32, rows_per_band=4, threshold=0.8, max_difference=2
-    )
+    config = NearDuplicateConfig(
+        ngram=1, num_perm=128, bands=32, rows_per_band=4, threshold=0.8, max_difference=2,
+        always_paired=always_paired, pairs_per_row=pairs_per_row,
+    )  # fmt: skip
+    finder = NearDuplicateFinder(("rows",), config)
     finder.add(tokenise(texts), 0)
     resolution = finder.resolve()
     got = [None if m is None else (m.index, m.kind == "exact") for m in resolution.matches]
@@ -407,16 +422,15 @@ def test_paired_and_walked_buckets_decide_like_brute_force(
 
 def test_hundreds_of_copies_stay_one_walked_bucket() -> None:
     """600 copies of one text share every band: paired, that bucket would make 180k pairs in each band
-    (within the per-row budget of 60k rows). Above _MAX_PAIRED it stays a bucket, checked against its
+    (within the per-row budget of 60k rows). Above `max_paired` (512) it stays a bucket, checked against its
     one kept row, so hardly any pair is verified."""
     rng = random.Random(8)
     vocabulary = [f"word{i}" for i in range(3000)]
     distinct = [" ".join(rng.sample(vocabulary, rng.randint(8, 30))) for _ in range(60_000)]
     copy = "my card payment was declined twice today although my balance is fine and the card is not blocked"
     texts = distinct[:1500] + [copy] * 600 + distinct[1500:]
-    finder = NearDuplicateFinder(
-        ("rows",), ngram=1, num_perm=128, bands=16, rows_per_band=8, threshold=0.75, max_difference=2
-    )
+    config = NearDuplicateConfig(ngram=1, num_perm=128, bands=16, rows_per_band=8, threshold=0.75, max_difference=2)
+    finder = NearDuplicateFinder(("rows",), config)
     finder.add(tokenise(texts), 0)
     resolution = finder.resolve()
     removed = [index for index, match in enumerate(resolution.matches) if match is not None]

@@ -18,8 +18,7 @@ from stages.evaluate.diversity import DiversityMeter, distinct_n
 from stages.evaluate.eval_set import EvalExample, find_leaks, load_eval_set
 from stages.evaluate.params import EvalSetColumns, EvalSetParams, EvaluateParams, ProbeParams
 from stages.evaluate.probe import NO_PREDICTION, train_probe
-from stages.evaluate.scoring import EvalScorer, verdict
-from stages.evaluate.stage import TRAIN_SETS, score_probes
+from stages.evaluate.scoring import TRAIN_SETS, EvalScorer, score_probes, verdict
 from tests.conftest import CRITICAL, TAXONOMY, make_project, read_rows, run_stage, write_lines
 
 TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)

@@ -7,13 +7,17 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
 
+from stages.core.errors import UserError
+from stages.core.hashing import sha256_hex
+from stages.core.params import load_section
 from stages.core.rows import Provenance, schema_problem, user_text
 from stages.generate import builtin
 from stages.generate.params import BUILTIN_TEMPLATES, GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import read_rows, run_stage
+from tests.conftest import ROOT, params_with, read_rows, run_stage
 
 
 def _seeds(project: Path) -> list[dict]:
@@ -81,8 +85,51 @@ def test_metrics_report_per_template_and_slice(project: Path) -> None:
     assert sum(metrics["by_template"].values()) == len(rows)
     assert sum(s["rows"] for s in metrics["slices"].values()) == len(rows)
     assert set(metrics["slices"]) == {"cards", "billing", "fraud_security"}
+    rejected = read_rows(project / "data/generate/rejected.jsonl")
+    assert metrics["rejected"] == len(rejected) == sum(s["rejected"] for s in metrics["slices"].values())
+    assert metrics["rejected_by_reason"] == ({"no_change": len(rejected)} if rejected else {})
+    assert all(row["reasons"] == ["no_change"] for row in rejected)
 
 
 def test_zero_variations_is_allowed(project: Path) -> None:
     seeds = _seeds(project)
     assert generate_builtin(seeds, GenerateParams(variations_per_seed=0)) == ([], [])
+
+
+def test_code_defaults_are_the_values_params_yaml_shows() -> None:
+    assert GenerateParams() == load_section(ROOT / "params.yaml", "generate", GenerateParams)
+
+
+def test_builtin_params_hash_is_the_hash_of_its_content(project: Path) -> None:
+    """The builtin settings sit under `generate.builtin`, but rows hash the same content as before."""
+    params = GenerateParams(seed=3, variations_per_seed=2)
+    content = {
+        "backend": "builtin",
+        "seed": 3,
+        "variations_per_seed": 2,
+        "templates": list(BUILTIN_TEMPLATES),
+        "temperatures": [0.4, 0.8, 1.2],
+    }
+    expected = sha256_hex(content)[:16]
+    assert params.provenance_hash("builtin") == expected
+    rows, rejected = generate_builtin(_seeds(project), params)
+    assert {row["provenance"]["params_hash"] for row in rows + rejected} == {expected}
+    warmer = GenerateParams.model_validate({"seed": 3, "variations_per_seed": 2, "builtin": {"temperatures": [1.5]}})
+    assert warmer.provenance_hash("builtin") != expected
+    assert warmer.provenance_hash("openai") == params.provenance_hash("openai")  # not the teacher's content
+
+
+@pytest.mark.parametrize(
+    ("builtin_params", "message"),
+    [
+        ({"templates": ["casual_short", "casual_short"]}, "generate.builtin.templates: a template is listed twice"),
+        ({"temperatures": [0.4, 2.5]}, "generate.builtin.temperatures: each must be between 0 and 2"),
+        ({"templates": []}, "generate.builtin.templates: List should have at least 1 item"),
+        ({"temperature": [0.4]}, "generate.builtin.temperature: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_builtin_params_name_the_key(tmp_path: Path, builtin_params: dict, message: str) -> None:
+    path = params_with(tmp_path, "generate", "builtin", builtin_params)
+    with pytest.raises(UserError) as caught:
+        load_section(path, "generate", GenerateParams)
+    assert message in str(caught.value)

@@ -1,23 +1,31 @@
-"""Stages review and mix: stratified sampling, verdicts gate the mix, ratios and lineage split."""
+"""Stages review and mix: stratified sampling, verdicts gate the mix, ratios and lineage split, removed rows
+with reasons; params.yaml shows every seed/review/mix/evaluate setting; a mix change reruns only mix (dvc)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from stages.core.errors import UserError
 from stages.core.params import Taxonomy, load_section
 from stages.core.stats import wilson_interval
-from stages.mix.params import MixParams
-from stages.mix.stage import max_synthetic, select_rows
+from stages.evaluate.params import EvaluateParams
+from stages.mix.params import ExclusionRule, MixParams
+from stages.mix.preferences import choose_pair
+from stages.mix.rules import Removals, apply_exclusions, max_synthetic, select_rows
+from stages.review.decisions import read_decisions
+from stages.review.metrics import review_metrics
 from stages.review.params import ReviewParams
-from stages.review.stage import read_decisions, sample_for_review
-from tests.conftest import CRITICAL, TAXONOMY, params_with, read_rows, run_stage
+from stages.review.sampling import sample_for_review
+from stages.seed.params import SeedParams
+from tests.conftest import CRITICAL, ROOT, TAXONOMY, make_project, params_with, read_rows, run, run_stage
 
 TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)
 CORRECTED = "Corrected reply that follows the policy exactly."
@@ -125,6 +133,21 @@ def test_mix_enforces_shares_and_splits_by_lineage(project: Path) -> None:
     composition = (project / "metrics/mix_composition.csv").read_text().splitlines()
     assert composition[0] == "slice,source,rows" and len(composition) == 1 + 2 * len(TAXONOMY)
 
+    # Every reviewed row is in the mix or in removed.jsonl with the rule that removed it, as counted.
+    reviewed = read_rows(project / "data/review/rows.jsonl")
+    removed = read_rows(project / "data/mix/removed.jsonl")
+    mixed_ids = {row["id"] for row in rows if row["source"] == "synthetic"}
+    removed_ids = [row["id"] for row in removed]
+    assert len(set(removed_ids)) == len(removed_ids) and not mixed_ids & set(removed_ids)
+    assert mixed_ids | set(removed_ids) == {row["id"] for row in reviewed}
+    assert removed_ids == [row["id"] for row in reviewed if row["id"] in set(removed_ids)]  # input order
+    codes = Counter(row["reasons"][0].split(":")[0] for row in removed)
+    assert all(len(row["reasons"]) == 1 and ": " in row["reasons"][0] for row in removed)
+    assert dict(codes) == {rule: count for rule, count in metrics["removed_by_rule"].items() if count}
+    assert codes["intent_balance"] > 0 and codes["min_human_share"] + codes["critical_share_cap"] > 0
+    by_id = {row["id"]: row for row in reviewed}
+    assert all({k: v for k, v in row.items() if k != "reasons"} == by_id[row["id"]] for row in removed)
+
 
 def test_select_rows_rules() -> None:
     humans = [{"id": f"h{i}", "slice": "cards", "source": "human"} for i in range(3)]
@@ -136,11 +159,23 @@ def test_select_rows_rules() -> None:
         {"id": f"x{i}", "slice": "billing", "source": "synthetic", "review": {"status": "approved"}} for i in range(5)
     ]
     candidates += [{"id": "r", "slice": "cards", "source": "synthetic", "review": {"status": "rejected"}}]
-    params = MixParams(min_human_share=0.4, max_synthetic_share_critical=0.5, system_prompt="s")
+    params = MixParams(
+        min_human_share=0.4, max_synthetic_share_critical=0.5, max_intent_rows_vs_median=None, system_prompt="s"
+    )
     chosen, removed = select_rows(humans, candidates, params, TAX)
     billing = [r for r in chosen if r["slice"] == "billing"]
-    assert len(billing) == 2 and removed["critical_share_cap"] == 3
-    assert removed["review_rejected"] == 1
+    assert len(billing) == 2 and removed.by_rule["critical_share_cap"] == 3
+    assert removed.by_rule["review_rejected"] == 1
+    assert removed.reasons["r"] == "review_rejected: rejected by a reviewer: "
+    capped = sorted(row_id for row_id, reason in removed.reasons.items() if row_id.startswith("x"))
+    assert len(capped) == 3 and removed.reasons[capped[0]] == (
+        "critical_share_cap: slice billing takes at most 2 synthetic rows beside its 2 human rows"
+        " (max_synthetic_share_critical 0.5)"
+    )
+    # every candidate is either chosen or removed with exactly one reason
+    assert {r["id"] for r in chosen} | set(removed.reasons) == {r["id"] for r in candidates}
+    assert not {r["id"] for r in chosen} & set(removed.reasons)
+    assert sum(removed.by_rule.values()) == len(removed.reasons)
     assert len(humans) / (len(humans) + len(chosen)) >= 0.4
     assert max_synthetic(10, 0.5) == 10 and max_synthetic(7, 0.6) == 10
 
@@ -161,9 +196,6 @@ def _synthetic(row_id: str, slice_name: str = "cards", **provenance: object) -> 
 
 
 def test_exclusion_rules_remove_by_provenance_and_count() -> None:
-    from stages.mix.params import ExclusionRule
-    from stages.mix.stage import apply_exclusions
-
     rows = [
         _synthetic("a", model_version="2026-01"),
         _synthetic("b", model_version="2026-02"),
@@ -176,9 +208,15 @@ def test_exclusion_rules_remove_by_provenance_and_count() -> None:
         ExclusionRule(name="bad template", template_id="bad_template"),
         ExclusionRule(name="november batch", generated_from="2026-11-01", generated_until="2026-11-30"),
     ]
-    kept, removed = apply_exclusions(rows, rules)
+    removals = Removals()
+    kept = apply_exclusions(rows, rules, removals)
     assert [row["id"] for row in kept] == ["a", "e"]
-    assert removed == {"bad model version": 1, "bad template": 1, "november batch": 1}
+    assert removals.by_exclusion == {"bad model version": 1, "bad template": 1, "november batch": 1}
+    assert removals.reasons == {
+        "b": "exclusion: bad model version (model=m-1, model_version=2026-02)",
+        "c": "exclusion: bad template (template_id=bad_template)",
+        "d": "exclusion: november batch (generated_from=2026-11-01, generated_until=2026-11-30)",
+    }
 
 
 def test_exclusion_rule_needs_a_condition(tmp_path: Path) -> None:
@@ -190,10 +228,11 @@ def test_exclusion_rule_needs_a_condition(tmp_path: Path) -> None:
 def test_target_rows_trim_synthetic_only() -> None:
     humans = [{"id": f"h{i}", "slice": "cards", "source": "human"} for i in range(4)]
     candidates = [_synthetic(f"s{i}") for i in range(10)]
-    params = MixParams(min_human_share=0.0, target_rows={"cards": 6}, system_prompt="s")
+    params = MixParams(min_human_share=0.0, target_rows={"cards": 6}, max_intent_rows_vs_median=None, system_prompt="s")
     chosen, removed = select_rows(humans, candidates, params, TAX)
-    assert len(chosen) == 2 and removed["target_rows"] == 8
-    params = MixParams(min_human_share=0.0, target_rows={"cards": 2}, system_prompt="s")
+    assert len(chosen) == 2 and removed.by_rule["target_rows"] == 8
+    assert set(removed.reasons.values()) == {"target_rows: slice cards targets 6 rows and has 4 human: room for 2"}
+    params = params.model_copy(update={"target_rows": {"cards": 2}})
     chosen, _ = select_rows(humans, candidates, params, TAX)
     assert chosen == []  # human rows are never dropped to meet a target
 
@@ -207,12 +246,15 @@ def test_intent_balance_caps_each_intent_at_a_multiple_of_the_median_human_count
     params = MixParams(min_human_share=0.0, max_intent_rows_vs_median=1.5, system_prompt="s")
     chosen, removed = select_rows(humans, candidates, params, TAX)
     assert Counter(row["intent"] for row in chosen) == {"a": 2, "b": 1, "d": 6}  # c's 8 human rows all stay
-    assert removed["intent_balance"] == 8 + 5 + 3
+    assert removed.by_rule["intent_balance"] == 8 + 5 + 3
+    assert {reason for row_id, reason in removed.reasons.items() if row_id.startswith("sa")} == {
+        "intent_balance: intent a takes at most 6 rows (1.5 x the median intent's 4 human rows) and has 4 human"
+    }
     assert select_rows(humans, candidates, params, TAX)[0] == chosen  # a seeded draw: the same rows again
     looser, _ = select_rows(humans, candidates, params.model_copy(update={"max_intent_rows_vs_median": 2.0}), TAX)
     assert {row["id"] for row in chosen} < {row["id"] for row in looser}  # raising the ratio only adds rows
     off, removed = select_rows(humans, candidates, params.model_copy(update={"max_intent_rows_vs_median": None}), TAX)
-    assert len(off) == len(candidates) and "intent_balance" not in removed
+    assert len(off) == len(candidates) and "intent_balance" not in removed.by_rule
 
     path = params_with(tmp_path, "mix", "max_intent_rows_vs_median", 0.5)
     with pytest.raises(UserError, match=r"mix\.max_intent_rows_vs_median: .*greater than or equal to 1"):
@@ -264,8 +306,6 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
 
 
 def test_review_metrics_estimate_errors_and_flag_slices() -> None:
-    from stages.review.stage import review_metrics
-
     def reviewed(slice_name: str, statuses: list[str]) -> list[dict]:
         return [
             {"id": f"{slice_name}{i}", "slice": slice_name, "review": {"status": s}} for i, s in enumerate(statuses)
@@ -288,8 +328,6 @@ def _candidate(reply: str, reasons: list[str]) -> dict:
 
 
 def test_teacher_pairs_need_one_clear_winner() -> None:
-    from stages.mix.stage import choose_pair
-
     good = "Cards arrive in 3 to 5 working days; check the dispatch date in Card > Card delivery."
     bad = "We guarantee a refund of everything today, no questions asked at all."
     record, outcome = choose_pair(
@@ -303,3 +341,68 @@ def test_teacher_pairs_need_one_clear_winner() -> None:
     assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8) == (None, "no_winner")
     near = {"candidates": [_candidate(good, []), _candidate(good + " Thanks!", ["repetition: x"])]}
     assert choose_pair(near, 0.8) == (None, "near_duplicate_candidates")
+
+
+def _dvc_status(repo: Path) -> set[str]:
+    """The stages `dvc status` reports as changed."""
+    return set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
+
+
+PIPELINE_STAGES = ["seed", "generate", "filter", "dedup", "review", "mix", "evaluate"]
+
+
+def _ran(output: str) -> list[str]:
+    return [stage for stage in PIPELINE_STAGES if f"Running stage '{stage}'" in output]
+
+
+@pytest.mark.dvc
+def test_a_mix_change_marks_only_mix_changed_in_dvc_status(tmp_path: Path) -> None:
+    """Mix's schema and params are mix's alone: editing them leaves seed..review up to date."""
+    repo = make_project(tmp_path)
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copy(ROOT / "seeds/policy.md", repo / "seeds/policy.md")
+    for folder in ("stages", "prompts"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["dvc", "config", "core.analytics", "false"], repo)
+    assert _ran(run(["dvc", "repro"], repo).stdout) == PIPELINE_STAGES
+    assert _dvc_status(repo) == set()
+
+    # The schema: a default that params.yaml overrides, so only the code's hash changes.
+    schema = repo / "stages/mix/params.py"
+    old = "pair_max_similarity: float = Field(default=0.8,"
+    assert old in schema.read_text()
+    schema.write_text(schema.read_text().replace(old, "pair_max_similarity: float = Field(default=0.9,"))
+    assert _dvc_status(repo) == {"mix"}
+    assert _ran(run(["dvc", "repro"], repo).stdout) == ["mix"]  # same rows out: evaluate stays up to date
+    assert _dvc_status(repo) == set()
+
+    # A mix param that changes the rows: mix, then evaluate, which reads them.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["mix"]["min_human_share"] = 0.9
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert _dvc_status(repo) == {"mix"}
+    assert _ran(run(["dvc", "repro"], repo).stdout) == ["mix", "evaluate"]
+
+
+def _keys(model: type[BaseModel], raw: dict, prefix: str) -> list[str]:
+    """Fields of `model` (nested sections too) that `raw` does not show, and keys it has that the model lacks."""
+    problems = [f"{prefix}{name}: not in params.yaml" for name in model.model_fields if name not in raw]
+    problems += [f"{prefix}{name}: not a setting" for name in raw if name not in model.model_fields]
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) and name in raw:
+            problems += _keys(field.annotation, raw[name], f"{prefix}{name}.")
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("section", "model"),
+    [("seed", SeedParams), ("review", ReviewParams), ("mix", MixParams), ("evaluate", EvaluateParams)],
+)
+def test_params_yaml_shows_every_setting_at_the_code_default(section: str, model: type[BaseModel]) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())[section]
+    assert _keys(model, raw, f"{section}.") == []
+    required = {name: raw[name] for name, field in model.model_fields.items() if field.is_required()}
+    assert set(required) <= {"system_prompt"}  # the only setting without a default: it names the product
+    assert model.model_validate(required).model_dump() == model.model_validate(raw).model_dump()

@@ -31,19 +31,13 @@ from stages.core.hashing import sha256_hex
 from stages.core.params import load_section
 from stages.core.rows import schema_problem
 from stages.generate.params import GenerateParams, TeacherGenerator
-from stages.generate.teacher import transport as teacher_client
+from stages.generate.teacher import limits as teacher_limits
 from stages.generate.teacher.answers import parse_answer, response_problem
 from stages.generate.teacher.cache import ResponseCache
+from stages.generate.teacher.limits import Budget, parse_reset, parse_retry_after, rate_limit_pause, retry_delay
 from stages.generate.teacher.plan import pick_generators
 from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
-from stages.generate.teacher.transport import (
-    Budget,
-    Endpoint,
-    parse_reset,
-    parse_retry_after,
-    rate_limit_pause,
-    retry_delay,
-)
+from stages.generate.teacher.transport import Endpoint
 from tests.conftest import ROOT, env_with_venv, make_project, read_rows, run, run_stage
 from tests.openai_server import TEST_API_KEY, FakeOpenAIServer
 
@@ -75,6 +69,8 @@ def teacher_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
         "backoff_max_s": 0.2,
         "prices": {name: {"input_per_1m": price[0], "output_per_1m": price[1]} for name, price in MODELS.items()},
         "max_cost_usd": None,
+        "rpm_limit": None,  # the server's own limits are what the tests exercise
+        "tpm_limit": None,
     }
     settings.update(overrides)
     return settings
@@ -474,9 +470,9 @@ def test_rate_limiter_paces_requests_per_minute(monkeypatch: pytest.MonkeyPatch)
     async def fake_sleep(seconds: float) -> None:
         clock[0] += seconds
 
-    monkeypatch.setattr(teacher_client.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(teacher_client.asyncio, "sleep", fake_sleep)
-    limiter = teacher_client.RateLimiter(per_minute=120)  # 2 a second, bursts of 2
+    monkeypatch.setattr(teacher_limits.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(teacher_limits.asyncio, "sleep", fake_sleep)
+    limiter = teacher_limits.RateLimiter(per_minute=120)  # 2 a second, bursts of 2
 
     async def take(count: int) -> None:
         for _ in range(count):
@@ -484,7 +480,7 @@ def test_rate_limiter_paces_requests_per_minute(monkeypatch: pytest.MonkeyPatch)
 
     asyncio.run(take(10))
     assert clock[0] == pytest.approx(4.0)  # 2 from the burst, then 8 at 2 a second
-    unlimited = teacher_client.RateLimiter(per_minute=None)
+    unlimited = teacher_limits.RateLimiter(per_minute=None)
     asyncio.run(unlimited.acquire(10**9))
 
 

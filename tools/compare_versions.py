@@ -24,6 +24,7 @@ SLICE_FIGURES = ("rows", "synthetic_share", "synthetic_reviewed_share", "review_
 
 
 def read_at(revision: str, path: str) -> str:
+    """The text of `path` at a git revision ("workspace": on disk); exits with a one-line error if absent."""
     if revision == "workspace":
         return Path(path).read_text(encoding="utf-8")
     result = subprocess.run(["git", "show", f"{revision}:{path}"], capture_output=True, text=True)
@@ -41,6 +42,8 @@ def composition(revision: str) -> dict[str, dict[str, int]]:
 
 
 def slice_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, Any, Any]]:
+    """(slice, figure, old value, new value) for each SLICE_FIGURES entry that differs between two
+    metrics/mix.json documents, slices sorted; a slice missing on one side shows None there."""
     changes = []
     for name in sorted(set(old.get("slices", {})) | set(new.get("slices", {}))):
         before, after = old.get("slices", {}).get(name, {}), new.get("slices", {}).get(name, {})
@@ -51,6 +54,7 @@ def slice_changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, s
 
 
 def plot(revisions: list[str], tables: list[dict[str, dict[str, int]]], out: Path) -> Path:
+    """Draw human and synthetic rows per slice, one bar group per revision, to `out`/composition.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,6 +85,7 @@ def plot(revisions: list[str], tables: list[dict[str, dict[str, int]]], out: Pat
 
 
 def main() -> None:
+    """Plot the composition of two revisions and print the per-slice figures that changed (Markdown)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old", help="baseline revision, e.g. main")
     parser.add_argument("new", nargs="?", default="workspace", help="revision to compare (default: workspace)")

@@ -65,11 +65,16 @@ class GateTally:
 
     def add(self, row: Row, reasons: Iterable[str] = ()) -> None:
         """Count `row`, removed under each code in `reasons` (kept if there is none)."""
+        counters = (self.total, *[self.groups[name][key(row)] for name, key in self.GROUPS])
+        if not reasons:  # the common case, kept rows: no set, sort or update (a third of dedup's tally time)
+            for counter in counters:
+                counter["rows"] += 1
+                counter["removed"] += 0  # the key exists for every group, as for removed rows
+            return
         codes = sorted({reason_code(reason) for reason in reasons})
-        counters = [self.total, *(self.groups[name][key(row)] for name, key in self.GROUPS)]
         for counter in counters:
             counter["rows"] += 1
-            counter["removed"] += bool(codes)
+            counter["removed"] += 1
             counter.update(codes)
 
     def reasons(self, counts: Counter[str] | None = None) -> dict[str, int]:

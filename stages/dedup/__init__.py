@@ -1,1 +1,5 @@
-"""Stage dedup: exact and MinHash near-duplicates, against the seeds too, and decontamination against the eval sets."""
+"""Stage dedup: exact and MinHash near-duplicates, against the seeds too, and decontamination against the eval sets.
+
+Phases (as in datatrove's MinHash dedup): signatures.py, candidates.py, verification.py, walk.py, driven
+by near_duplicates.py with one NearDuplicateConfig (config.py); decontamination.py; the stage: stage.py.
+"""

@@ -10,19 +10,24 @@ from stages.core.params import Section
 
 
 class DedupParams(Section):
-    """Near-duplicate settings; the defaults are measured on bench/bench_dedup.py (see BENCHMARKS.md)."""
+    """The `dedup` section. Defaults equal params.yaml, where each setting has its one-line reason; the
+    near-duplicate choices were measured with bench/bench_dedup.py (BENCHMARKS.md, "Near-duplicate
+    accuracy"). A bad combination is a ValueError naming both keys (bands x rows_per_band above num_perm,
+    decontaminate_min_words above decontaminate_ngram)."""
 
-    text: Literal["user", "conversation"] = "user"
-    ngram: int = Field(default=1, ge=1, le=13)
-    threshold: float = Field(default=0.75, gt=0, le=1)
-    max_difference: int = Field(default=2, ge=0)
-    num_perm: int = Field(default=128, ge=16, le=1024)
-    bands: int = Field(default=16, ge=1)
-    rows_per_band: int = Field(default=8, ge=1)
-    against_seeds: bool = True
-    decontaminate_eval: bool = True
-    decontaminate_ngram: int = Field(default=13, ge=1, le=16)
-    decontaminate_min_words: int = Field(default=8, ge=1)
+    text: Literal["user", "conversation"] = "user"  # what is compared: the user turns or the whole conversation
+    # near-duplicates
+    ngram: int = Field(default=1, ge=1, le=13)  # words per shingle
+    threshold: float = Field(default=0.75, gt=0, le=1)  # exact Jaccard of the shingle sets
+    max_difference: int = Field(default=2, ge=0)  # ...or at most this many differing shingles (Jaccard >= 0.5)
+    num_perm: int = Field(default=128, ge=16, le=1024)  # MinHash permutations
+    bands: int = Field(default=16, ge=1)  # LSH bands
+    rows_per_band: int = Field(default=8, ge=1)  # signature values per band
+    against_seeds: bool = True  # also remove near-copies of the training seeds
+    # decontamination
+    decontaminate_eval: bool = True  # remove rows matching the eval split (exact, n-gram or near)
+    decontaminate_ngram: int = Field(default=13, ge=1, le=16)  # words per eval n-gram
+    decontaminate_min_words: int = Field(default=8, ge=1)  # shorter eval texts give no n-gram
 
     @model_validator(mode="after")
     def _bands_fit(self) -> DedupParams:

@@ -12,10 +12,13 @@ Words are `stages.core.text.words` (casefolded), the unit dedup matches on too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from stages.core.params import Taxonomy
+from stages.core.rows import user_text
 from stages.core.text import words
 
 DECIMALS = 4
@@ -61,3 +64,30 @@ class DiversityMeter:
             nearest = (matrix @ self.eval_matrix.T).max(axis=1).toarray().ravel()
             result["mean_max_similarity_to_eval"] = round(float(nearest.mean()), DECIMALS)
         return result
+
+
+def _texts(rows: list[dict[str, Any]]) -> list[str]:
+    return [user_text(row) for row in rows]
+
+
+def diversity_figures(
+    synthetic: list[dict[str, Any]], human: list[dict[str, Any]], eval_texts: Sequence[str], taxonomy: Taxonomy
+) -> dict[str, Any]:
+    """`diversity` of metrics/evaluate.json: the figures of the synthetic rows' user turns and of the
+    human rows' beside them, overall and per taxonomy slice, and of the synthetic rows per template
+    (`provenance.template_id`, sorted). One TF-IDF space, fitted on all rows and `eval_texts`."""
+    meter = DiversityMeter(_texts(synthetic + human), eval_texts)
+    result: dict[str, Any] = {"synthetic": meter.figures(_texts(synthetic)), "human": meter.figures(_texts(human))}
+    result["slices"] = {
+        name: {
+            "synthetic": meter.figures(_texts([r for r in synthetic if r["slice"] == name])),
+            "human": meter.figures(_texts([r for r in human if r["slice"] == name])),
+        }
+        for name in taxonomy.slices
+    }
+    templates = sorted({row["provenance"]["template_id"] for row in synthetic})
+    result["templates"] = {
+        name: meter.figures(_texts([r for r in synthetic if r["provenance"]["template_id"] == name]))
+        for name in templates
+    }
+    return result

@@ -25,6 +25,8 @@ from stages.evaluate.params import EvalSetParams
 
 @dataclass(frozen=True)
 class EvalExample:
+    """One eval row: its "file:line", the tidied user text, its intent and the taxonomy's slice for it."""
+
     where: str  # file:line
     text: str
     intent: str
@@ -33,12 +35,16 @@ class EvalExample:
 
 @dataclass(frozen=True)
 class LoadedEvalSet:
+    """The eval examples in file order, and how many rows were left out for an intent outside the taxonomy."""
+
     examples: list[EvalExample]
     skipped_unknown_intent: int
 
 
 @dataclass(frozen=True)
 class Leak:
+    """An eval example whose normalised text (text.match_key) is also in a training set."""
+
     example: EvalExample
     train_sets: tuple[str, ...]  # the training sets whose rows have the same normalised text
     train_row_id: str  # the first matching training row
@@ -161,3 +167,28 @@ def find_leaks(
         else:
             leaks.append(Leak(example, tuple(match[0]), match[1]))
     return clean, leaks
+
+
+def leak_error(leaks: list[Leak]) -> UserError:
+    """The error for `on_leak: error`: names the first leaking eval row's file:line and how many leak."""
+    first = leaks[0]
+    return UserError(
+        f"{first.example.where}: eval text also in training set(s) {', '.join(first.train_sets)}"
+        f" (row {first.train_row_id}); {len(leaks)} eval row(s) leak in all"
+        " (set evaluate.on_leak: drop to leave them out of the eval set)"
+    )
+
+
+def leak_records(leaks: list[Leak]) -> list[dict[str, Any]]:
+    """data/evaluate/leaked.jsonl: each leaking eval row with the training sets and first row it matched."""
+    return [
+        {
+            "where": leak.example.where,
+            "text": leak.example.text,
+            "intent": leak.example.intent,
+            "slice": leak.example.slice,
+            "train_sets": list(leak.train_sets),
+            "train_row_id": leak.train_row_id,
+        }
+        for leak in leaks
+    ]

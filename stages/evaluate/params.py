@@ -45,6 +45,11 @@ class ProbeParams(Section):
 
 
 class EvaluateParams(Section):
+    """`evaluate`: the eval set, what a leak does, the probe, the bootstrap and the verdicts' metric and gap.
+
+    `collapse_gap` is an absolute difference in the verdict metric (a fraction in (0, 1]).
+    """
+
     eval_set: EvalSetParams = EvalSetParams()
     # An eval row whose text is in a training set: "drop" leaves it out of the eval set and counts it
     # (the training sets stay exactly the mix); "error" stops the stage, naming file:line.
@@ -52,7 +57,7 @@ class EvaluateParams(Section):
     probe: ProbeParams = ProbeParams()
     # Macro-F1 and paired-difference intervals: percentile bootstrap with a fixed seed.
     bootstrap_samples: int = Field(default=1000, ge=100, le=100_000)
-    bootstrap_seed: int = 0
+    bootstrap_seed: int = 6
     verdict_metric: Literal["accuracy", "macro_f1"] = "accuracy"
     # Synthetic-only at least this far (absolute) below human-only in a slice: synthetic collapse.
     collapse_gap: float = Field(default=0.2, gt=0, le=1)

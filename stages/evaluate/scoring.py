@@ -14,13 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from stages.core.params import Taxonomy
 from stages.core.stats import wilson_interval
+from stages.evaluate.eval_set import EvalExample
+from stages.evaluate.params import EvaluateParams
 
 CONFIDENCE = 0.95
 DECIMALS = 4
+TRAIN_SETS = ("human", "synthetic", "mix")  # the probes' training sets, all from the mix's train split
+FLAGS = ("mix_worse_than_human", "mix_better_than_human", "synthetic_collapse")
 
 
 def _round(value: float) -> float:
@@ -54,6 +60,7 @@ class Figures:
     intent_f1: np.ndarray  # (replicates, intents)
 
     def metric(self, name: str, slice_name: str | None = None) -> np.ndarray:
+        """The replicates of `name` ("accuracy" or "macro_f1"), overall or in one slice."""
         if slice_name is None:
             return self.accuracy if name == "accuracy" else self.macro_f1
         return (self.slice_accuracy if name == "accuracy" else self.slice_macro_f1)[slice_name]
@@ -81,6 +88,7 @@ class EvalScorer:
         self.weights = np.vstack([np.ones(rows), draws])
 
     def figures(self, predicted: Sequence[str]) -> Figures:
+        """The figures of one probe's predictions (one label per eval row, in the scorer's row order)."""
         index = {label: i for i, label in enumerate(self.labels)}
         guesses = np.array([index.get(label, -1) for label in predicted])
         correct = (guesses == self.truth).astype(float)
@@ -166,3 +174,82 @@ def verdict(
         "mix_better_than_human": bool(mix_minus_human[f"{metric}_ci_low"] > 0),
         "synthetic_collapse": bool(has_synthetic_rows and -synthetic_minus_human[metric] >= collapse_gap - 1e-9),
     }
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """What every metrics block (overall, a slice) is computed from: the probes' figures and per-row hits."""
+
+    figures: dict[str, Figures]
+    hits: dict[str, list[bool]]
+    metric: str
+    collapse_gap: float
+
+    def block(self, rows: list[int], slice_name: str | None, has_synthetic: bool) -> dict[str, Any]:
+        """Each probe's figures on `rows` (eval row indices), the differences to human-only and the flags."""
+        result: dict[str, Any] = {
+            name: probe_figures(self.figures[name], sum(self.hits[name][i] for i in rows), len(rows), slice_name)
+            for name in TRAIN_SETS
+        }
+        result["mix_minus_human"] = difference(self.figures["mix"], self.figures["human"], self.metric, slice_name)
+        result["synthetic_minus_human"] = difference(
+            self.figures["synthetic"], self.figures["human"], self.metric, slice_name
+        )
+        flags = verdict(
+            result["mix_minus_human"], result["synthetic_minus_human"], self.metric, self.collapse_gap, has_synthetic
+        )
+        return {**result, **flags, "eval_rows": len(rows)}
+
+
+def _intent_blocks(examples: list[EvalExample], labels: list[str], blocks: _Blocks) -> dict[str, Any]:
+    intents = {}
+    for k, intent in enumerate(labels):
+        rows = [i for i, e in enumerate(examples) if e.intent == intent]
+        intents[intent] = {
+            "eval_rows": len(rows),
+            **{
+                name: {
+                    **accuracy_figures(sum(blocks.hits[name][i] for i in rows), len(rows)),
+                    "f1": _round(blocks.figures[name].intent_f1[0, k]),
+                }
+                for name in TRAIN_SETS
+            },
+        }
+    return intents
+
+
+def score_probes(
+    examples: list[EvalExample],
+    predictions: dict[str, list[str]],
+    train: dict[str, list[dict[str, Any]]],
+    params: EvaluateParams,
+    taxonomy: Taxonomy,
+) -> dict[str, Any]:
+    """`overall`, `slices`, `intents` and `flagged_slices` of metrics/evaluate.json.
+
+    predictions: per training set (TRAIN_SETS), one predicted intent per example; train: the training
+    rows per set (for row counts and whether a slice had synthetic rows).
+    """
+    scorer = EvalScorer(
+        [e.intent for e in examples], [e.slice for e in examples], params.bootstrap_samples, params.bootstrap_seed
+    )
+    blocks = _Blocks(
+        figures={name: scorer.figures(predictions[name]) for name in TRAIN_SETS},
+        hits={name: [p == e.intent for p, e in zip(predictions[name], examples, strict=True)] for name in TRAIN_SETS},
+        metric=params.verdict_metric,
+        collapse_gap=params.collapse_gap,
+    )
+    overall = blocks.block(list(range(len(examples))), None, bool(train["synthetic"]))
+    overall["train_rows"] = {name: len(rows) for name, rows in train.items()}
+    slices = {}
+    for slice_name in [name for name in taxonomy.slices if name in scorer.slices]:
+        rows = [i for i, e in enumerate(examples) if e.slice == slice_name]
+        train_rows = {name: sum(1 for r in train[name] if r["slice"] == slice_name) for name in TRAIN_SETS}
+        slices[slice_name] = {
+            **blocks.block(rows, slice_name, train_rows["synthetic"] > 0),
+            "critical": taxonomy.is_critical(slice_name),
+            "train_rows": train_rows,
+        }
+    flagged = {flag: sum(1 for figures in slices.values() if figures[flag]) for flag in FLAGS}
+    intents = _intent_blocks(examples, scorer.labels, blocks)
+    return {"overall": overall, "slices": slices, "intents": intents, "flagged_slices": flagged}

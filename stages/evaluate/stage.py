@@ -1,9 +1,10 @@
 """Stage evaluate: do the synthetic rows help or hurt on real traffic, slice by slice?
 
-A cheap deterministic probe (stages/common/probe.py: TF-IDF + logistic regression on the user
-turns, predicting intent) is trained three times on the mix's train split: human rows only,
-synthetic rows only, and the whole mix. Each is scored on held-out REAL traffic (params
-`evaluate.eval_set`: the repository's eval split by default, or an imported CSV/JSONL log).
+A cheap deterministic probe (TF-IDF + logistic regression on the user turns, predicting intent) is
+trained three times on the mix's train split: human rows only, synthetic rows only, and the whole mix.
+Each is scored on held-out REAL traffic (params `evaluate.eval_set`: the repository's eval split by
+default, or an imported CSV/JSONL log; stages/evaluate/eval_set.py). Scores and verdicts:
+stages/evaluate/scoring.py; diversity figures: stages/evaluate/diversity.py.
 
 - Accuracy (95% Wilson interval) and macro-F1 (95% bootstrap interval, fixed seed) overall, per
   slice and per intent; mix - human and synthetic - human with paired-bootstrap intervals.
@@ -44,18 +45,17 @@ from stages.core.errors import UserError
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.core.params import Taxonomy, load_section
 from stages.core.rows import user_text
-from stages.evaluate.diversity import DiversityMeter
-from stages.evaluate.eval_set import EvalExample, Leak, find_leaks, load_eval_set
+from stages.evaluate.diversity import diversity_figures
+from stages.evaluate.eval_set import EvalExample, find_leaks, leak_error, leak_records, load_eval_set
 from stages.evaluate.params import EvaluateParams
 from stages.evaluate.probe import Probe, train_probe
-from stages.evaluate.scoring import EvalScorer, Figures, accuracy_figures, difference, probe_figures, verdict
+from stages.evaluate.scoring import FLAGS, TRAIN_SETS, accuracy_figures, score_probes
 
-TRAIN_SETS = ("human", "synthetic", "mix")
-FLAGS = ("mix_worse_than_human", "mix_better_than_human", "synthetic_collapse")
+Row = dict[str, Any]
 
 
-def training_sets(mix_rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The three training sets, all from the mix's train split."""
+def training_sets(mix_rows: list[Row]) -> dict[str, list[Row]]:
+    """The three training sets (TRAIN_SETS: human, synthetic, mix), all from the mix's train split."""
     train = [row for row in mix_rows if row.get("split") == "train"]
     return {
         "human": [row for row in train if row["source"] == "human"],
@@ -64,78 +64,15 @@ def training_sets(mix_rows: list[dict[str, Any]]) -> dict[str, list[dict[str, An
     }
 
 
-def train_probes(train: dict[str, list[dict[str, Any]]], params: EvaluateParams) -> dict[str, Probe]:
+def train_probes(train: dict[str, list[Row]], params: EvaluateParams) -> dict[str, Probe]:
+    """One probe per training set, trained on its rows' user turns and intents."""
     return {
         name: train_probe([user_text(row) for row in rows], [row["intent"] for row in rows], params.probe)
         for name, rows in train.items()
     }
 
 
-def leak_error(leaks: list[Leak]) -> UserError:
-    first = leaks[0]
-    return UserError(
-        f"{first.example.where}: eval text also in training set(s) {', '.join(first.train_sets)}"
-        f" (row {first.train_row_id}); {len(leaks)} eval row(s) leak in all"
-        " (set evaluate.on_leak: drop to leave them out of the eval set)"
-    )
-
-
-def score_probes(
-    examples: list[EvalExample],
-    predictions: dict[str, list[str]],
-    train: dict[str, list[dict[str, Any]]],
-    params: EvaluateParams,
-    taxonomy: Taxonomy,
-) -> dict[str, Any]:
-    """overall / slices / intents / flagged_slices of metrics/evaluate.json."""
-    scorer = EvalScorer(
-        [e.intent for e in examples], [e.slice for e in examples], params.bootstrap_samples, params.bootstrap_seed
-    )
-    figures: dict[str, Figures] = {name: scorer.figures(predictions[name]) for name in TRAIN_SETS}
-    hits = {name: [p == e.intent for p, e in zip(predictions[name], examples, strict=True)] for name in TRAIN_SETS}
-    metric = params.verdict_metric
-
-    def block(rows: list[int], slice_name: str | None, has_synthetic: bool) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            name: probe_figures(figures[name], sum(hits[name][i] for i in rows), len(rows), slice_name)
-            for name in TRAIN_SETS
-        }
-        result["mix_minus_human"] = difference(figures["mix"], figures["human"], metric, slice_name)
-        result["synthetic_minus_human"] = difference(figures["synthetic"], figures["human"], metric, slice_name)
-        flags = verdict(
-            result["mix_minus_human"], result["synthetic_minus_human"], metric, params.collapse_gap, has_synthetic
-        )
-        return {**result, **flags, "eval_rows": len(rows)}
-
-    overall = block(list(range(len(examples))), None, bool(train["synthetic"]))
-    overall["train_rows"] = {name: len(rows) for name, rows in train.items()}
-    slices = {}
-    for slice_name in [name for name in taxonomy.slices if name in scorer.slices]:
-        rows = [i for i, e in enumerate(examples) if e.slice == slice_name]
-        train_rows = {name: sum(1 for r in train[name] if r["slice"] == slice_name) for name in TRAIN_SETS}
-        slices[slice_name] = {
-            **block(rows, slice_name, train_rows["synthetic"] > 0),
-            "critical": taxonomy.is_critical(slice_name),
-            "train_rows": train_rows,
-        }
-    intents = {}
-    for k, intent in enumerate(scorer.labels):
-        rows = [i for i, e in enumerate(examples) if e.intent == intent]
-        intents[intent] = {
-            "eval_rows": len(rows),
-            **{
-                name: {
-                    **accuracy_figures(sum(hits[name][i] for i in rows), len(rows)),
-                    "f1": round(float(figures[name].intent_f1[0, k]), 4),
-                }
-                for name in TRAIN_SETS
-            },
-        }
-    flagged = {flag: sum(1 for figures_ in slices.values() if figures_[flag]) for flag in FLAGS}
-    return {"overall": overall, "slices": slices, "intents": intents, "flagged_slices": flagged}
-
-
-def in_distribution(mix_rows: list[dict[str, Any]], probes: dict[str, Probe]) -> dict[str, Any]:
+def in_distribution(mix_rows: list[Row], probes: dict[str, Probe]) -> dict[str, Any]:
     """Accuracy on the mix's own eval split: what an offline eval drawn from the mix would report."""
     rows = [row for row in mix_rows if row.get("split") == "eval"]
     result: dict[str, Any] = {"eval_rows": len(rows)}
@@ -144,31 +81,6 @@ def in_distribution(mix_rows: list[dict[str, Any]], probes: dict[str, Probe]) ->
         for name, probe in probes.items():
             correct = sum(p == row["intent"] for p, row in zip(probe.predict(texts), rows, strict=True))
             result[name] = accuracy_figures(correct, len(rows))
-    return result
-
-
-def diversity(
-    synthetic: list[dict[str, Any]], human: list[dict[str, Any]], examples: list[EvalExample], taxonomy: Taxonomy
-) -> dict[str, Any]:
-    """Diversity of the synthetic user turns overall, per slice and per template; human rows beside them."""
-    meter = DiversityMeter([user_text(r) for r in synthetic + human], [e.text for e in examples])
-
-    def texts(rows: list[dict[str, Any]]) -> list[str]:
-        return [user_text(row) for row in rows]
-
-    result: dict[str, Any] = {"synthetic": meter.figures(texts(synthetic)), "human": meter.figures(texts(human))}
-    result["slices"] = {
-        name: {
-            "synthetic": meter.figures(texts([r for r in synthetic if r["slice"] == name])),
-            "human": meter.figures(texts([r for r in human if r["slice"] == name])),
-        }
-        for name in taxonomy.slices
-    }
-    templates = sorted({row["provenance"]["template_id"] for row in synthetic})
-    result["templates"] = {
-        name: meter.figures(texts([r for r in synthetic if r["provenance"]["template_id"] == name]))
-        for name in templates
-    }
     return result
 
 
@@ -187,6 +99,7 @@ def slices_csv(scores: dict[str, Any]) -> str:
 
 
 def prediction_records(examples: list[EvalExample], predictions: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """data/evaluate/predictions.jsonl: each eval row (where, text, intent, slice) with the three predictions."""
     return [
         {
             "where": e.where,
@@ -199,21 +112,8 @@ def prediction_records(examples: list[EvalExample], predictions: dict[str, list[
     ]
 
 
-def leak_records(leaks: list[Leak]) -> list[dict[str, Any]]:
-    return [
-        {
-            "where": leak.example.where,
-            "text": leak.example.text,
-            "intent": leak.example.intent,
-            "slice": leak.example.slice,
-            "train_sets": list(leak.train_sets),
-            "train_row_id": leak.train_row_id,
-        }
-        for leak in leaks
-    ]
-
-
 def summary(scores: dict[str, Any]) -> str:
+    """The lines printed at the end: accuracy of each probe overall and per slice, and the flags raised."""
     lines = ["evaluate: accuracy on real traffic (human / synthetic / mix)"]
     for slice_name, block in [("overall", scores["overall"]), *scores["slices"].items()]:
         accuracies = " / ".join(f"{block[name]['accuracy']:.3f}" for name in TRAIN_SETS)
@@ -222,7 +122,7 @@ def summary(scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__)
     parser.add_argument("--mix", type=Path, default=Path("data/mix/rows.jsonl"), help="mix rows with metadata")
     parser.add_argument(
@@ -232,8 +132,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("data/evaluate"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/evaluate.json"))
     parser.add_argument("--plot", type=Path, default=Path("metrics/evaluate_slices.csv"))
-    args = parser.parse_args()
+    return parser
 
+
+def main() -> None:
+    """Train the three probes on the mix, score them on the eval set, write predictions, leaks and metrics."""
+    args = _parser().parse_args()
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "evaluate", EvaluateParams)
     mix_rows = read_jsonl(args.mix)
@@ -260,7 +164,7 @@ def main() -> None:
         },
         **scores,
         "in_distribution": in_distribution(mix_rows, probes),
-        "diversity": diversity(synthetic, train["human"], examples, taxonomy),
+        "diversity": diversity_figures(synthetic, train["human"], [e.text for e in examples], taxonomy),
     }
     write_jsonl(args.out / "predictions.jsonl", prediction_records(examples, predictions))
     write_jsonl(args.out / "leaked.jsonl", leak_records(leaks))

@@ -1,11 +1,16 @@
-"""Params of the generate stage: the `generate` section of params.yaml, the only place its defaults live."""
+"""Params of the generate stage: the `generate` section of params.yaml, the only place its defaults live.
+
+The defaults equal params.yaml's values (a test keeps them equal), so params.yaml shows every setting
+the code reads. `builtin` holds the offline generator's settings and `openai` the teacher backend's.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from stages.core.hashing import sha256_hex
 from stages.core.params import Section
 
 BUILTIN_TEMPLATES = (
@@ -31,8 +36,11 @@ class TeacherGenerator(Section):
 
     @property
     def identity(self) -> str:
-        # Assignment hashes on this, not on temperature or weight, so tuning those two never
-        # moves rows between generators (and so never re-requests rows of the other generators).
+        """ "model|template": what row assignment hashes on.
+
+        Not temperature or weight, so tuning those two never moves rows between generators (and so
+        never re-requests rows of the other generators).
+        """
         return f"{self.model}|{self.template}"
 
 
@@ -54,14 +62,18 @@ class OpenAIParams(Section):
 
     base_url: str | None = None  # None: OPENAI_BASE_URL, else the SDK default (api.openai.com)
     generators: list[TeacherGenerator] = Field(
-        default_factory=lambda: [TeacherGenerator(model="gpt-4o-mini", template="variation_rephrase")],
+        default_factory=lambda: [
+            TeacherGenerator(model="gpt-4o-mini", template="variation_rephrase", temperature=0.8, weight=2),
+            TeacherGenerator(model="gpt-4o-mini", template="variation_persona", temperature=1.0, weight=1),
+            TeacherGenerator(model="gpt-4.1-mini", template="variation_situation", temperature=0.9, weight=1),
+        ],
         min_length=1,
     )
     # Preference pairs for seeds marked `pair: true`: two candidates from two different entries.
     pair_generators: list[TeacherGenerator] = Field(
         default_factory=lambda: [
-            TeacherGenerator(model="gpt-4o-mini", template="reply_concise"),
-            TeacherGenerator(model="gpt-4o-mini", template="reply_thorough"),
+            TeacherGenerator(model="gpt-4o-mini", template="reply_concise", temperature=0.7, weight=1),
+            TeacherGenerator(model="gpt-4.1-mini", template="reply_thorough", temperature=0.7, weight=1),
         ]
     )
     # json_schema: OpenAI structured outputs; json_object: JSON mode; json_object_schema: llama.cpp's
@@ -71,16 +83,19 @@ class OpenAIParams(Section):
     # Reasoning models (o-series, gpt-5) accept only max_completion_tokens.
     token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     concurrency: int = Field(default=16, ge=1, le=1024)
-    rpm_limit: int | None = Field(default=None, ge=1)
-    tpm_limit: int | None = Field(default=None, ge=1)
+    rpm_limit: int | None = Field(default=500, ge=1)  # None: no requests-per-minute limit
+    tpm_limit: int | None = Field(default=200_000, ge=1)  # None: no tokens-per-minute limit
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
     backoff_base_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
     prices: dict[str, ModelPrice] = Field(
-        default_factory=lambda: {"gpt-4o-mini": ModelPrice(input_per_1m=0.15, output_per_1m=0.6)}
+        default_factory=lambda: {
+            "gpt-4o-mini": ModelPrice(input_per_1m=0.15, output_per_1m=0.6),
+            "gpt-4.1-mini": ModelPrice(input_per_1m=0.4, output_per_1m=1.6),
+        }
     )
-    max_cost_usd: float | None = Field(default=None, ge=0)  # hard cap on what one run spends
+    max_cost_usd: float | None = Field(default=5.0, ge=0)  # hard cap on what one run spends; None: no cap
 
     @model_validator(mode="before")
     @classmethod
@@ -113,21 +128,68 @@ class OpenAIParams(Section):
         return self
 
 
+class BuiltinParams(Section):
+    """The `builtin` backend: the offline rule-based generator (stages/generate/builtin.py).
+
+    `templates` are names from BUILTIN_TEMPLATES (each listed once); every (seed, variation) gets
+    one by a seeded draw. `temperatures` (0 to 2) scale how hard a template perturbs the text; each
+    row takes one by its sampling seed.
+    """
+
+    templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)
+    temperatures: list[float] = Field(default=[0.4, 0.8, 1.2], min_length=1)
+
+    @field_validator("templates")
+    @classmethod
+    def _known_templates(cls, templates: list[str]) -> list[str]:
+        unknown = [name for name in templates if name not in BUILTIN_TEMPLATES]
+        if unknown:
+            raise ValueError(f"unknown builtin template(s) {unknown}; known: {list(BUILTIN_TEMPLATES)}")
+        if len(set(templates)) != len(templates):
+            raise ValueError("a template is listed twice")
+        return templates
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures_in_range(cls, temperatures: list[float]) -> list[float]:
+        if any(not 0 <= t <= 2 for t in temperatures):
+            raise ValueError(f"each must be between 0 and 2, got {temperatures}")
+        return temperatures
+
+
+# The openai settings that decide what the rows say; operational knobs (limits, retries, budget,
+# endpoint, prices) are left out so that tuning them does not change every row's provenance.
+OPENAI_CONTENT_PARAMS = ("generators", "pair_generators", "response_format", "max_tokens", "token_limit_field")
+PARAMS_HASH_CHARS = 16
+
+
 class GenerateParams(Section):
+    """The `generate` section: which backend, the sampling seed, variations per seed, and each backend's settings.
+
+    `variations_per_seed` rows are planned per training seed (0 to 1000); `seed` fixes every draw
+    (template, temperature, generator, sampling seed), so the same params give the same rows.
+    """
+
     backend: Literal["builtin", "openai"] = "builtin"
-    seed: int = 0
+    seed: int = 20261124
     variations_per_seed: int = Field(default=4, ge=0, le=1000)
-    templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)  # builtin backend only
-    temperatures: list[float] = Field(default=[0.7], min_length=1)  # builtin backend only
+    builtin: BuiltinParams = Field(default_factory=BuiltinParams)
     openai: OpenAIParams = Field(default_factory=OpenAIParams)
 
-    @model_validator(mode="after")
-    def _known_templates(self) -> GenerateParams:
-        unknown = [name for name in self.templates if name not in BUILTIN_TEMPLATES]
-        if unknown:
-            raise ValueError(f"templates: unknown builtin template(s) {unknown}; known: {list(BUILTIN_TEMPLATES)}")
-        if len(set(self.templates)) != len(self.templates):
-            raise ValueError("templates: a template is listed twice")
-        if any(not 0 <= t <= 2 for t in self.temperatures):
-            raise ValueError(f"temperatures: each must be between 0 and 2, got {self.temperatures}")
-        return self
+    def provenance_hash(self, backend: Literal["builtin", "openai"]) -> str:
+        """The rows' `params_hash`: 16 hex chars of sha256 over the settings that decide what `backend`'s rows say.
+
+        Hashed: backend, seed, variations_per_seed, plus for builtin its templates and temperatures,
+        for openai OPENAI_CONTENT_PARAMS. The content is hashed, not its place in params.yaml, so the
+        builtin hash is the one it was before the settings moved under `builtin:`.
+        """
+        content: dict[str, Any] = {
+            "backend": backend,
+            "seed": self.seed,
+            "variations_per_seed": self.variations_per_seed,
+        }
+        if backend == "builtin":
+            content.update(self.builtin.model_dump(mode="json"))
+        else:
+            content.update(self.openai.model_dump(mode="json", include=set(OPENAI_CONTENT_PARAMS)))
+        return sha256_hex(content)[:PARAMS_HASH_CHARS]

@@ -14,56 +14,39 @@ between runs), metrics/generate.json.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from stages.core.errors import UserError
-from stages.core.hashing import int_seed, sha256_hex
+from stages.core.hashing import int_seed
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl
 from stages.core.params import load_section
-from stages.core.rows import row_id, user_text
-from stages.core.tally import count_by
+from stages.core.rows import user_text
+from stages.core.tally import GateTally, RemovedRows, count_by, template_of
 from stages.core.text import match_key
 from stages.generate import builtin
 from stages.generate.params import GenerateParams
+from stages.generate.rows import rejected_row, synthetic_row
 
-# The builtin backend's provenance hashes only its own params, so adding teacher settings to the
-# section leaves its rows byte-for-byte as they were.
-BUILTIN_PARAMS = {"backend", "seed", "variations_per_seed", "templates", "temperatures"}
-
-
-def synthetic_row(
-    seed: dict[str, Any], messages: list[dict[str, str]], provenance: dict[str, Any], variation: int
-) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "messages": messages,
-        "intent": seed["intent"],
-        "slice": seed["slice"],
-        "source": "synthetic",
-        "origin": "variation",
-        "case_id": seed["case_id"],
-        "seed_id": seed["id"],
-        "provenance": provenance,
-        "meta": {"policy_refs": seed["meta"].get("policy_refs", []), "variation": variation},
-    }
-    row["id"] = row_id(row)
-    return row
+Row = dict[str, Any]
 
 
-def generate_builtin(
-    seeds: list[dict[str, Any]], params: GenerateParams
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Variations of every seed with the built-in generator: (kept rows, rejected rows)."""
-    params_hash = sha256_hex(params.model_dump(mode="json", include=BUILTIN_PARAMS))[:16]
-    template_hashes = {name: builtin.template_hash(name) for name in params.templates}
-    rows: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
+def generate_builtin(seeds: list[Row], params: GenerateParams) -> tuple[list[Row], list[Row]]:
+    """Variations of every seed with the built-in generator: (kept rows, rejected rows).
+
+    `params.variations_per_seed` rows per seed, in seed order; a variation whose user turns match
+    the seed's (stages.core.text.match_key) is rejected with reason `no_change`.
+    """
+    params_hash = params.provenance_hash("builtin")
+    settings = params.builtin
+    template_hashes = {name: builtin.template_hash(name) for name in settings.templates}
+    rows: list[Row] = []
+    rejected: list[Row] = []
     for seed in seeds:
         for variation in range(params.variations_per_seed):
-            template_id = builtin.assign_template(params.templates, params.seed, seed["id"], variation)
+            template_id = builtin.assign_template(settings.templates, params.seed, seed["id"], variation)
             sampling_seed = int_seed(params.seed, seed["id"], variation)
-            temperature = params.temperatures[sampling_seed % len(params.temperatures)]
+            temperature = settings.temperatures[sampling_seed % len(settings.temperatures)]
             provenance = {
                 "generator": builtin.GENERATOR_NAME,
                 "generator_version": builtin.GENERATOR_VERSION,
@@ -77,39 +60,55 @@ def generate_builtin(
                 "params_hash": params_hash,
             }
             messages = builtin.vary(seed, template_id, temperature, sampling_seed)
-            row = synthetic_row(seed, messages, provenance, variation)
+            row = synthetic_row(seed, messages, provenance, "variation", {"variation": variation})
             if match_key(user_text(row)) == match_key(user_text(seed)):
-                rejected.append({**row, "reasons": ["no_change"]})
+                rejected.append(rejected_row(row, "no_change"))
             else:
                 rows.append(row)
     return rows, rejected
 
 
-def generate_metrics(
-    rows: list[dict[str, Any]], rejected: list[dict[str, Any]], seeds: list[dict[str, Any]]
-) -> dict[str, Any]:
-    template_of = lambda row: row["provenance"]["template_id"]  # noqa: E731
-    # Counted by code (`code: detail`): teacher reasons carry details that differ per row.
-    reasons = Counter(reason.split(":", 1)[0] for row in rejected for reason in row["reasons"])
-    slices = sorted({seed["slice"] for seed in seeds})
+def write_rows(out: Path, rows: list[Row], rejected: list[Row], pairs: list[dict[str, Any]]) -> GateTally:
+    """Write OUT/rows.jsonl, OUT/rejected.jsonl (through the removed-rows writer) and OUT/pairs.jsonl;
+    returns the tally of kept and rejected rows (rejected rows carry their `reasons`)."""
+    tally = GateTally()
+    for row in rows:
+        tally.add(row)
+    write_jsonl(out / "rows.jsonl", rows)
+    with RemovedRows(out / "rejected.jsonl", tally) as removed:
+        for row in rejected:
+            removed.add(row, row["reasons"])
+    write_jsonl(out / "pairs.jsonl", pairs)
+    return tally
+
+
+def generate_metrics(tally: GateTally, rows: list[Row], seeds: list[Row]) -> dict[str, Any]:
+    """metrics/generate.json (without the teacher's figures): seeds, kept rows, rejected rows,
+    rejections per reason code, kept rows per template; and per slice of the seeds, kept and
+    rejected rows and kept rows per template. All figures are row counts."""
+    templates, slices = tally.groups["templates"], tally.groups["slices"]
+
+    def kept(counts: Any) -> int:
+        return int(counts["rows"] - counts["removed"])
+
     return {
         "seeds": len(seeds),
-        "rows": len(rows),
-        "rejected": len(rejected),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "by_template": count_by(rows, template_of),
+        "rows": kept(tally.total),
+        "rejected": tally.total["removed"],
+        "rejected_by_reason": tally.reasons(),
+        "by_template": {name: kept(templates[name]) for name in sorted(templates) if kept(templates[name])},
         "slices": {
             name: {
-                "rows": sum(1 for row in rows if row["slice"] == name),
-                "rejected": sum(1 for row in rejected if row["slice"] == name),
+                "rows": kept(slices[name]),
+                "rejected": slices[name]["removed"],
                 "by_template": count_by((row for row in rows if row["slice"] == name), template_of),
             }
-            for name in slices
+            for name in sorted({seed["slice"] for seed in seeds})
         },
     }
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m stages.generate", description=__doc__)
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -118,30 +117,37 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="teacher prompt templates")
     parser.add_argument("--policy", type=Path, default=Path("seeds/policy.md"), help="grounds the teacher")
     parser.add_argument("--cache", type=Path, default=None, help="teacher response cache (default: OUT/cache)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    """Run the stage: read seeds and params, generate with the configured backend, write the outputs.
+
+    Raises UserError for bad params or inputs (see generate_with_teacher for the teacher's), and,
+    after writing every output, when the teacher's budget stopped the run early.
+    """
+    args = _arguments()
     params = load_section(args.params, "generate", GenerateParams)
     seeds = read_jsonl(args.seeds)
     cache_dir = args.cache or args.out / "cache"
     pairs: list[dict[str, Any]] = []
+    teacher_metrics: dict[str, Any] = {}
     stop_message = None
     if params.backend == "openai":
         # Imported here: the openai SDK takes half a second to import, which builtin runs skip.
-        from stages.generate.teacher.run import TeacherPaths, generate_with_teacher, print_summary
+        from stages.generate.teacher.metrics import print_summary
+        from stages.generate.teacher.run import TeacherPaths, generate_with_teacher
 
         paths = TeacherPaths(prompts=args.prompts, policy=args.policy, cache=cache_dir, params=args.params)
         result = generate_with_teacher(seeds, params, paths)
         rows, rejected, pairs, stop_message = result.rows, result.rejected, result.pairs, result.stop_message
-        metrics = {**generate_metrics(rows, rejected, seeds), "pairs": len(pairs), **result.metrics}
-        print_summary(result)
+        teacher_metrics = {"pairs": len(pairs), **result.metrics}
+        print_summary(result.metrics)
     else:
         rows, rejected = generate_builtin(seeds, params)
-        metrics = generate_metrics(rows, rejected, seeds)
         cache_dir.mkdir(parents=True, exist_ok=True)  # a DVC output of the stage, whatever the backend
-    write_jsonl(args.out / "rows.jsonl", rows)
-    write_jsonl(args.out / "rejected.jsonl", rejected)
-    write_jsonl(args.out / "pairs.jsonl", pairs)
-    write_json(args.metrics, metrics)
+    tally = write_rows(args.out, rows, rejected, pairs)
+    write_json(args.metrics, {**generate_metrics(tally, rows, seeds), **teacher_metrics})
     print(f"generate: {len(rows)} rows from {len(seeds)} seeds ({len(rejected)} rejected, {len(pairs)} pairs)")
     if stop_message:
         raise UserError(stop_message)

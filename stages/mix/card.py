@@ -1,12 +1,41 @@
-"""The data card written beside each mix: what is in this version and how it was made."""
+"""The data card written beside each mix (data/mix/CARD.md): what is in this version and how it was made.
+
+Sections: a header (params hash, input hashes, composition and the rules in force), a table per slice,
+the generators and templates of the synthetic rows, what each gate removed, and review coverage.
+Every figure comes from the mix rows, metrics/mix.json or the upstream stages' metrics files.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from stages.core.params import Taxonomy
 from stages.mix.params import MixParams
+
+Row = dict[str, Any]
+SLICE_COLUMNS = [
+    "slice", "rows", "human", "synthetic", "synthetic share", "synthetic reviewed", "review error rate", "dup. rate",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """What the card reports on.
+
+    mixed: the mix rows (with `split`); metrics: metrics/mix.json as written; upstream: metrics of
+    generate, filter, dedup and review by stage name ({} for a missing file); params and params_hash:
+    the `mix` section and its `section_hash`; input_hashes: input path -> sha256 prefix.
+    """
+
+    mixed: list[Row]
+    metrics: dict[str, Any]
+    upstream: dict[str, dict[str, Any]]
+    params: MixParams
+    params_hash: str
+    taxonomy: Taxonomy
+    input_hashes: dict[str, str]
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -15,84 +44,77 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
-def render_card(
-    mixed: list[dict[str, Any]],
-    metrics: dict[str, Any],
-    upstream: dict[str, dict[str, Any]],
-    params: MixParams,
-    params_hash: str,
-    taxonomy: Taxonomy,
-    input_hashes: dict[str, str],
-) -> str:
-    synthetic = [row for row in mixed if row["source"] == "synthetic"]
-    generators = Counter(
-        f"{row['provenance']['generator']} {row['provenance']['generator_version']} / {row['provenance']['model']}"
-        for row in synthetic
+def _header(card: CardInputs) -> list[str]:
+    metrics, params = card.metrics, card.params
+    hashes = ", ".join(f"`{path}` sha256 `{digest}`" for path, digest in sorted(card.input_hashes.items()))
+    approval = ", and only reviewer-approved there" if params.critical_requires_approval else ""
+    balance = (
+        f"; no intent above {params.max_intent_rows_vs_median:g}x the median intent's human rows."
+        if params.max_intent_rows_vs_median is not None
+        else "."
     )
-    templates = Counter(row["provenance"]["template_id"] for row in synthetic)
-    lines = [
+    return [
         "# Data card",
         "",
-        f"Mix params hash `{params_hash}`; inputs "
-        + ", ".join(f"`{path}` sha256 `{digest}`" for path, digest in sorted(input_hashes.items()))
-        + ". The git commit whose dvc.lock lists this card is its revision: the card names content hashes"
-        " rather than a commit so that a rebuild is byte-identical.",
+        f"Mix params hash `{card.params_hash}`; inputs {hashes}. The git commit whose dvc.lock lists this card"
+        " is its revision: the card names content hashes rather than a commit so that a rebuild is byte-identical.",
         f"{metrics['rows']} rows: {metrics['human']} human ({metrics['human_share']:.0%}), "
         f"{metrics['synthetic']} synthetic; {metrics['train']} train / {metrics['eval']} eval, split by seed lineage. "
         f"Rules: human share >= {params.min_human_share:.0%}; synthetic <= {params.max_synthetic_share_critical:.0%} "
-        f"of each critical slice{', and only reviewer-approved there' if params.critical_requires_approval else ''}"
-        + (
-            f"; no intent above {params.max_intent_rows_vs_median:g}x the median intent's human rows."
-            if params.max_intent_rows_vs_median is not None
-            else "."
-        ),
-        "",
-        "## Slices",
+        f"of each critical slice{approval}{balance}",
         "",
     ]
-    slice_rows = []
-    for name, figures in metrics["slices"].items():
+
+
+def _slices(card: CardInputs) -> list[str]:
+    rows = []
+    for name, figures in card.metrics["slices"].items():
         error_rate = figures["review_error_rate"]
-        slice_rows.append([
-            name + (" (critical)" if taxonomy.is_critical(name) else ""),
+        rows.append([
+            name + (" (critical)" if card.taxonomy.is_critical(name) else ""),
             figures["rows"], figures["human"], figures["synthetic"], f"{figures['synthetic_share']:.0%}",
             f"{figures['synthetic_reviewed_share']:.0%}",
             "-" if error_rate is None else f"{error_rate:.1%} (CI95 <= {figures['review_error_rate_ci95_high']:.1%})",
             "-" if figures["duplicate_rate"] is None else f"{figures['duplicate_rate']:.0%}",
         ])  # fmt: skip
-    lines += _table(
-        [
-            "slice",
-            "rows",
-            "human",
-            "synthetic",
-            "synthetic share",
-            "synthetic reviewed",
-            "review error rate",
-            "dup. rate",
-        ],
-        slice_rows,
-    )
-    lines += ["", "## Generators and templates (synthetic rows in the mix)", ""]
-    lines += _table(["generator / model", "rows"], [[name, count] for name, count in sorted(generators.items())])
-    lines += [""]
-    lines += _table(["template", "rows"], [[name, count] for name, count in sorted(templates.items())])
-    lines += ["", "## What the gates removed", ""]
-    gate_rows = [
+    return ["## Slices", "", *_table(SLICE_COLUMNS, rows)]
+
+
+def _generators(card: CardInputs) -> list[str]:
+    synthetic = [row["provenance"] for row in card.mixed if row["source"] == "synthetic"]
+    generators = Counter(f"{p['generator']} {p['generator_version']} / {p['model']}" for p in synthetic)
+    templates = Counter(p["template_id"] for p in synthetic)
+    return [
+        "",
+        "## Generators and templates (synthetic rows in the mix)",
+        "",
+        *_table(["generator / model", "rows"], [[name, count] for name, count in sorted(generators.items())]),
+        "",
+        *_table(["template", "rows"], [[name, count] for name, count in sorted(templates.items())]),
+    ]
+
+
+def _gates(card: CardInputs) -> list[str]:
+    upstream, metrics = card.upstream, card.metrics
+    rows = [
         ["generate: unusable outputs", upstream["generate"].get("rejected")],
         ["filter: rejected", upstream["filter"].get("rejected")],
         ["dedup: duplicates removed", upstream["dedup"].get("removed")],
         ["dedup: eval contamination", upstream["dedup"].get("eval_contamination")],
         ["review: rejected by reviewers", upstream["review"].get("rejected")],
     ]
-    gate_rows += [[f"mix rule: {name}", count] for name, count in metrics["removed_by_rule"].items()]
-    gate_rows += [[f"exclusion rule: {name}", count] for name, count in metrics["removed_by_exclusion"].items()]
-    lines += _table(["gate", "rows"], gate_rows)
+    rows += [[f"mix rule: {name}", count] for name, count in metrics["removed_by_rule"].items()]
+    rows += [[f"exclusion rule: {name}", count] for name, count in metrics["removed_by_exclusion"].items()]
+    lines = ["", "## What the gates removed", "", *_table(["gate", "rows"], rows)]
     filter_reasons = upstream["filter"].get("by_reason", {})
     if filter_reasons:
         lines += ["", "Filter rejections by check: " + ", ".join(f"{k} {v}" for k, v in sorted(filter_reasons.items()))]
-    review = upstream["review"]
-    lines += [
+    return lines
+
+
+def _review(card: CardInputs) -> list[str]:
+    review = card.upstream["review"]
+    return [
         "",
         "## Review coverage",
         "",
@@ -102,4 +124,8 @@ def render_card(
         f"Flagged slices: {', '.join(review.get('flagged_slices', [])) or 'none'}.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def render_card(card: CardInputs) -> str:
+    """The data card as Markdown text, ending with a newline."""
+    return "\n".join([*_header(card), *_slices(card), *_generators(card), *_gates(card), *_review(card)])

@@ -1,4 +1,8 @@
-"""Params of the mix stage: the `mix` section of params.yaml, the only place its defaults live."""
+"""Params of the mix stage: the `mix` section of params.yaml, the only place its defaults live.
+
+The defaults equal params.yaml's values, except `system_prompt`, which names the product and so has
+none. Adding a key to params.yaml with its default value leaves `section_hash` (in the data card) unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,12 @@ from stages.core.params import Section
 
 
 class ExclusionRule(Section):
-    """Targeted rollback: drop every synthetic row whose provenance matches all the given fields."""
+    """Targeted rollback: drop every synthetic row whose provenance matches all the given fields.
+
+    `generated_from` / `generated_until` are ISO dates (YYYY-MM-DD...), compared by day with the
+    row's `provenance.created_at`, inclusive; rows without a date match no date rule. A rule needs at
+    least one condition (a ValueError at validation, reported naming the key).
+    """
 
     name: str = Field(min_length=1)
     generator: str | None = None
@@ -29,15 +38,22 @@ class ExclusionRule(Section):
 
 
 class MixParams(Section):
-    seed: int = 0
+    """`mix`: the ratios, caps and rules that admit synthetic rows, the split and the system prompt.
+
+    Shares are fractions in [0, 1]; `target_rows` counts rows per slice; `pair_max_similarity` is a
+    word Jaccard. Rule names must be unique and targets >= 0 (ValueError at validation).
+    """
+
+    seed: int = 11
     min_human_share: float = Field(default=0.3, ge=0, le=1)
     max_synthetic_share_critical: float = Field(default=0.5, ge=0, le=1)
     critical_requires_approval: bool = True
     eval_fraction: float = Field(default=0.15, ge=0, lt=1)
     # Optional upper bound on rows per slice (human rows are never dropped to meet it).
     target_rows: dict[str, int] = Field(default_factory=dict)
-    # No intent above this multiple of the median intent's human rows (synthetic rows trimmed); null: off.
-    max_intent_rows_vs_median: float | None = Field(default=None, ge=1)
+    # No intent above this multiple of the median intent's human rows (synthetic rows trimmed); None: off.
+    # 1.5: an unbalanced mix cost the critical slices 6-9 points on real traffic (BENCHMARKS.md, issue 6).
+    max_intent_rows_vs_median: float | None = Field(default=1.5, ge=1)
     exclude: list[ExclusionRule] = Field(default_factory=list)
     # Teacher preference pairs whose two replies are at least this similar (word Jaccard) are dropped.
     pair_max_similarity: float = Field(default=0.8, gt=0, le=1)

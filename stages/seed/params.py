@@ -8,4 +8,7 @@ from stages.core.params import Section
 
 
 class SeedParams(Section):
-    min_cases_per_intent: int = Field(default=1, ge=0)
+    """`seed`: set-level rules for the expert seed files."""
+
+    # Fewer training seeds for a taxonomy intent is an error naming the intents (0: no minimum).
+    min_cases_per_intent: int = Field(default=5, ge=0)

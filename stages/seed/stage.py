@@ -114,7 +114,11 @@ def check_seed_set(
     taxonomy: Taxonomy,
     params: SeedParams,
 ) -> None:
-    """Set-level rules: unique case ids and contents, eval kept apart, enough cases per intent."""
+    """Set-level rules: unique case ids and contents, eval kept apart, enough cases per intent.
+
+    `train` and `evaluation` hold ("file:line", row) pairs; a broken rule is a UserError naming the line
+    (or, for too few cases, the intents).
+    """
     if not train:
         raise UserError("the seed set is empty: seeds/cases.jsonl and seeds/failures.jsonl hold no rows")
     first_seen: dict[str, str] = {}
@@ -146,6 +150,8 @@ def _first_user(row: dict[str, Any]) -> str:
 
 
 def seed_metrics(train: list[dict[str, Any]], evaluation: list[dict[str, Any]], taxonomy: Taxonomy) -> dict[str, Any]:
+    """metrics/seed.json: training rows, eval rows, intents, pair-marked seeds, rows per origin, and per
+    taxonomy slice its training rows, logged failures and eval rows."""
     return {
         "rows": len(train),
         "eval_rows": len(evaluation),
@@ -165,6 +171,7 @@ def seed_metrics(train: list[dict[str, Any]], evaluation: list[dict[str, Any]], 
 
 
 def main() -> None:
+    """Validate the three seed files, check the set, write the training and eval rows and the metrics."""
     parser = argparse.ArgumentParser(prog="python -m stages.seed", description=__doc__)
     parser.add_argument("--cases", type=Path, default=Path("seeds/cases.jsonl"))
     parser.add_argument("--failures", type=Path, default=Path("seeds/failures.jsonl"))

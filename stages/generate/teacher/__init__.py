@@ -1,1 +1,7 @@
-"""The teacher backend: request plan, prompts, transport with limits, a per-request cache, answer parsing."""
+"""The teacher backend (`generate.backend: openai`), one module per job.
+
+plan (which requests, their cache keys) <- prompts (template files) ; cache (append-only response
+shards) ; transport (the SDK call, what its errors mean) ; limits (budget, rate limiters, shared
+pauses) ; progress (per-request figures, status line) ; run (generate_with_teacher, TeacherRunner) ;
+answers (parsing an answer) -> outputs (rows, pairs, rejections) ; metrics (the `teacher` figures).
+"""

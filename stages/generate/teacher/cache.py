@@ -22,17 +22,26 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from stages.core.hashing import canonical_json
+from stages.generate.teacher.plan import TeacherRequest
 
 SHARD_PREFIX = "responses-"
 SHARD_SUFFIX = ".jsonl"
 SHARD_MAX_BYTES = 32 * 2**20
-_LINE_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))  # reused: cheaper per line
 FSYNC_INTERVAL_S = 1.0  # flush() already survives kill -9; fsync bounds what a power cut can lose
 
 
 class ResponseCache:
+    """The cache directory, read whole on open; `append` persists each new response at once.
+
+    `entries` maps request key -> cache line (see cache_entry); `redact` is applied to each line
+    before it is written (the runner sets it to scrub the API key). Use as a context manager.
+    """
+
     def __init__(self, directory: Path, redact: Callable[[str], str] = lambda text: text) -> None:
         self.directory = directory
         self.redact = redact
@@ -47,14 +56,16 @@ class ResponseCache:
         return len(self.entries)
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The cache line of request `key`, or None if it was never answered."""
         return self.entries.get(key)
 
     def shards(self) -> list[Path]:
+        """The shard files, oldest first."""
         return sorted(self.directory.glob(f"{SHARD_PREFIX}*{SHARD_SUFFIX}"))
 
     def append(self, entry: dict[str, Any]) -> None:
         """Persist one response now (written and flushed before this returns)."""
-        line = self.redact(_LINE_JSON.encode(entry))
+        line = self.redact(canonical_json(entry))
         data = (line + "\n").encode("utf-8")
         handle = self._writer(len(data))
         handle.write(data)
@@ -67,6 +78,7 @@ class ResponseCache:
         self.entries.setdefault(entry["key"], json.loads(line))
 
     def close(self) -> None:
+        """Flush, fsync and close the shard being written (if any)."""
         if self._handle is not None:
             with contextlib.suppress(OSError):
                 self._handle.flush()
@@ -146,3 +158,20 @@ def _cut_unfinished_line(path: Path) -> None:
                 handle.truncate(chunk_start + newline + 1)
                 return
         handle.truncate(0)
+
+
+def cache_entry(request: TeacherRequest, response: dict[str, Any]) -> dict[str, Any]:
+    """One cache line: the request key, what was asked (kind, model, template, temperature, sampling
+    seed, seed id), the normalized answer (transport.normalize_completion) and when it arrived (UTC)."""
+    return {
+        "key": request.key,
+        "kind": request.kind,
+        "model": request.generator.model,
+        "template_id": request.template.template_id,
+        "template_hash": request.template.content_hash,
+        "temperature": request.generator.temperature,
+        "seed": request.sampling_seed,
+        "seed_id": request.seed["id"],
+        "response": response,
+        "received_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }

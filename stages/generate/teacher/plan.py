@@ -29,6 +29,10 @@ REQUEST_KEY_CHARS = 32
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, and there are 10k+ of these
 class TeacherRequest:
+    """One planned chat completion request: its cache `key` (REQUEST_KEY_CHARS hex), the seed row and
+    slot it serves, the generator and template, the sampling seed, the request `body` and the UTF-8
+    size of its prompt (`prompt_bytes`), from which the token bounds below are estimated."""
+
     key: str
     kind: TemplateKind
     seed: dict[str, Any]
@@ -51,13 +55,16 @@ class TeacherRequest:
 
     @property
     def max_completion_tokens(self) -> int:
+        """The request's token limit (params `max_tokens`, sent as `token_limit_field`)."""
         return int(self.body.get("max_tokens") or self.body.get("max_completion_tokens") or 0)
 
 
 def plan_requests(
     seeds: list[dict[str, Any]], params: GenerateParams, templates: dict[str, PromptTemplate], policy: str
 ) -> tuple[list[TeacherRequest], list[tuple[TeacherRequest, TeacherRequest]]]:
-    """(variation requests, pair requests) in seed order."""
+    """(variation requests, pair requests) in seed order: `variations_per_seed` variations per seed,
+    and for each seed with meta `pair: true` one request to each of its two pair generators.
+    `templates` are the loaded prompt templates by id; `policy` is the policy text the prompts quote."""
     planner = _Planner(params.openai, templates, policy)
     variations: list[TeacherRequest] = []
     pairs: list[tuple[TeacherRequest, TeacherRequest]] = []
@@ -131,6 +138,7 @@ class _Planner:
     def request(
         self, seed: dict[str, Any], slot: int, generator: TeacherGenerator, sampling_seed: int
     ) -> TeacherRequest:
+        """The request of one (seed, slot) for `generator`, with its key."""
         template = self.templates[generator.template]
         fixed_args, fixed_hash = self._fixed(generator, template)
         messages, messages_hash, prompt_bytes = self._prompt(template, seed)

@@ -78,6 +78,9 @@ OUTPUT_FORMATS: dict[TemplateKind, str] = {
 
 @dataclass(frozen=True)
 class PromptTemplate:
+    """One prompts/<template_id>.md file: its kind, the sha256 of the file (16 hex, `content_hash`),
+    and its system and user parts with `{{placeholder}}`s unfilled."""
+
     template_id: str
     kind: TemplateKind
     content_hash: str

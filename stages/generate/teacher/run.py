@@ -1,54 +1,61 @@
 """The `openai` generate backend: seeds -> teacher requests -> cached responses -> rows and pairs.
 
-Output is built only from the request plan and the response cache, in seed order, so the same
-params and cache give byte-identical files whatever order responses arrived in, and a fully cached
-run sends nothing (and needs no API key). Every planned row ends up somewhere: a row, a pair
-candidate, or a rejected row with a reason (and the raw answer when there was one).
+`generate_with_teacher` plans the requests (plan, prompts), sends only those the cache lacks
+(`TeacherRunner`), and builds the outputs from the plan and the cache alone (outputs, metrics), so
+the same params and cache give byte-identical files whatever order answers arrived in, and a fully
+cached run sends nothing (and needs no API key).
 
-Modules: teacher_prompts (template files), teacher_plan (which requests, their keys),
-teacher_cache (append-only shards), teacher_client (sending), teacher_answers (parsing).
+`TeacherRunner` runs `concurrency` asyncio workers over one shared queue. Each attempt reserves its
+worst case in the budget (limits.Budget), waits for the shared pause and the rate limiters
+(limits.RequestLimits), is sent (transport), and is then either stored in the cache the moment it
+arrives, or classified (transport.ErrorPolicy): retried with backoff, given up as a rejected row,
+or the end of the run when the endpoint itself is broken.
 """
 
 from __future__ import annotations
 
-import functools
-import sys
+import asyncio
+import itertools
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import openai
+
 from stages.core.errors import UserError
-from stages.core.hashing import sha256_hex
-from stages.core.rows import row_id, user_text
-from stages.core.text import match_key
-from stages.generate.params import GenerateParams
-from stages.generate.teacher.answers import parse_answer, response_problem
-from stages.generate.teacher.cache import ResponseCache
+from stages.generate.params import GenerateParams, OpenAIParams
+from stages.generate.teacher.cache import ResponseCache, cache_entry
+from stages.generate.teacher.limits import Budget, BudgetStop, RequestLimits, request_cost, retry_delay, token_cost
+from stages.generate.teacher.metrics import teacher_metrics
+from stages.generate.teacher.outputs import build_rows
 from stages.generate.teacher.plan import TeacherRequest, plan_requests
-from stages.generate.teacher.prompts import load_templates, prompt_turns
+from stages.generate.teacher.progress import Progress, RequestStats, RunReport
+from stages.generate.teacher.prompts import load_templates
 from stages.generate.teacher.transport import (
     ClientFactory,
-    Progress,
-    RequestStats,
-    RunReport,
-    TeacherRunner,
+    Endpoint,
+    EndpointHealth,
+    ErrorPolicy,
+    GiveUp,
     default_client,
-    request_cost,
+    maybe_billed,
+    normalize_completion,
+    post_completion,
     resolve_endpoint,
 )
 
-GENERATOR_NAME = "openai"
-GENERATOR_VERSION = "1.0.0"  # bump when prompting or parsing changes what a response becomes
-PAIR_ID_CHARS = 20
-USD_DIGITS = 6
-# The params that decide what the rows say; operational knobs (limits, retries, budget, endpoint,
-# prices) are left out so that tuning them does not change every row's provenance.
-CONTENT_PARAMS = ("generators", "pair_generators", "response_format", "max_tokens", "token_limit_field")
+# Workers start a few ms apart: answers then come back spread out, not in one burst that the
+# event loop (about 1 ms of SDK and HTTP work per answer) would have to work through in a queue.
+RAMP_UP_S = 0.002
 
 
 @dataclass(frozen=True)
 class TeacherPaths:
+    """Where the backend reads and writes: prompt templates (prompts/<template>.md), the policy the
+    prompts quote, the response cache directory, and params.yaml (named in error messages)."""
+
     prompts: Path
     policy: Path
     cache: Path
@@ -57,6 +64,9 @@ class TeacherPaths:
 
 @dataclass
 class TeacherResult:
+    """The backend's outputs (see outputs.TeacherRows), its `teacher` metrics, and `stop_message`
+    (set when the budget stopped the run early: the stage writes the outputs, then fails with it)."""
+
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
@@ -71,6 +81,13 @@ def generate_with_teacher(
     progress_stream: IO[str] | None = None,
     client_factory: ClientFactory = default_client,
 ) -> TeacherResult:
+    """Variations (and preference pairs for seeds with meta `pair: true`) of `seeds` from teacher models.
+
+    `params.openai` picks the generators, limits and budget; `progress_stream` gets the status line
+    (default stderr); `client_factory` makes the SDK client. Raises UserError for a missing policy
+    or template, a missing key, or a broken endpoint; a request that fails for good becomes a
+    rejected row, and a spent budget sets `stop_message` instead of raising.
+    """
     settings = params.openai
     templates = load_templates(settings, paths.prompts, paths.params)
     if not paths.policy.exists():
@@ -81,28 +98,11 @@ def generate_with_teacher(
 
     with ResponseCache(paths.cache) as cache:
         cached_keys = {r.key for r in requests if cache.get(r.key) is not None}
-        pending = [r for r in requests if r.key not in cached_keys]
-        report = RunReport(stats={})
-        if pending:  # a fully cached run needs neither the endpoint nor the key
-            endpoint = resolve_endpoint(settings)
-            cache.redact = endpoint.redact
-            progress = Progress(total=len(requests), cached=len(cached_keys), stream=progress_stream)
-            report = TeacherRunner(settings, endpoint, cache, progress, client_factory).run(pending)
+        report = send_missing(requests, cached_keys, cache, settings, progress_stream, client_factory)
         entries = {r.key: cache.get(r.key) for r in requests}
 
-    params_hash = teacher_params_hash(params)
-    result = TeacherResult()
-    for request in variations:
-        row, reason = variation_row(request, entries[request.key], params_hash, report.stats.get(request.key))
-        if reason is None:
-            result.rows.append(row)
-        else:
-            result.rejected.append(row)
-    for first, second in pairs:
-        pair, rejected = pair_record(first, second, entries, params_hash, report.stats)
-        if pair is not None:
-            result.pairs.append(pair)
-        result.rejected.extend(rejected)
+    built = build_rows(variations, pairs, entries, report.stats, params.provenance_hash("openai"))
+    result = TeacherResult(built.rows, built.rejected, built.pairs)
     result.metrics = teacher_metrics(requests, cached_keys, entries, report, params)
     if report.stopped_by_budget:
         result.stop_message = (
@@ -114,216 +114,142 @@ def generate_with_teacher(
     return result
 
 
-def teacher_params_hash(params: GenerateParams) -> str:
-    content = {
-        "backend": params.backend,
-        "seed": params.seed,
-        "variations_per_seed": params.variations_per_seed,
-        **params.openai.model_dump(mode="json", include=set(CONTENT_PARAMS)),
-    }
-    return sha256_hex(content)[:16]
-
-
-def provenance(request: TeacherRequest, entry: dict[str, Any] | None, params_hash: str) -> dict[str, Any]:
-    response = entry["response"] if entry else {}
-    return {
-        "generator": GENERATOR_NAME,
-        "generator_version": GENERATOR_VERSION,
-        "model": request.generator.model,
-        "model_version": response.get("model"),  # the name the server reported
-        "template_id": request.template.template_id,
-        "template_hash": request.template.content_hash,
-        "temperature": request.generator.temperature,
-        "sampling_seed": request.sampling_seed,
-        "seed_ids": [request.seed["id"]],
-        "params_hash": params_hash,
-        "request_key": request.key,
-        "system_fingerprint": response.get("system_fingerprint"),
-        "created_at": created_at(entry),
-    }
-
-
-def created_at(entry: dict[str, Any] | None) -> str | None:
-    """When the server made the answer (its `created`), else when it arrived; stored in the cache,
-    so reruns reproduce it."""
-    if entry is None:
-        return None
-    created = entry["response"].get("created")
-    if isinstance(created, int | float) and created > 0:
-        return _iso_time(created)
-    return entry.get("received_at")
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def missing_reason(stats: RequestStats | None) -> str:
-    if stats is not None and stats.failure:
-        return stats.failure
-    return "budget_exhausted: not requested, the run stopped at generate.openai.max_cost_usd"
-
-
-def answer_turns(
-    request: TeacherRequest, entry: dict[str, Any] | None, stats: RequestStats | None
-) -> tuple[list[dict[str, str]] | None, str | None, str | None]:
-    """(turns, reason, raw text) of one request's answer; reason is None when the turns are usable."""
-    if entry is None:
-        return None, missing_reason(stats), None
-    response = entry["response"]
-    raw = response.get("content")
-    problem = response_problem(response)
-    if problem:
-        return None, problem, raw
-    turns, reason = parse_answer(raw, request.kind)
-    return turns, reason, raw
-
-
-def _row(request: TeacherRequest, messages: list[dict[str, str]], origin: str, meta: dict[str, Any],
-         prov: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    seed = request.seed
-    row: dict[str, Any] = {
-        "messages": messages,
-        "intent": seed["intent"],
-        "slice": seed["slice"],
-        "source": "synthetic",
-        "origin": origin,
-        "case_id": seed["case_id"],
-        "seed_id": seed["id"],
-        "provenance": prov,
-        "meta": {"policy_refs": seed["meta"].get("policy_refs", []), **meta},
-    }
-    row["id"] = row_id(row)
-    return row
-
-
-def _rejected(row: dict[str, Any], reason: str, raw: str | None) -> dict[str, Any]:
-    rejected = {**row, "reasons": [reason]}
-    if raw is not None:
-        rejected["raw"] = raw
-    return rejected
-
-
-def variation_row(
-    request: TeacherRequest, entry: dict[str, Any] | None, params_hash: str, stats: RequestStats | None
-) -> tuple[dict[str, Any], str | None]:
-    """(row, None) for a usable variation, else (rejected row with its reason, reason)."""
-    turns, reason, raw = answer_turns(request, entry, stats)
-    row = _row(request, turns or [], "variation", {"variation": request.slot}, provenance(request, entry, params_hash))
-    if reason is None and match_key(user_text(row)) == _seed_match_key(user_text(request.seed)):
-        reason = "no_change"
-    if reason is not None:
-        return _rejected(row, reason, raw), reason
-    return row, None
-
-
-@functools.lru_cache(maxsize=4096)
-def _seed_match_key(text: str) -> str:
-    return match_key(text)  # a seed's text is compared with each of its variations: normalise it once
-
-
-def pair_record(
-    first: TeacherRequest,
-    second: TeacherRequest,
-    entries: dict[str, dict[str, Any] | None],
-    params_hash: str,
-    stats: dict[str, RequestStats],
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """A preference pair (prompt + two candidate rows) or, if either candidate failed, the rejections."""
-    seed = first.seed
-    prompt = prompt_turns(seed)
-    pair_id = sha256_hex([seed["id"], first.key, second.key])[:PAIR_ID_CHARS]
-    candidates, reasons, raws = [], [], []
-    for rank, request in enumerate((first, second)):
-        entry = entries[request.key]
-        turns, reason, raw = answer_turns(request, entry, stats.get(request.key))
-        meta = {"pair_id": pair_id, "candidate": rank}
-        messages = [*prompt, *turns] if turns else []
-        candidates.append(_row(request, messages, "pair_candidate", meta, provenance(request, entry, params_hash)))
-        reasons.append(reason)
-        raws.append(raw)
-    if all(reason is None for reason in reasons):
-        record = {
-            "id": pair_id,
-            "seed_id": seed["id"],
-            "case_id": seed["case_id"],
-            "intent": seed["intent"],
-            "slice": seed["slice"],
-            "prompt": prompt,
-            "candidates": candidates,
-        }
-        return record, []
-    rejected = []
-    for rank, (candidate, reason, raw) in enumerate(zip(candidates, reasons, raws, strict=True)):
-        other = reasons[1 - rank]
-        why = reason or f"pair_incomplete: the other candidate was rejected ({(other or '').split(':')[0]})"
-        rejected.append(_rejected(candidate, why, raw))
-    return None, rejected
-
-
-COUNTS = ("requests", "cache_hits", "requests_sent", "retries", "failures", "missing")
-TOKENS = ("prompt_tokens", "completion_tokens")
-
-
-def teacher_metrics(
+def send_missing(
     requests: list[TeacherRequest],
     cached_keys: set[str],
-    entries: dict[str, dict[str, Any] | None],
-    report: RunReport,
-    params: GenerateParams,
-) -> dict[str, Any]:
-    """Requests, cache hits, retries, failures, tokens and cost: overall, per model, per template.
+    cache: ResponseCache,
+    settings: OpenAIParams,
+    progress_stream: IO[str] | None,
+    client_factory: ClientFactory,
+) -> RunReport:
+    """Send the requests whose key is not in `cached_keys`, storing answers in `cache`; an empty
+    report when there are none (a fully cached run needs neither the endpoint nor the key)."""
+    pending = [r for r in requests if r.key not in cached_keys]
+    if not pending:
+        return RunReport(stats={})
+    endpoint = resolve_endpoint(settings)
+    cache.redact = endpoint.redact
+    progress = Progress(total=len(requests), cached=len(cached_keys), stream=progress_stream)
+    return TeacherRunner(settings, endpoint, cache, progress, client_factory).run(pending)
 
-    Tokens and `cost_usd` are this run's (what was sent); `dataset_cost_usd` prices every answer
-    behind the outputs, cached or not, at today's price table.
+
+class TeacherRunner:
+    """Sends requests with `settings.concurrency` workers, within the budget and rate limits, with retries.
+
+    Collaborators: Budget and RequestLimits (limits), ErrorPolicy and EndpointHealth (transport),
+    ResponseCache (cache), Progress and RunReport (progress). `rng` draws the backoff jitter.
     """
-    prices = params.openai.prices
-    names = (*COUNTS, *TOKENS, "cost_usd", "dataset_cost_usd")
-    total = dict.fromkeys(names, 0.0)
-    by_model: dict[str, dict[str, float]] = {}
-    by_template: dict[str, dict[str, float]] = {}
-    for request in requests:
-        stats = report.stats.get(request.key) or RequestStats()
-        entry = entries[request.key]
-        usage = entry["response"].get("usage") if entry is not None else None
-        values = (
-            1, request.key in cached_keys, stats.sent, stats.retries, stats.failure is not None, entry is None,
-            stats.prompt_tokens, stats.completion_tokens, stats.charged_usd,
-            request_cost(usage, prices[request.generator.model]) or 0.0,
-        )  # fmt: skip
-        model = by_model.setdefault(request.generator.model, dict.fromkeys(names, 0.0))
-        template = by_template.setdefault(request.template.template_id, dict.fromkeys(names, 0.0))
-        for tally in (total, model, template):
-            for name, value in zip(names, values, strict=True):
-                tally[name] += value
 
-    def rounded(tally: dict[str, float]) -> dict[str, Any]:
-        return {
-            name: round(value, USD_DIGITS) if name.endswith("_usd") else int(value) for name, value in tally.items()
-        }
+    def __init__(
+        self,
+        settings: OpenAIParams,
+        endpoint: Endpoint,
+        cache: ResponseCache,
+        progress: Progress,
+        client_factory: ClientFactory = default_client,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.endpoint = endpoint
+        self.cache = cache
+        self.progress = progress
+        self.client_factory = client_factory
+        self.rng = rng or random.Random()
+        self.budget = Budget(settings.max_cost_usd)
+        self.limits = RequestLimits(settings.rpm_limit, settings.tpm_limit)
+        self.errors = ErrorPolicy(endpoint, settings)
+        self.health = EndpointHealth(endpoint)
+        self.report = RunReport(stats={})
 
-    return {
-        "teacher": {
-            **rounded(total),
-            "stopped_by_budget": report.stopped_by_budget,
-            "rate_limit_pauses": report.rate_limit_pauses,
-            "by_model": {name: rounded(by_model[name]) for name in sorted(by_model)},
-            "by_template": {name: rounded(by_template[name]) for name in sorted(by_template)},
-        }
-    }
+    def run(self, requests: list[TeacherRequest]) -> RunReport:
+        """Send every request (until the budget stops the run); raises EndpointError for a broken endpoint."""
+        asyncio.run(self._run(requests))
+        self.report.spent_usd = self.budget.spent
+        self.report.rate_limit_pauses = self.limits.pause.rate_limit_pauses
+        return self.report
 
+    async def _run(self, requests: list[TeacherRequest]) -> None:
+        pending: Iterator[TeacherRequest] = iter(requests)
+        client = self.client_factory(self.endpoint)
+        workers = [
+            asyncio.create_task(self._worker(client, pending, start_after=index * RAMP_UP_S))
+            for index in range(min(self.settings.concurrency, len(requests)))
+        ]
+        try:
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await client.close()
+            self.progress.update(force=True)
 
-def print_summary(result: TeacherResult, stream: IO[str] | None = None) -> None:
-    teacher = result.metrics["teacher"]
-    print(
-        f"teacher: {teacher['requests']} requests: {teacher['cache_hits']} cached, {teacher['requests_sent']} sent,"
-        f" {teacher['retries']} retries, {teacher['failures']} failed; ${teacher['cost_usd']:.4f} this run",
-        file=stream if stream is not None else sys.stderr,
-    )
-    if teacher["failures"]:
-        print(
-            f"teacher: {teacher['failures']} requests failed after retries (not cached, rows rejected with the"
-            " reason); rerun `dvc repro -f -s generate` to retry only those",
-            file=stream if stream is not None else sys.stderr,
-        )
+    async def _worker(self, client: openai.AsyncOpenAI, pending: Iterator[TeacherRequest], start_after: float) -> None:
+        await asyncio.sleep(start_after)
+        for request in pending:  # a shared iterator: each request goes to exactly one worker
+            if self.report.stopped_by_budget:
+                return
+            stats = self.report.stats.setdefault(request.key, RequestStats())
+            try:
+                await self._send(client, request, stats)
+            except BudgetStop:
+                self.report.stopped_by_budget = True
+                return
+            except GiveUp as give_up:
+                stats.failure = self.endpoint.redact(give_up.reason)
+                self.progress.failed += 1
+                self.health.failure(stats.failure)  # raises once the endpoint looks broken
+            self.progress.update()
+
+    async def _send(self, client: openai.AsyncOpenAI, request: TeacherRequest, stats: RequestStats) -> None:
+        """Attempt `request` until it is answered (and cached); raises GiveUp, BudgetStop or EndpointError."""
+        price = self.settings.prices[request.generator.model]
+        worst_case = token_cost(request.max_prompt_tokens, request.max_completion_tokens, price)
+        for attempt in itertools.count(1):
+            if not self.budget.try_reserve(worst_case):
+                raise BudgetStop
+            try:
+                await self.limits.wait(request.approx_tokens)
+                stats.sent = True
+                answer, headers = await post_completion(client, request.body, self.settings.timeout_s)
+                response = normalize_completion(answer)
+            except Exception as err:
+                # A timeout or a connection lost after sending may still be billed: count the worst case.
+                self._charge(stats, worst_case, worst_case if maybe_billed(err) else 0.0)
+                await self._back_off(err, request, attempt, stats)
+                continue
+            cost = request_cost(response["usage"], price)
+            self._charge(stats, worst_case, worst_case if cost is None else cost)
+            self._store(request, stats, response, headers)
+            return
+
+    def _charge(self, stats: RequestStats, reserved: float, charged: float) -> None:
+        self.budget.settle(reserved, charged)
+        stats.charged_usd += charged
+        self.progress.cost += charged
+
+    async def _back_off(self, err: Exception, request: TeacherRequest, attempt: int, stats: RequestStats) -> None:
+        """Raise for an error not worth retrying, or after the last attempt; else wait before the next one."""
+        retry = self.errors.classify(err, request.generator.model, attempt, self.health.succeeded > 0)
+        if retry.window_headers is not None:
+            self.limits.pause.hold_for_window(retry.window_headers, request.approx_tokens)
+        if attempt > self.settings.max_retries:
+            raise GiveUp(f"request_failed: {self.errors.describe(err)} after {attempt} attempts") from None
+        stats.retries += 1
+        self.progress.retries += 1
+        settings = self.settings
+        delay = retry_delay(attempt, settings.backoff_base_s, settings.backoff_max_s, retry.retry_after, self.rng)
+        if retry.retry_after is not None:  # the limit is shared: every worker waits
+            self.limits.pause.extend(delay)
+        await asyncio.sleep(delay)
+
+    def _store(self, request: TeacherRequest, stats: RequestStats, response: dict[str, Any], headers: Any) -> None:
+        if response["usage"]:
+            self.progress.tokens += stats.add_usage(response["usage"])
+        self.cache.append(cache_entry(request, response))
+        self.limits.pause.hold_for_window(headers, request.approx_tokens)
+        self.health.success()
+        self.progress.sent += 1

@@ -1,10 +1,10 @@
-"""Eval decontamination by long word n-gram overlap, as in GPT-3 (appendix C) and datatrove.
+"""Decontamination: eval rows found in the rows by long word n-gram overlap, as in GPT-3 (appendix C) and datatrove.
 
 GPT-3 called an example contaminated when it shared an N-gram with the training data, N between 8 and
 13 words depending on the data set; datatrove uses 12. Chat turns are often shorter than that, so the
 rule here is per eval text: a text of L words contributes its n-grams with n = min(`ngram`, L), i.e.
 the whole text when it is shorter than `ngram` words, and a text of fewer than `min_words` words
-contributes none: a 5-word prompt such as "my card has not arrived" is a phrase many customers type,
+contributes none: a 5-word prompt such as "it still does not work" is a phrase many people type,
 so sharing it proves nothing; exact and MinHash matching still cover short eval texts. A row is
 contaminated when it contains any eval n-gram as a contiguous run of words (`words()` tokens, compared
 by their 64-bit hashes).
@@ -17,11 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.dedup.minhash import TokenisedBatch, jaccard, ngram_hashes, sorted_unique
+from stages.dedup.arrays import sorted_unique
+from stages.dedup.signatures import TokenisedBatch, jaccard, ngram_hashes
 
 
 class NgramDecontaminator:
-    def __init__(self, ngram: int = 13, min_words: int = 8) -> None:
+    """An index of the eval rows' n-grams, and the search for rows that contain one.
+
+    `ngram` and `min_words` are the `dedup` params `decontaminate_ngram` and `decontaminate_min_words`
+    (GPT-3's 13 and 8, see the module docstring). ValueError unless 1 <= min_words <= ngram.
+    `eval_texts_indexed` and `eval_texts_too_short` count the eval rows added, for the metrics.
+    """
+
+    def __init__(self, ngram: int, min_words: int) -> None:
         if not 1 <= min_words <= ngram:
             raise ValueError(f"min_words must be between 1 and ngram ({ngram}), got {min_words}")
         self.ngram = ngram
@@ -35,7 +43,7 @@ class NgramDecontaminator:
         self.eval_texts_too_short = 0
 
     def add_eval(self, batch: TokenisedBatch, indices: range) -> None:
-        """Index eval rows; `indices` are the row indices reported as `duplicate_of` on a hit."""
+        """Index a batch of eval rows; `indices` (one per row) are the row indices a hit reports."""
         for row, index in enumerate(indices):
             tokens = batch.row(row).tolist()
             if len(tokens) < self.min_words:
@@ -53,7 +61,8 @@ class NgramDecontaminator:
         self._screen = []
 
     def find(self, batch: TokenisedBatch) -> dict[int, tuple[int, float]]:
-        """{row number in batch: (eval row index, word-set Jaccard with it)} for contaminated rows."""
+        """{row number in batch: (eval row index, word-set Jaccard with it, rounded to 4 places)} for
+        the contaminated rows of `batch`; a row holding several eval n-grams reports the longest."""
         if not self._ngrams or not len(self._screen_sorted):
             return {}
         hashes, rows = ngram_hashes(batch, self.min_words, whole_short_rows=False)

@@ -1,4 +1,4 @@
-"""MinHash signatures and banding for near-duplicate detection, vectorised over many rows at once.
+"""Phase 1, signatures: words, shingles and MinHash signatures, vectorised over a batch of rows.
 
 Shingles are word n-grams of `words(text)`. Words are found and hashed in numpy, on the bytes of a
 whole batch at once (no Python object per word: ASCII texts, the common case, are lowercased as bytes;
@@ -10,81 +10,69 @@ n-gram strings, while `shingle_hash` stays a function of the shingle's bytes tha
 Signatures are bit-identical to datasketch's `MinHash(num_perm, seed=1, hashfunc=shingle_hash,
 scheme="affine32")` updated with `shingles(text, ngram)` (tests check this); they are computed in a
 (num_perm x shingles) layout, a few thousand shingles per block, as measured fastest in
-../shared/notes/dedup.md. Banding hashes each band's `rows_per_band` values to 64 bits; rows whose keys
-agree on a band are candidates, the same pairs datasketch's `MinHashLSH` with those (bands, rows) finds
-(tests check this; a 64-bit collision could only add a candidate, and callers verify every candidate).
+../shared/notes/dedup.md. A b-bit sketch (the low 4 bits of each signature value) is kept per row for
+the candidate screen. The pure-Python functions (`word_hash`, `shingle_hash`, `shingles`,
+`shingle_set`, `exact_key`) are the reference the numpy path is tested against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash
-from scipy import sparse
 
 from stages.core.text import words
+from stages.dedup.arrays import (
+    MASK32,
+    MASK64,
+    fmix32,
+    fmix64,
+    fmix64_int,
+    fold32,
+    ragged_ranges,
+    sorted_unique,
+    splitmix64,
+)
 
 PERMUTATION_SEED = 1
 EMPTY_SHINGLE = b"\x00"  # stands for "no words" so that empty texts still get a signature
 MAX_NGRAM = 16
 SIGNATURE_BLOCK = 8192  # shingles per numpy block: 128 x 8192 uint32 = 4 MB, cache-friendly
-_MASK32 = 0xFFFFFFFF
-_MASK64 = 0xFFFFFFFFFFFFFFFF
-
-
-def _splitmix64(count: int, salt: int) -> np.ndarray:
-    """`count` well-mixed odd 64-bit constants (splitmix64), fixed forever: they define the hashes."""
-    values, state = [], salt
-    for _ in range(count):
-        state = (state + 0x9E3779B97F4A7C15) & _MASK64
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        values.append((z ^ (z >> 31)) | 1)
-    return np.array(values, dtype=np.uint64)
-
 
 # One multiplier per word position in an n-gram, so "card lost" and "lost card" hash differently.
-POSITION_MULTIPLIERS = _splitmix64(MAX_NGRAM, salt=4)
+POSITION_MULTIPLIERS = splitmix64(MAX_NGRAM, salt=4)
 _POSITION_INTS = [int(value) for value in POSITION_MULTIPLIERS]
-# One multiplier per value inside a band, to hash a band's values to one 64-bit key.
-BAND_MULTIPLIERS = _splitmix64(1024, salt=77)
-
 
 WORD_PRIME = 0x100000001B3  # odd: a word's bytes are the coefficients of a polynomial in it
 EXACT_PRIME = 0x9E3779B97F4A7C15  # odd: a row's word hashes, likewise, for the exact-match key
 _LENGTH_SALT = 0xC2B2AE3D27D4EB4F
 
 
-def _fmix64_int(value: int) -> int:
-    value ^= value >> 33
-    value = (value * 0xFF51AFD7ED558CCD) & _MASK64
-    value ^= value >> 33
-    value = (value * 0xC4CEB9FE1A85EC53) & _MASK64
-    return value ^ (value >> 33)
+# --- reference (pure Python): what the numpy path must equal -----------------------------------------
 
 
 def word_hash(word: bytes) -> int:
     """64-bit hash of one word's UTF-8 bytes (the reference for the numpy path in `tokenise`)."""
     total, power = 0, 1
     for byte in word:
-        total = (total + byte * power) & _MASK64
-        power = (power * WORD_PRIME) & _MASK64
-    return _fmix64_int((total + len(word) * _LENGTH_SALT) & _MASK64)
+        total = (total + byte * power) & MASK64
+        power = (power * WORD_PRIME) & MASK64
+    return fmix64_int((total + len(word) * _LENGTH_SALT) & MASK64)
 
 
 def shingle_hash(shingle: bytes) -> int:
     """32-bit hash of a shingle (space-joined words): the `hashfunc` to give datasketch."""
     total = 0
     for position, word in enumerate(shingle.split(b" ")):
-        total = (total + word_hash(word) * _POSITION_INTS[position]) & _MASK64
-    return (total ^ (total >> 32)) & _MASK32
+        total = (total + word_hash(word) * _POSITION_INTS[position]) & MASK64
+    return (total ^ (total >> 32)) & MASK32
 
 
 def shingles(text: str, ngram: int) -> list[bytes]:
-    """Word n-grams of the normalised text (the whole text if it is shorter than n words)."""
+    """Word n-grams of the normalised text as UTF-8 bytes (the whole text if it is shorter than
+    `ngram` words; [EMPTY_SHINGLE] if it has no words)."""
     tokens = words(text)
     if not tokens:
         return [EMPTY_SHINGLE]
@@ -94,21 +82,27 @@ def shingles(text: str, ngram: int) -> list[bytes]:
 
 
 def shingle_set(text: str, ngram: int) -> frozenset[int]:
+    """The text's set of 32-bit shingle hashes (what `shingle_sets` computes for a whole batch)."""
     return frozenset(shingle_hash(s) for s in shingles(text, ngram))
 
 
 def jaccard(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> float:
+    """|A & B| / |A | B| in [0, 1]; 1.0 for two empty sets."""
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
 
 
-def fmix64(values: np.ndarray) -> np.ndarray:
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xFF51AFD7ED558CCD)
-    values = values ^ (values >> np.uint64(33))
-    values = values * np.uint64(0xC4CEB9FE1A85EC53)
-    return values ^ (values >> np.uint64(33))
+def exact_key(text: str) -> int:
+    """The 64-bit exact-match key `tokenise` gives this text (reference implementation, for tests)."""
+    total = 0
+    tokens = words(text)
+    for position, token in enumerate(tokens):
+        total = (total + word_hash(token.encode("utf-8")) * pow(EXACT_PRIME, position, 1 << 64)) & MASK64
+    return fmix64_int((total + len(tokens) * _LENGTH_SALT) & MASK64)
+
+
+# --- words of a batch ----------------------------------------------------------------------------------
 
 
 class _Powers:
@@ -148,6 +142,7 @@ class TokenisedBatch:
         return len(self.starts) - 1
 
     def row(self, index: int) -> np.ndarray:
+        """The word hashes of row `index` (uint64, one per word, in order)."""
         return self.word_hashes[self.starts[index] : self.starts[index + 1]]
 
 
@@ -159,6 +154,8 @@ def _normalised(text: str) -> str:
 
 
 def tokenise(texts: Sequence[str]) -> TokenisedBatch:
+    """The words of each text (`words()` tokens) as 64-bit hashes, and each text's exact-match key.
+    Text is processed about 1 MB at a time (~2.3 us per 30-word row, BENCHMARKS.md)."""
     encoded = [_normalised(text).encode("utf-8") for text in texts]
     parts, start, size = [], 0, 0
     for end, piece in enumerate(encoded):
@@ -207,18 +204,13 @@ def _tokenise_bytes(pieces: list[bytes]) -> TokenisedBatch:
     return TokenisedBatch(hashes, starts, exact)
 
 
-def exact_key(text: str) -> int:
-    """The exact-match key `tokenise` gives this text (reference implementation, for tests)."""
-    total = 0
-    tokens = words(text)
-    for position, token in enumerate(tokens):
-        total = (total + word_hash(token.encode("utf-8")) * pow(EXACT_PRIME, position, 1 << 64)) & _MASK64
-    return _fmix64_int((total + len(tokens) * _LENGTH_SALT) & _MASK64)
+# --- shingles ------------------------------------------------------------------------------------------
 
 
 def ngram_hashes(batch: TokenisedBatch, ngram: int, whole_short_rows: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(64-bit n-gram hashes, their row numbers) for all rows; rows shorter than `ngram` words give
-    one hash of their whole text if `whole_short_rows`, else none. Empty rows give none."""
+    """(64-bit n-gram hashes, their row numbers), uint64 and int64, for all rows; rows shorter than
+    `ngram` words give one hash of their whole text if `whole_short_rows`, else none. Empty rows give
+    none. ValueError unless 1 <= ngram <= MAX_NGRAM."""
     if not 1 <= ngram <= MAX_NGRAM:
         raise ValueError(f"ngram must be between 1 and {MAX_NGRAM}, got {ngram}")
     hashes, starts = batch.word_hashes, batch.starts
@@ -239,42 +231,11 @@ def ngram_hashes(batch: TokenisedBatch, ngram: int, whole_short_rows: bool = Tru
         for row in short.tolist():
             total_hash = 0
             for position, value in enumerate(hashes[starts[row] : starts[row + 1]].tolist()):
-                total_hash = (total_hash + value * _POSITION_INTS[position]) & _MASK64
+                total_hash = (total_hash + value * _POSITION_INTS[position]) & MASK64
             extra.append(total_hash)
         values = np.concatenate([values, np.array(extra, dtype=np.uint64)])
         rows = np.concatenate([rows, short.astype(np.int64)])
     return values, rows
-
-
-def ragged_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The ranges starts[i] .. starts[i] + counts[i] - 1, one after another: the indices of many
-    slices of a flat array at once (int64)."""
-    counts = np.asarray(counts, dtype=np.int64)
-    firsts = np.cumsum(counts) - counts
-    return np.repeat(np.asarray(starts, dtype=np.int64) - firsts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
-
-
-def sorted_unique(values: np.ndarray, in_place: bool = False) -> np.ndarray:
-    """np.unique for flat integer arrays, by sort + mask: numpy 2.x's np.unique is 10-50x slower here.
-    `in_place` sorts `values` itself (for temporaries: saves a copy of the largest arrays)."""
-    if in_place:
-        values.sort()
-    ordered = values if in_place else np.sort(values)
-    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(ordered) else ordered
-
-
-def dense_ids(values: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... numbering the distinct values (like np.unique's inverse, but fast)."""
-    order = np.argsort(values)
-    new = np.ones(len(values), dtype=bool)
-    new[1:] = values[order][1:] != values[order][:-1]
-    ids = np.empty(len(values), dtype=np.int64)
-    ids[order] = np.cumsum(new) - 1
-    return ids
-
-
-def fold32(values: np.ndarray) -> np.ndarray:
-    return ((values ^ (values >> np.uint64(32))) & np.uint64(_MASK32)).astype(np.uint32)
 
 
 @dataclass
@@ -288,39 +249,16 @@ class ShingleSets:
         return len(self.offsets) - 1
 
     def row(self, index: int) -> np.ndarray:
+        """The sorted distinct shingle hashes of row `index` (uint32)."""
         return self.values[self.offsets[index] : self.offsets[index + 1]]
 
 
 _EMPTY_HASH = shingle_hash(EMPTY_SHINGLE)
-_COMMON_CHUNK = 65_536  # pairs intersected per scipy call: bounds the gathered copies (~21 bytes per shingle)
-
-
-def common_counts(sets: ShingleSets, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """|A & B| for each pair of rows (first[i], second[i]). Both sides' sorted shingles are gathered into
-    sparse matrices and intersected by scipy's merge of sorted rows (C++): ~0.8 us per pair of ~30-word
-    rows, against ~4 us for a Python set intersection."""
-    counts = np.empty(len(first), dtype=np.int64)
-    for low in range(0, len(first), _COMMON_CHUNK):
-        part = slice(low, low + _COMMON_CHUNK)
-        product = _rows_matrix(sets, first[part]).multiply(_rows_matrix(sets, second[part]))
-        counts[part] = np.diff(product.indptr)
-    return counts
-
-
-def _rows_matrix(sets: ShingleSets, rows: np.ndarray) -> sparse.csr_array:
-    """The given rows as a 0/1 matrix with one column per 32-bit shingle hash."""
-    starts = sets.offsets[rows]
-    sizes = sets.offsets[rows + 1] - starts
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=indptr[1:])
-    members = ragged_ranges(starts, sizes)
-    # Rows are sorted and free of repeats (canonical), which keeps scipy on its merge path; its general
-    # path would allocate per column, and there are 2^32 columns.
-    columns = sets.values[members].astype(np.int64)
-    return sparse.csr_array((np.ones(len(members), dtype=np.int8), columns, indptr), shape=(len(rows), 1 << 32))
 
 
 def shingle_sets(batch: TokenisedBatch, ngram: int) -> ShingleSets:
+    """Each row's set of 32-bit shingle hashes (word n-grams; an empty row gets EMPTY_SHINGLE's hash,
+    so every set has at least one member)."""
     values64, rows = ngram_hashes(batch, ngram)
     values = fold32(values64)
     empty = np.flatnonzero(np.diff(batch.starts) == 0)
@@ -329,20 +267,18 @@ def shingle_sets(batch: TokenisedBatch, ngram: int) -> ShingleSets:
         rows = np.concatenate([rows, empty])
     keys = sorted_unique((rows.astype(np.uint64) << np.uint64(32)) | values.astype(np.uint64))
     offsets = np.searchsorted(keys >> np.uint64(32), np.arange(len(batch) + 1, dtype=np.uint64)).astype(np.int64)
-    return ShingleSets((keys & np.uint64(_MASK32)).astype(np.uint32), offsets)
+    return ShingleSets((keys & np.uint64(MASK32)).astype(np.uint32), offsets)
 
 
-def _fmix32(values: np.ndarray) -> np.ndarray:
-    """MurmurHash3 finalizer, as datasketch's affine32 scheme applies before permuting."""
-    values = values ^ (values >> np.uint32(16))
-    values = values * np.uint32(0x85EBCA6B)
-    values = values ^ (values >> np.uint32(13))
-    values = values * np.uint32(0xC2B2AE35)
-    return values ^ (values >> np.uint32(16))
+# --- MinHash signatures and their b-bit sketches -------------------------------------------------------
 
 
 class Signer:
-    """Computes datasketch-compatible MinHash signatures for shingle-hash sets."""
+    """Computes datasketch-compatible MinHash signatures (affine32 scheme) for shingle-hash sets.
+
+    The permutations are datasketch's own for `num_perm` and `seed` (read from a template MinHash),
+    so signatures equal `MinHash(num_perm, seed, hashfunc=shingle_hash, scheme="affine32")`'s.
+    """
 
     def __init__(self, num_perm: int, seed: int = PERMUTATION_SEED) -> None:
         template = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash, scheme="affine32")
@@ -352,15 +288,17 @@ class Signer:
         self._b = b.astype(np.uint32).reshape(-1, 1)
 
     def signature(self, hashes: frozenset[int] | Sequence[int] | np.ndarray) -> np.ndarray:
-        """One row's signature (uint32, num_perm values)."""
-        values = _fmix32(np.fromiter(hashes, dtype=np.uint32, count=len(hashes)))
+        """One row's signature: (num_perm,) uint32."""
+        values = fmix32(np.fromiter(hashes, dtype=np.uint32, count=len(hashes)))
         return (self._a * values + self._b).min(axis=1)
 
     def signatures(self, sets: ShingleSets) -> np.ndarray:
-        """Signatures of every row, shape (rows, num_perm). Rows must be non-empty (see `shingle_sets`)."""
+        """Signatures of every row: (rows, num_perm) uint32. Rows must be non-empty (`shingle_sets`
+        makes them so). Computed ~18M shingles/s in (num_perm x SIGNATURE_BLOCK) blocks
+        (../shared/notes/dedup.md)."""
         offsets = sets.offsets
         result = np.empty((len(sets), self.num_perm), dtype=np.uint32)
-        mixed = _fmix32(sets.values)
+        mixed = fmix32(sets.values)
         row = 0
         while row < len(sets):
             # rows whose shingles fit in one block (at least one row, however long)
@@ -374,50 +312,16 @@ class Signer:
         return result
 
 
-def band_keys(signatures: np.ndarray, bands: int, rows_per_band: int) -> np.ndarray:
-    """64-bit hash of each band of each signature, shape (bands, rows): equal bands give equal keys."""
-    used = signatures[:, : bands * rows_per_band].astype(np.uint64).reshape(len(signatures), bands, rows_per_band)
-    keys = used[:, :, 0] * BAND_MULTIPLIERS[0]
-    for position in range(1, rows_per_band):
-        keys += used[:, :, position] * BAND_MULTIPLIERS[position]
-    return np.ascontiguousarray(keys.T)
+def sketch_width(num_perm: int) -> int:
+    """Bytes per b-bit sketch: two 4-bit lanes per byte, padded to whole 64-bit words (64 for 128 perms)."""
+    return -(-num_perm // 16) * 8
 
 
-def shared_runs(keys: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The rows whose key another row holds too, grouped by key: (members, bounds), the members of the
-    i-th key being members[bounds[i] : bounds[i + 1]], in no particular order. `rows` names the entries
-    (default 0, 1, 2, ...). Rows alone with their key, most of them, never leave this function."""
-    if rows is None:
-        rows = np.arange(len(keys), dtype=np.int64)
-    order = np.argsort(keys)  # not stable (2.5x faster): callers do not rely on the order inside a key
-    ordered = keys[order]
-    same = ordered[1:] == ordered[:-1]
-    shared = np.zeros(len(keys), dtype=bool)
-    shared[1:] |= same
-    shared[:-1] |= same
-    members, shared_keys = rows[order[shared]], ordered[shared]
-    if not len(members):
-        return members, np.zeros(1, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], shared_keys[1:] != shared_keys[:-1]]))
-    return members, np.append(starts, len(members))
-
-
-def candidate_pairs(keys: np.ndarray) -> set[tuple[int, int]]:
-    """Every pair (i < j) sharing a band: for evaluation and tests (quadratic in bucket sizes)."""
-    pairs: set[tuple[int, int]] = set()
-    for band in keys:
-        members, bounds = shared_runs(band)
-        for low, high in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            rows = sorted(members[low:high].tolist())
-            pairs.update((a, b) for index, a in enumerate(rows) for b in rows[index + 1 :])
-    return pairs
-
-
-def candidate_probability(similarity: float, bands: int, rows_per_band: int) -> float:
-    """Chance that a pair with this Jaccard shares at least one band: 1 - (1 - s^r)^b."""
-    return 1.0 - (1.0 - similarity**rows_per_band) ** bands
-
-
-def texts_signatures(texts: Iterable[str], ngram: int, num_perm: int) -> np.ndarray:
-    """Signatures of a few texts in one call (convenience for tests and tools)."""
-    return Signer(num_perm).signatures(shingle_sets(tokenise(list(texts)), ngram))
+def sketch_bytes(signatures: np.ndarray) -> np.ndarray:
+    """Low 4 bits of each signature value, two per byte: (rows, num_perm) uint32 signatures give
+    (rows, sketch_width(num_perm)) uint8 sketches."""
+    lanes = (signatures & np.uint32(0xF)).astype(np.uint8)
+    padding = 2 * sketch_width(lanes.shape[1]) - lanes.shape[1]
+    if padding:  # zero lanes never differ
+        lanes = np.concatenate([lanes, np.zeros((len(lanes), padding), dtype=np.uint8)], axis=1)
+    return lanes[:, 0::2] | (lanes[:, 1::2] << np.uint8(4))

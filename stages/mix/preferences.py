@@ -1,0 +1,66 @@
+"""DPO pairs for `data/mix/preferences.jsonl`: from logged failures and from teacher pairs.
+
+A logged failure gives the expert's corrected reply (chosen) over the bot's failed reply (rejected).
+A teacher pair (two replies to one seed, each checked by the filter) gives one only when exactly one
+candidate passed and the two replies differ; every pair's outcome is counted for metrics.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from stages.core.rows import reason_code
+from stages.core.text import word_jaccard
+from stages.mix.formats import preference_record
+
+Row = dict[str, Any]
+
+
+def failure_preferences(humans: list[Row]) -> list[Row]:
+    """Preference records from logged failures (`origin` "failure" with `meta.failed_reply`), in input order."""
+    pairs = []
+    for row in humans:
+        failed = row.get("meta", {}).get("failed_reply")
+        if row["origin"] == "failure" and failed:
+            pairs.append(preference_record(row, chosen=row["messages"][-1]["content"], rejected=failed))
+    return pairs
+
+
+def choose_pair(pair: Row, max_similarity: float) -> tuple[Row, str] | tuple[None, str]:
+    """(preference record, "kept") for a teacher pair with a clear winner, else (None, why not).
+
+    `pair["candidates"]` holds two rows, each with the filter's `reasons` (empty: passed). Two failures
+    (the same or different checks) have no chosen side, and replies with word Jaccard of at least
+    `max_similarity` carry no preference: outcomes "both_failed_same_check", "both_failed", "no_winner",
+    "near_duplicate_candidates".
+    """
+    first, second = pair["candidates"]
+    failed = [bool(candidate.get("reasons")) for candidate in pair["candidates"]]
+    if all(failed):
+        same = {reason_code(r) for r in first["reasons"]} & {reason_code(r) for r in second["reasons"]}
+        return None, "both_failed_same_check" if same else "both_failed"
+    if not any(failed):
+        return None, "no_winner"
+    chosen, rejected = (second, first) if failed[0] else (first, second)
+    similarity = word_jaccard(chosen["messages"][-1]["content"], rejected["messages"][-1]["content"])
+    if similarity >= max_similarity:
+        return None, "near_duplicate_candidates"
+    record = preference_record(
+        chosen, chosen=chosen["messages"][-1]["content"], rejected=rejected["messages"][-1]["content"]
+    )
+    return record, "kept"
+
+
+def teacher_preferences(pairs: Iterable[Row], max_similarity: float) -> tuple[list[Row], dict[str, int]]:
+    """The preference records of the teacher pairs that have one, and every pair's outcome counted
+    (sorted by outcome, as metrics/mix.json `teacher_pairs` lists them)."""
+    records = []
+    outcomes: Counter[str] = Counter()
+    for pair in pairs:
+        record, outcome = choose_pair(pair, max_similarity)
+        outcomes[outcome] += 1
+        if record is not None:
+            records.append(record)
+    return records, dict(sorted(outcomes.items()))
