@@ -1,7 +1,9 @@
 """Stage dedup: exact and MinHash near-duplicates, against the seeds, and eval decontamination.
 
-Rows are taken in order; each is compared with the eval split, the training seeds and the synthetic
-rows kept before it. A row is removed, with `duplicate_of`, `similarity` and one reason, if it is
+Rows are taken in order; each is compared with every evaluation set the pipeline knows (the eval
+split, data/seed/eval.jsonl, and the traffic params `evaluate.eval_set` names, an imported CSV/JSONL
+log included), the training seeds and the synthetic rows kept before it. A row is removed, with
+`duplicate_of` (for an imported log's row, its "file:line"), `similarity` and one reason, if it is
   exact_eval / ngram_eval / near_eval   the same normalised text as an eval row, or containing a long
                                         n-gram of one (decontamination), or a MinHash near-duplicate;
   exact_seed / near_seed                a copy or near-copy of a training seed;
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stages.core.eval_set import EvalSetParams, eval_set_params, eval_texts
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import load_section
 from stages.core.tally import GateTally, RemovedRows
@@ -35,14 +38,30 @@ def _stream(path: Path) -> Iterator[Row]:
     return (row for _, row in iter_jsonl(path))
 
 
-def deduplicate(rows: Path, seeds: Path, evaluation: Path, params: DedupParams, out: Path) -> dict[str, Any]:
-    """The stage on files: reads `rows` twice (index, then annotate) and `seeds` / `evaluation` once if
-    params use them; writes out/kept.jsonl and out/removed.jsonl (atomically, in input order) and
-    returns the content of metrics/dedup.json. Bad input is a UserError naming the file."""
+def _imported(path: Path, settings: EvalSetParams) -> Iterator[Row]:
+    """An imported eval log's records as reference rows: id "file:line", the text as the user turn."""
+    for where, text in eval_texts(path, settings):
+        yield {"id": where, "messages": [{"role": "user", "content": text}]}
+
+
+def _evaluation(evaluation: Path, imported: EvalSetParams | None) -> Iterator[Row]:
+    """The eval split's rows, then those of the traffic `imported` names if it is another file."""
+    yield from _stream(evaluation)
+    if imported is not None and Path(imported.path).resolve() != evaluation.resolve():
+        yield from _imported(Path(imported.path), imported)
+
+
+def deduplicate(
+    rows: Path, seeds: Path, evaluation: Path, params: DedupParams, out: Path, imported: EvalSetParams | None = None
+) -> dict[str, Any]:
+    """The stage on files: reads `rows` twice (index, then annotate) and `seeds` / `evaluation` (and the
+    eval traffic `imported` names: params `evaluate.eval_set`) once if params use them; writes
+    out/kept.jsonl and out/removed.jsonl (atomically, in input order) and returns the content of
+    metrics/dedup.json. Bad input is a UserError naming the file."""
     found = search(
         _stream(rows),
         _stream(seeds) if params.against_seeds else [],
-        _stream(evaluation) if params.decontaminate_eval else [],
+        _evaluation(evaluation, imported) if params.decontaminate_eval else [],
         params,
         (str(rows), str(seeds), str(evaluation)),
     )
@@ -91,6 +110,11 @@ def main() -> None:
         "--no-eval", action="store_true", help="no eval decontamination (overrides dedup.decontaminate_eval)"
     )
     parser.add_argument(
+        "--no-eval-set",
+        action="store_true",
+        help="do not read the eval traffic params evaluate.eval_set names (only --eval)",
+    )
+    parser.add_argument(
         "--params",
         type=Path,
         default=None,
@@ -108,6 +132,8 @@ def main() -> None:
         overrides["decontaminate_eval"] = False
     params = params.model_copy(update=overrides)
 
-    metrics = deduplicate(args.rows, args.seeds, args.eval_file, params, args.out)
+    params_file = args.params or Path("params.yaml")
+    imported = eval_set_params(params_file) if params_file.exists() and not args.no_eval_set else None
+    metrics = deduplicate(args.rows, args.seeds, args.eval_file, params, args.out, imported)
     write_json(args.metrics, metrics)
     print(f"dedup: kept {metrics['kept']} of {metrics['rows']} ({metrics['removed']} removed)")

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from stages.core.eval_set import EvalSetColumns, EvalSetParams
 from stages.core.params import Section
 
-
-class EvalSetColumns(Section):
-    """Column (CSV) or field (JSONL) names of an imported log."""
-
-    text: str = Field(default="text", min_length=1)
-    intent: str = Field(default="intent", min_length=1)
-    slice: str | None = None  # None: each row's slice comes from params taxonomy
-
-
-class EvalSetParams(Section):
-    """The real held-out traffic: the repository's eval split, or an imported log."""
-
-    path: str = Field(default="data/seed/eval.jsonl", min_length=1)
-    format: Literal["rows", "csv", "jsonl"] = "rows"
-    columns: EvalSetColumns = EvalSetColumns()
-    unknown_intents: Literal["error", "skip"] = "error"
+__all__ = ["EvalSetColumns", "EvalSetParams", "EvaluateParams", "LeakCheckParams", "ProbeParams"]
 
 
 class ProbeParams(Section):
@@ -44,6 +30,22 @@ class ProbeParams(Section):
         return value
 
 
+class LeakCheckParams(Section):
+    """`evaluate.leak_check`: when an eval row counts as leaked into a training set, beyond the same
+    normalised text. The same rules as dedup's decontamination (dedup params), so a row that slipped
+    past it (an edited eval file, a mix rebuilt from other rows) is still caught here."""
+
+    near_duplicate_threshold: float | None = Field(default=0.75, gt=0, le=1)  # word-set Jaccard; None: off
+    ngram: int = Field(default=13, ge=1, le=32)  # a shared run of this many words (shorter texts: all of it)
+    min_words: int = Field(default=8, ge=1)  # eval texts shorter than this are matched exactly and near only
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeakCheckParams:
+        if self.min_words > self.ngram:
+            raise ValueError(f"min_words = {self.min_words} exceeds ngram = {self.ngram}")
+        return self
+
+
 class EvaluateParams(Section):
     """`evaluate`: the eval set, what a leak does, the probe, the bootstrap and the verdicts' metric and gap.
 
@@ -54,6 +56,7 @@ class EvaluateParams(Section):
     # An eval row whose text is in a training set: "drop" leaves it out of the eval set and counts it
     # (the training sets stay exactly the mix); "error" stops the stage, naming file:line.
     on_leak: Literal["drop", "error"] = "drop"
+    leak_check: LeakCheckParams = LeakCheckParams()
     probe: ProbeParams = ProbeParams()
     # Macro-F1 and paired-difference intervals: percentile bootstrap with a fixed seed.
     bootstrap_samples: int = Field(default=1000, ge=100, le=100_000)

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from stages.core.eval_set import EvalExample
 from stages.core.params import Taxonomy
 from stages.core.stats import wilson_interval
-from stages.evaluate.eval_set import EvalExample
 from stages.evaluate.params import EvaluateParams
 
 CONFIDENCE = 0.95

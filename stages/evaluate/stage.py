@@ -3,14 +3,15 @@
 A cheap deterministic probe (TF-IDF + logistic regression on the user turns, predicting intent) is
 trained three times on the mix's train split: human rows only, synthetic rows only, and the whole mix.
 Each is scored on held-out REAL traffic (params `evaluate.eval_set`: the repository's eval split by
-default, or an imported CSV/JSONL log; stages/evaluate/eval_set.py). Scores and verdicts:
+default, or an imported CSV/JSONL log; stages/core/eval_set.py). Scores and verdicts:
 stages/evaluate/scoring.py; diversity figures: stages/evaluate/diversity.py.
 
 - Accuracy (95% Wilson interval) and macro-F1 (95% bootstrap interval, fixed seed) overall, per
   slice and per intent; mix - human and synthetic - human with paired-bootstrap intervals.
 - Per slice, flags: `mix_worse_than_human` (the interval of mix - human lies below zero),
   `mix_better_than_human`, `synthetic_collapse` (synthetic-only `collapse_gap` or more below human).
-- Leak check: an eval row whose normalised user text (text.match_key) is in any training set is
+- Leak check (stages/evaluate/leaks.py): an eval row found in any training set, by the same
+  normalised text, a shared 13-word run or a near-duplicate word set (params `leak_check`), is
   removed from the eval set, counted in metrics and written to data/evaluate/leaked.jsonl
   (`on_leak: error` stops instead). Removing it from the eval side keeps the three training sets
   exactly the mix that will be trained on.
@@ -19,7 +20,7 @@ stages/evaluate/scoring.py; diversity figures: stages/evaluate/diversity.py.
 - `in_distribution`: the same probes on the mix's own eval split, for the gap to real traffic.
 
 metrics/evaluate.json, flattened the way `dvc metrics diff` shows it (<set> = human|synthetic|mix):
-    eval_set.{rows,leaked_removed,skipped_unknown_intent,intents}
+    eval_set.{rows,leaked_removed,skipped_unknown_intent,intents}, eval_set.leaked_by_match.{exact,ngram,near}
     overall.<set>.{accuracy,accuracy_ci_low,accuracy_ci_high,macro_f1,macro_f1_ci_low,macro_f1_ci_high}
     overall.{mix_minus_human,synthetic_minus_human}.<metric>[_ci_low|_ci_high], overall.<flag>
     slices.<slice>.<set>.accuracy ... as overall, plus .critical, .eval_rows, .train_rows.<set>
@@ -42,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from stages.core.errors import UserError
+from stages.core.eval_set import EvalExample, load_eval_set
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.core.params import Taxonomy, load_section
 from stages.core.rows import user_text
 from stages.evaluate.diversity import diversity_figures
-from stages.evaluate.eval_set import EvalExample, find_leaks, leak_error, leak_records, load_eval_set
+from stages.evaluate.leaks import LEAK_KINDS, find_leaks, leak_error, leak_records
 from stages.evaluate.params import EvaluateParams
 from stages.evaluate.probe import Probe, train_probe
 from stages.evaluate.scoring import FLAGS, TRAIN_SETS, accuracy_figures, score_probes
@@ -145,7 +147,7 @@ def main() -> None:
     if not train["mix"]:
         raise UserError(f"{args.mix}: no rows in the train split to train a probe on")
     loaded = load_eval_set(Path(params.eval_set.path), params.eval_set, taxonomy)
-    examples, leaks = find_leaks(loaded.examples, train)
+    examples, leaks = find_leaks(loaded.examples, train, params.leak_check)
     if leaks and params.on_leak == "error":
         raise leak_error(leaks)
     if not examples:
@@ -159,6 +161,7 @@ def main() -> None:
         "eval_set": {
             "rows": len(examples),
             "leaked_removed": len(leaks),
+            "leaked_by_match": {kind: sum(1 for leak in leaks if leak.kind == kind) for kind in LEAK_KINDS},
             "skipped_unknown_intent": loaded.skipped_unknown_intent,
             "intents": len({e.intent for e in examples}),
         },

@@ -2,10 +2,11 @@
 
 Checks (switched on, ordered and tuned in params `filter`; one module per family in stages/filter/checks/):
   schema, length, blocklist    the row schema, character limits, blocked phrases (seeds/blocklist.txt)
-  pii                          e-mails, phone numbers, Luhn-valid card numbers, valid IBANs
+  pii                          e-mails, phone numbers, Luhn-valid card numbers, valid IBANs, the domain's kinds
   refusal, ai_boilerplate      replies that decline to help; "as an AI", model names, prompt leftovers
   language, repetition         English in Latin script with clean characters; loops and template leftovers
   policy_facts                 figures and account-action claims that seeds/policy.md does not support
+                               (action verbs and extra PII kinds: the domain file, seeds/domain.yaml)
   intent                       user text that reads as another intent than its label (a classifier
                                trained on the human seed rows of data/seed/seeds.jsonl)
 Runs standalone on any JSONL of rows. Explicit --policy/--seeds files must exist; if the default ones
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stages.core.domain import Domain, load_domain
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code
@@ -120,6 +122,15 @@ def _input(given: Path | None, default: Path, what: str, flag: str) -> Path | No
     return None
 
 
+def _domain(given: Path | None) -> Domain | None:
+    """The domain file (an explicit path must exist); None, the neutral defaults, when the default is absent."""
+    default = Path("seeds/domain.yaml")
+    if given is None and not default.exists():
+        print(f"filter: {default} not found: neutral action-claim verbs and no extra PII kinds", file=sys.stderr)
+        return None
+    return load_domain(given or default)
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m stages.filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,6 +149,9 @@ def _arguments() -> argparse.Namespace:
         type=Path,
         default=Path("data/generate/pairs.jsonl"),
         help="preference-pair candidates to check as well (skipped when the file is absent)",
+    )
+    parser.add_argument(
+        "--domain", type=Path, default=None, help="domain file (default seeds/domain.yaml; neutral defaults if absent)"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument(
@@ -159,6 +173,7 @@ def main() -> None:
         seeds=_input(args.seeds, Path("data/seed/seeds.jsonl"), "intent", "--seeds")
         if "intent" in params.checks
         else None,
+        domain=_domain(args.domain),
     )
     check_set = assemble_checks(params, inputs)
     for name, why in check_set.skipped.items():

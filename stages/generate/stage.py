@@ -117,6 +117,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="teacher prompt templates")
     parser.add_argument("--policy", type=Path, default=Path("seeds/policy.md"), help="grounds the teacher")
     parser.add_argument("--cache", type=Path, default=None, help="teacher response cache (default: OUT/cache)")
+    parser.add_argument("--domain", type=Path, default=Path("seeds/domain.yaml"), help="the prompts' domain parts")
     return parser.parse_args()
 
 
@@ -138,7 +139,7 @@ def main() -> None:
         from stages.generate.teacher.metrics import print_summary
         from stages.generate.teacher.run import TeacherPaths, generate_with_teacher
 
-        paths = TeacherPaths(prompts=args.prompts, policy=args.policy, cache=cache_dir, params=args.params)
+        paths = TeacherPaths(args.prompts, args.policy, cache_dir, args.params, args.domain)
         result = generate_with_teacher(seeds, params, paths)
         rows, rejected, pairs, stop_message = result.rows, result.rejected, result.pairs, result.stop_message
         teacher_metrics = {"pairs": len(pairs), **result.metrics}

@@ -1,10 +1,13 @@
 """Params of the mix stage: the `mix` section of params.yaml, the only place its defaults live.
 
-The defaults equal params.yaml's values, except `system_prompt`, which names the product and so has
-none. Adding a key to params.yaml with its default value leaves `section_hash` (in the data card) unchanged.
+The defaults equal params.yaml's values. The system prompt names the product, so it is domain data
+(seeds/domain.yaml, core.domain), not a param. Adding a key to params.yaml with its default value
+leaves `section_hash` (in the data card) unchanged.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -38,7 +41,7 @@ class ExclusionRule(Section):
 
 
 class MixParams(Section):
-    """`mix`: the ratios, caps and rules that admit synthetic rows, the split and the system prompt.
+    """`mix`: the ratios, caps and rules that admit synthetic rows, and the split.
 
     Shares are fractions in [0, 1]; `target_rows` counts rows per slice; `pair_max_similarity` is a
     word Jaccard. Rule names must be unique and targets >= 0 (ValueError at validation).
@@ -54,10 +57,19 @@ class MixParams(Section):
     # No intent above this multiple of the median intent's human rows (synthetic rows trimmed); None: off.
     # 1.5: an unbalanced mix cost the critical slices 6-9 points on real traffic (BENCHMARKS.md, issue 6).
     max_intent_rows_vs_median: float | None = Field(default=1.5, ge=1)
+    # ...but the cap is never below this many rows: from a cold start (3 cases per intent, median ~4
+    # human rows) a 1.5x cap would admit 2 synthetic rows per intent (BENCHMARKS.md, issue 11).
+    min_intent_cap: int = Field(default=20, ge=0)
     exclude: list[ExclusionRule] = Field(default_factory=list)
     # Teacher preference pairs whose two replies are at least this similar (word Jaccard) are dropped.
     pair_max_similarity: float = Field(default=0.8, gt=0, le=1)
-    system_prompt: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "system_prompt" in data:
+            raise ValueError("system_prompt: moved to the domain file seeds/domain.yaml (field system_prompt)")
+        return data
 
     @model_validator(mode="after")
     def _unique_rule_names(self) -> MixParams:

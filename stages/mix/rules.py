@@ -8,8 +8,9 @@ Rules (params `mix`), applied in this order; a row is removed by the first rule 
    of the slice;
 4. `target_rows`: optional per-slice caps on rows (synthetic rows are trimmed, human rows never);
 5. `intent_balance`: no intent has more than `max_intent_rows_vs_median` times the median intent's human
-   rows (synthetic rows trimmed): rows per intent are a classifier's prior, so synthetic volume in some
-   intents would pull other intents' traffic towards them (BENCHMARKS.md, issue 6);
+   rows, or `min_intent_cap` rows if that is more (synthetic rows trimmed): rows per intent are a
+   classifier's prior, so synthetic volume in some intents would pull other intents' traffic towards
+   them (BENCHMARKS.md, issue 6); the floor lets a cold start (3 cases per intent) take synthetic rows;
 6. `min_human_share`: overall, human rows are at least `min_human_share` of the mix.
 Rows dropped to meet a share or a cap keep the lowest seeded per-row draws (`unit_draw(seed, salt, row id)`),
 so the choice is stable and does not depend on row order. Human rows are never removed.
@@ -142,23 +143,25 @@ def review_gate(candidates: list[Row], params: MixParams, taxonomy: Taxonomy, re
     return admitted
 
 
-def balance_intents(synthetic: list[Row], human_counts: Counter[str], ratio: float, trimmer: _Trimmer) -> list[Row]:
+def balance_intents(
+    synthetic: list[Row], human_counts: Counter[str], ratio: float, trimmer: _Trimmer, floor: int = 0
+) -> list[Row]:
     """The synthetic rows kept so that no intent has more than `ratio` x the median intent's human
-    rows (`human_counts`: human rows per intent), human rows included (an intent with more human rows
-    than that keeps them all and no synthetic row)."""
+    rows (`human_counts`: human rows per intent), or `floor` rows if that is more, human rows included
+    (an intent with more human rows than that keeps them all and no synthetic row)."""
     if not human_counts:
         return synthetic
     median = statistics.median(human_counts.values())
     ceiling = math.floor(ratio * median + 1e-9)
+    why = f"{ratio:g} x the median intent's {median:g} human rows"
+    if floor > ceiling:
+        ceiling, why = floor, f"min_intent_cap; {why} would be {ceiling}"
     by_intent: dict[str, list[Row]] = defaultdict(list)
     for row in synthetic:
         by_intent[row["intent"]].append(row)
     chosen = set()
     for intent, rows in by_intent.items():
-        detail = (
-            f"intent {intent} takes at most {ceiling} rows ({ratio:g} x the median intent's {median:g} human rows)"
-            f" and has {human_counts[intent]} human"
-        )
+        detail = f"intent {intent} takes at most {ceiling} rows ({why}) and has {human_counts[intent]} human"
         limit = max(0, ceiling - human_counts[intent])
         chosen.update(row["id"] for row in trimmer.trim(rows, limit, "intent_balance", detail))
     return [row for row in synthetic if row["id"] in chosen]
@@ -212,7 +215,36 @@ def select_rows(
         human_intents = Counter(row["intent"] for row in humans)
         for name, rows in by_slice.items():
             removals.drop("intent_balance", [], "")  # the rule ran: metrics list it, at zero too
-            by_slice[name] = balance_intents(rows, human_intents, params.max_intent_rows_vs_median, trimmer)
+            by_slice[name] = balance_intents(
+                rows, human_intents, params.max_intent_rows_vs_median, trimmer, params.min_intent_cap
+            )
     _keep_human_share(by_slice, len(humans), params, taxonomy, trimmer)
     chosen = {row["id"] for rows in by_slice.values() for row in rows}
     return [row for row in admitted if row["id"] in chosen], removals
+
+
+def _rule_params(params: MixParams) -> dict[str, str]:
+    """Per rule, the params that set it, as the one-line note names them."""
+    return {
+        "exclusion": "mix.exclude",
+        "review_rejected": "reviewer verdicts in seeds/reviews/decisions.csv",
+        "critical_unapproved": "mix.critical_requires_approval: critical slices take only reviewer-approved rows,"
+        " verdicts go in seeds/reviews/decisions.csv",
+        "critical_share_cap": f"mix.max_synthetic_share_critical: {params.max_synthetic_share_critical:g}",
+        "target_rows": "mix.target_rows",
+        "intent_balance": f"mix.max_intent_rows_vs_median: {params.max_intent_rows_vs_median},"
+        f" mix.min_intent_cap: {params.min_intent_cap}",
+        "min_human_share": f"mix.min_human_share: {params.min_human_share:g}",
+    }
+
+
+def removal_note(candidates: int, kept: int, removals: Removals, params: MixParams) -> str | None:
+    """One line saying which rules removed most synthetic rows, how many and which params set them,
+    when the mix keeps fewer than half of the `candidates` synthetic rows that reached it; else None."""
+    if not candidates or kept * 2 >= candidates:
+        return None
+    counts = Counter({rule: count for rule, count in removals.by_rule.items() if count})
+    counts["exclusion"] = sum(removals.by_exclusion.values())
+    named = _rule_params(params)
+    parts = [f"{rule} {count} ({named.get(rule, rule)})" for rule, count in counts.most_common() if count]
+    return f"mix: {kept} of {candidates} synthetic rows kept; removed by " + "; ".join(parts)

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stages.core.domain import load_domain
 from stages.core.errors import UserError
 from stages.core.hashing import file_sha256, unit_draw
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
@@ -28,7 +29,7 @@ from stages.mix.formats import chat_record, chat_record_problem
 from stages.mix.metrics import composition_csv, mix_metrics
 from stages.mix.params import MixParams
 from stages.mix.preferences import failure_preferences, teacher_preferences
-from stages.mix.rules import Removals, select_rows
+from stages.mix.rules import Removals, removal_note, select_rows
 
 Row = dict[str, Any]
 SPLITS = ("train", "eval")
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "--upstream-metrics", type=Path, default=Path("metrics"), help="folder of earlier stages' metrics"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--domain", type=Path, default=Path("seeds/domain.yaml"), help="gives the system prompt")
     parser.add_argument("--out", type=Path, default=Path("data/mix"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/mix.json"))
     parser.add_argument("--composition", type=Path, default=Path("metrics/mix_composition.csv"))
@@ -86,13 +88,14 @@ def main() -> None:
     args = _parser().parse_args()
     params = load_section(args.params, "mix", MixParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
+    system_prompt = load_domain(args.domain).system_prompt
     humans = read_jsonl(args.seeds)
     if not humans:
         raise UserError(f"{args.seeds}: no human rows to mix")
     reviewed = read_jsonl(args.reviewed)
     synthetic, removals = select_rows(humans, reviewed, params, taxonomy)
     mixed = [{**row, "split": assign_split(row, params)} for row in humans + synthetic]
-    records = chat_records(mixed, params.system_prompt)
+    records = chat_records(mixed, system_prompt)
     pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
     teacher_records, pair_outcomes = teacher_preferences(pairs, params.pair_max_similarity)
     preferences = failure_preferences(humans) + teacher_records
@@ -111,6 +114,9 @@ def main() -> None:
     write_json(args.metrics, metrics)
     write_text(args.composition, composition_csv(mixed, taxonomy))
     write_text(args.out / "CARD.md", render_card(card))
+    note = removal_note(len(reviewed), len(synthetic), removals, params)
+    if note:
+        print(note)
     print(
         f"mix: {len(mixed)} rows ({len(humans)} human, {len(synthetic)} synthetic), {len(preferences)} preference"
         f" pairs, {removed} removed"

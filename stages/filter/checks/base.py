@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+from stages.core.domain import Domain
 from stages.core.params import Section
 
 Row = dict[str, Any]
@@ -30,12 +31,14 @@ class CheckInputs:
     """Files some checks read; None: not available, so a check that needs it is skipped.
 
     `blocklist`: phrases, one per line (seeds/blocklist.txt); `policy`: the policy document
-    (seeds/policy.md); `seeds`: the seed stage's rows (data/seed/seeds.jsonl).
+    (seeds/policy.md); `seeds`: the seed stage's rows (data/seed/seeds.jsonl); `domain`: the domain
+    file (seeds/domain.yaml: action-claim verbs, extra PII detectors; None: the neutral defaults).
     """
 
     blocklist: Path | None = None
     policy: Path | None = None
     seeds: Path | None = None
+    domain: Domain | None = None
 
 
 class Check(ABC):

@@ -1,25 +1,31 @@
-"""The pii check: e-mail addresses, phone numbers, card numbers (Luhn-valid), IBANs (mod-97 valid).
+"""The pii check: e-mail addresses, phone numbers, card numbers (Luhn-valid), IBANs (mod-97 valid), and
+the domain's own kinds.
 
 A teacher model writes realistic-looking personal data into synthetic turns ("my card is 4929 ..."),
-and a real number copied into training data is a leak; the support policy also forbids asking for card
-numbers. Card numbers and IBANs are confirmed by their check digits, so amounts, dates and reference
-numbers are not mistaken for them. Findings are masked, so a rejection reason never repeats the data.
+and a real number copied into training data is a leak. Card numbers and IBANs are confirmed by their
+check digits, so amounts, dates and reference numbers are not mistaken for them. The kinds are open:
+the domain file (seeds/domain.yaml `pii`, core.domain) adds named patterns, each optionally confirmed
+by a checksum (luhn, mod97, iban), e.g. a passport number. Findings are masked, so a rejection reason
+never repeats the data.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 
+from stages.core.domain import PiiDetector
+from stages.core.errors import UserError
 from stages.core.params import Section
 from stages.core.rows import turns_text
 from stages.filter.checks.base import Check, CheckInputs, Row
 
-PiiKind = Literal["email", "phone", "card_number", "iban"]
-PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "card_number", "iban")
+PII_KINDS: tuple[str, ...] = ("email", "phone", "card_number", "iban")  # the built-in kinds
+Finder = Callable[[str], "str | None"]
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
@@ -33,7 +39,7 @@ _PHONE = re.compile(
     r"|(?<![\w£$€.,])\d{3}[.-]\d{3}[.-]\d{4}(?!\w)"
 )
 _DIGITS_OR_AT = re.compile(r"\d{4}|@")  # every kind has an @ or 4 digits in a row somewhere
-# IBAN length per country (ISO 13616 registry), for the countries a UK bank's customers mostly meet
+# IBAN length per country (ISO 13616 registry), for the SEPA countries and their neighbours
 IBAN_LENGTHS = {
     "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
     "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27,
@@ -113,30 +119,84 @@ def find_email(text: str) -> str | None:
     return f"{_mask(local, 1)}@{domain}"
 
 
-FINDERS = {"email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban}
+FINDERS: dict[str, Finder] = {
+    "email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban,
+}  # fmt: skip
+
+
+def mod97_valid(value: str) -> bool:
+    """ISO 7064 MOD 97-10 on the value as written (letters as 10..35): the remainder is 1."""
+    compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
+    return bool(compact) and int("".join(str(int(char, 36)) for char in compact)) % 97 == 1
+
+
+CHECKSUMS: dict[str, Callable[[str], bool]] = {
+    "luhn": lambda value: (digits := re.sub(r"\D", "", value)) != "" and luhn_valid(digits),
+    "mod97": mod97_valid,
+    "iban": lambda value: iban_valid(re.sub(r"\s", "", value).upper()),
+}
+
+
+def detector_finder(detector: PiiDetector) -> Finder:
+    """The finder of a domain detector: the first match of its pattern (group 1 if it has groups) that
+    passes its checksum, masked; else None."""
+    pattern, checksum = detector.compiled(), CHECKSUMS[detector.checksum] if detector.checksum else None
+
+    def find(text: str) -> str | None:
+        for match in pattern.finditer(text):
+            value = match.group(1) if pattern.groups else match.group(0)
+            if value and (checksum is None or checksum(value)):
+                return _mask(value, 2)
+        return None
+
+    return find
 
 
 @dataclass(frozen=True)
 class PiiFinder:
-    """The first personal-data finding in a text, as (kind, masked value)."""
+    """The first personal-data finding in a text, as (kind, masked value): built-in kinds by name,
+    then `extra` (name, finder) pairs, in that order."""
 
     kinds: tuple[str, ...] = PII_KINDS
+    extra: tuple[tuple[str, Finder], ...] = ()
 
     def __call__(self, text: str) -> tuple[str, str] | None:
-        """(kind, masked value) of the first kind in `kinds` order found in `text`, else None."""
-        if not _DIGITS_OR_AT.search(text):
-            return None  # every kind needs a run of digits or an @: skip most texts cheaply
-        for kind in self.kinds:
-            found = FINDERS[kind](text)
+        """(kind, masked value) of the first kind found in `text`, else None."""
+        if _DIGITS_OR_AT.search(text):  # every built-in kind needs a run of digits or an @
+            for kind in self.kinds:
+                found = FINDERS[kind](text)
+                if found:
+                    return kind, found
+        for kind, finder in self.extra:
+            found = finder(text)
             if found:
                 return kind, found
         return None
 
 
-class PiiParams(Section):
-    """`filter.pii`: the kinds of personal data to look for, in this order."""
+def build_finder(kinds: Sequence[str], detectors: Sequence[PiiDetector]) -> PiiFinder:
+    """The finder for params `kinds` (built-in kinds, or names of `detectors`) plus every domain
+    detector not listed, after them. UserError for an unknown kind or a detector named like a built-in."""
+    clash = [d.name for d in detectors if d.name in FINDERS]
+    if clash:
+        raise UserError(f"domain file: field 'pii': {clash} are built-in kinds of the pii check; choose other names")
+    custom = {d.name: detector_finder(d) for d in detectors}
+    unknown = [kind for kind in kinds if kind not in FINDERS and kind not in custom]
+    if unknown:
+        raise UserError(
+            f"params filter.pii.kinds: unknown kind(s) {unknown}; built-in: {list(FINDERS)}, from the domain"
+            f" file's pii detectors: {list(custom)}"
+        )
+    built_in = tuple(kind for kind in kinds if kind in FINDERS)
+    order = [kind for kind in kinds if kind in custom] + [name for name in custom if name not in kinds]
+    return PiiFinder(built_in, tuple((name, custom[name]) for name in order))
 
-    kinds: list[PiiKind] = Field(default=list(PII_KINDS), min_length=1)
+
+class PiiParams(Section):
+    """`filter.pii`: the kinds of personal data to look for, in this order (built-in kinds, or the
+    names of the domain file's detectors; detectors not listed run after these)."""
+
+    kinds: list[str] = Field(default=list(PII_KINDS), min_length=1)
 
 
 @dataclass(frozen=True)
@@ -151,8 +211,8 @@ class PiiCheck(Check):
 
     @classmethod
     def build(cls, params: PiiParams, inputs: CheckInputs) -> PiiCheck:
-        """The check for the kinds params list."""
-        return cls(PiiFinder(tuple(params.kinds)))
+        """The check for the kinds params list and the domain's detectors (`inputs.domain`)."""
+        return cls(build_finder(params.kinds, inputs.domain.pii if inputs.domain else ()))
 
     def check(self, row: Row) -> str | None:
         """`pii: <kind> in <role> text (<masked>)` for the first finding, user turns first; else None."""

@@ -12,8 +12,11 @@ A template file is a short YAML header, then a system part and a user part:
     ... {{conversation}} ... {{output_format}}
 
 Placeholders are `{{name}}` (see PLACEHOLDERS); they are filled in one pass, so text inserted
-from the policy or a seed is never expanded again. The template id is the file stem and its hash
-covers the whole file, so editing a template re-requests exactly the rows made with it.
+from the policy or a seed is never expanded again. The domain's placeholders (`{{assistant}}`,
+`{{product}}`, `{{rules}}`: core.domain.PROMPT_PLACEHOLDERS) are filled from seeds/domain.yaml when
+the template is loaded, so no template names a product. The template id is the file stem and its
+hash covers the whole file and the domain values it uses, so editing either re-requests exactly the
+rows made with it.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from typing import Any, Literal
 
 import yaml
 
+from stages.core.domain import PROMPT_PLACEHOLDERS
 from stages.core.errors import UserError
-from stages.core.hashing import sha256_hex
+from stages.core.hashing import canonical_json, sha256_hex
 from stages.generate.params import OpenAIParams
 
 TemplateKind = Literal["variation", "reply"]
 TEMPLATE_SUFFIX = ".md"
 PLACEHOLDERS = frozenset({"policy", "conversation", "intent", "slice", "policy_refs", "output_format"})
+DOMAIN_PLACEHOLDERS = frozenset(PROMPT_PLACEHOLDERS)
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 _SECTION = re.compile(r"^=== (system|user) ===[ \t]*$", re.MULTILINE)
 _TURN_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
@@ -108,8 +113,9 @@ class PromptTemplate:
         return rendered
 
 
-def load_template(path: Path) -> PromptTemplate:
-    """Parse one template file; a malformed file is a UserError naming it."""
+def load_template(path: Path, domain: dict[str, str] | None = None) -> PromptTemplate:
+    """Parse one template file, its domain placeholders filled from `domain` (Domain.prompt_values);
+    a malformed file, or domain placeholders without `domain`, is a UserError naming it."""
     text = path.read_text(encoding="utf-8")
     header, body = _split_header(path, text)
     kind = header.get("kind")
@@ -120,16 +126,30 @@ def load_template(path: Path) -> PromptTemplate:
     sections = dict(zip(parts[1::2], parts[2::2], strict=True))
     if list(sections) != ["system", "user"] or parts[0].strip():
         raise UserError(f"{path}: expected '=== system ===' then '=== user ===' after the header")
-    unknown = sorted({name for part in sections.values() for name in _PLACEHOLDER.findall(part)} - PLACEHOLDERS)
+    used = {name for part in sections.values() for name in _PLACEHOLDER.findall(part)}
+    unknown = sorted(used - PLACEHOLDERS - DOMAIN_PLACEHOLDERS)
     if unknown:
-        raise UserError(f"{path}: unknown placeholder(s) {unknown}; known: {sorted(PLACEHOLDERS)}")
+        known = sorted(PLACEHOLDERS | DOMAIN_PLACEHOLDERS)
+        raise UserError(f"{path}: unknown placeholder(s) {unknown}; known: {known}")
+    hashed = text
+    if used & DOMAIN_PLACEHOLDERS:
+        if domain is None:
+            raise UserError(f"{path}: uses {sorted(used & DOMAIN_PLACEHOLDERS)} from the domain file, none given")
+        values = {name: domain[name] for name in sorted(used & DOMAIN_PLACEHOLDERS)}
+        sections = {name: _fill(part, values) for name, part in sections.items()}
+        hashed = text + canonical_json(values)
     return PromptTemplate(
         template_id=path.name.removesuffix(TEMPLATE_SUFFIX),
         kind=kind,
-        content_hash=sha256_hex(text.encode("utf-8"))[:16],
+        content_hash=sha256_hex(hashed.encode("utf-8"))[:16],
         system=sections["system"].strip("\n"),
         user=sections["user"].strip("\n"),
     )
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    """`text` with the placeholders named in `values` filled (others left for rendering)."""
+    return _PLACEHOLDER.sub(lambda match: values.get(match.group(1), match.group(0)), text)
 
 
 def _split_header(path: Path, text: str) -> tuple[dict[str, Any], str]:
@@ -146,8 +166,11 @@ def _split_header(path: Path, text: str) -> tuple[dict[str, Any], str]:
     return header, "\n".join(lines[end + 1 :])
 
 
-def load_templates(params: OpenAIParams, prompts_dir: Path, params_path: Path) -> dict[str, PromptTemplate]:
-    """The templates params name, checked to exist and to be of the right kind for their list."""
+def load_templates(
+    params: OpenAIParams, prompts_dir: Path, params_path: Path, domain: dict[str, str] | None = None
+) -> dict[str, PromptTemplate]:
+    """The templates params name, checked to exist and to be of the right kind for their list; `domain`
+    fills their domain placeholders (see load_template)."""
     available = sorted(p.name.removesuffix(TEMPLATE_SUFFIX) for p in prompts_dir.glob(f"*{TEMPLATE_SUFFIX}"))
     templates: dict[str, PromptTemplate] = {}
     expected_kinds: list[tuple[str, list[Any], TemplateKind]] = [
@@ -160,7 +183,7 @@ def load_templates(params: OpenAIParams, prompts_dir: Path, params_path: Path) -
             if entry.template not in available:
                 raise UserError(f"{key}: no template '{entry.template}' in {prompts_dir}/ (have: {available})")
             template = templates.get(entry.template) or load_template(
-                prompts_dir / f"{entry.template}{TEMPLATE_SUFFIX}"
+                prompts_dir / f"{entry.template}{TEMPLATE_SUFFIX}", domain
             )
             if template.kind != kind:
                 raise UserError(f"{key}: '{entry.template}' is a {template.kind} template; {list_name} need {kind}")

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import openai
 
+from stages.core.domain import DEFAULT_DOMAIN_FILE, load_domain
 from stages.core.errors import UserError
 from stages.generate.params import GenerateParams, OpenAIParams
 from stages.generate.teacher.cache import ResponseCache, cache_entry
@@ -54,12 +55,14 @@ RAMP_UP_S = 0.002
 @dataclass(frozen=True)
 class TeacherPaths:
     """Where the backend reads and writes: prompt templates (prompts/<template>.md), the policy the
-    prompts quote, the response cache directory, and params.yaml (named in error messages)."""
+    prompts quote, the response cache directory, params.yaml (named in error messages) and the
+    domain file whose values fill the templates' domain placeholders (core.domain)."""
 
     prompts: Path
     policy: Path
     cache: Path
     params: Path
+    domain: Path = DEFAULT_DOMAIN_FILE
 
 
 @dataclass
@@ -89,7 +92,7 @@ def generate_with_teacher(
     rejected row, and a spent budget sets `stop_message` instead of raising.
     """
     settings = params.openai
-    templates = load_templates(settings, paths.prompts, paths.params)
+    templates = load_templates(settings, paths.prompts, paths.params, load_domain(paths.domain).prompt_values())
     if not paths.policy.exists():
         raise UserError(f"{paths.policy}: policy document not found (the teacher's prompts quote it)")
     policy = paths.policy.read_text(encoding="utf-8").strip()

@@ -1,10 +1,11 @@
-"""The real held-out traffic the evaluate stage scores on, and the check that it never trained anything.
+"""The real held-out traffic: read by evaluate (which scores on it) and dedup (which decontaminates against it).
 
 Three file formats (params `evaluate.eval_set.format`):
     rows    the pipeline's row schema (data/seed/eval.jsonl): user turns of `messages`, `intent`, `slice`
     csv     an imported log with a header line; `columns` maps the text, intent and optional slice column
     jsonl   an imported log, one object a line; the text field may also hold a chat `messages` list
 Every example remembers its `file:line`, so errors and leak reports point at the line to fix.
+The file is set by params `evaluate.eval_set` (EvalSetParams, here so that dedup reads the same block).
 """
 
 from __future__ import annotations
@@ -13,14 +14,32 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
 
 from stages.core.errors import UserError
 from stages.core.jsonl import iter_jsonl
-from stages.core.params import Taxonomy
+from stages.core.params import Section, Taxonomy, read_params_file
 from stages.core.rows import user_text
-from stages.core.text import match_key, tidy
-from stages.evaluate.params import EvalSetParams
+from stages.core.text import tidy
+
+
+class EvalSetColumns(Section):
+    """Column (CSV) or field (JSONL) names of an imported log."""
+
+    text: str = Field(default="text", min_length=1)
+    intent: str = Field(default="intent", min_length=1)
+    slice: str | None = None  # None: each row's slice comes from params taxonomy
+
+
+class EvalSetParams(Section):
+    """`evaluate.eval_set`: the real held-out traffic, the repository's eval split or an imported log."""
+
+    path: str = Field(default="data/seed/eval.jsonl", min_length=1)
+    format: Literal["rows", "csv", "jsonl"] = "rows"
+    columns: EvalSetColumns = EvalSetColumns()
+    unknown_intents: Literal["error", "skip"] = "error"
 
 
 @dataclass(frozen=True)
@@ -39,15 +58,6 @@ class LoadedEvalSet:
 
     examples: list[EvalExample]
     skipped_unknown_intent: int
-
-
-@dataclass(frozen=True)
-class Leak:
-    """An eval example whose normalised text (text.match_key) is also in a training set."""
-
-    example: EvalExample
-    train_sets: tuple[str, ...]  # the training sets whose rows have the same normalised text
-    train_row_id: str  # the first matching training row
 
 
 def _text_value(value: Any, where: str, column: str) -> str:
@@ -148,47 +158,20 @@ def load_eval_set(path: Path, params: EvalSetParams, taxonomy: Taxonomy) -> Load
     return LoadedEvalSet(examples, skipped)
 
 
-def find_leaks(
-    examples: list[EvalExample], train_sets: dict[str, list[dict[str, Any]]]
-) -> tuple[list[EvalExample], list[Leak]]:
-    """Split eval examples into clean ones and ones whose normalised text is in a training set."""
-    seen: dict[str, tuple[list[str], str]] = {}  # text key -> (training sets holding it, first row id)
-    for set_name, rows in train_sets.items():
-        for row in rows:
-            set_names, _ = seen.setdefault(match_key(user_text(row)), ([], row["id"]))
-            if set_name not in set_names:
-                set_names.append(set_name)
-    clean: list[EvalExample] = []
-    leaks: list[Leak] = []
-    for example in examples:
-        match = seen.get(match_key(example.text))
-        if match is None:
-            clean.append(example)
-        else:
-            leaks.append(Leak(example, tuple(match[0]), match[1]))
-    return clean, leaks
+def eval_set_params(params_path: str | Path) -> EvalSetParams:
+    """The `evaluate.eval_set` block of a params file (defaults where absent), for stages other than
+    evaluate that read the eval set; a bad block is a UserError naming the key."""
+    raw = (read_params_file(params_path).get("evaluate") or {}).get("eval_set") or {}
+    try:
+        return EvalSetParams.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(["evaluate", "eval_set", *(str(part) for part in first["loc"])])
+        raise UserError(f"{params_path}: {key}: {first['msg']}") from None
 
 
-def leak_error(leaks: list[Leak]) -> UserError:
-    """The error for `on_leak: error`: names the first leaking eval row's file:line and how many leak."""
-    first = leaks[0]
-    return UserError(
-        f"{first.example.where}: eval text also in training set(s) {', '.join(first.train_sets)}"
-        f" (row {first.train_row_id}); {len(leaks)} eval row(s) leak in all"
-        " (set evaluate.on_leak: drop to leave them out of the eval set)"
-    )
-
-
-def leak_records(leaks: list[Leak]) -> list[dict[str, Any]]:
-    """data/evaluate/leaked.jsonl: each leaking eval row with the training sets and first row it matched."""
-    return [
-        {
-            "where": leak.example.where,
-            "text": leak.example.text,
-            "intent": leak.example.intent,
-            "slice": leak.example.slice,
-            "train_sets": list(leak.train_sets),
-            "train_row_id": leak.train_row_id,
-        }
-        for leak in leaks
-    ]
+def eval_texts(path: Path, params: EvalSetParams) -> Iterator[tuple[str, str]]:
+    """("file:line", user text) of every record of the eval set, whatever its intent: what decontamination
+    compares training rows with (a row outside the taxonomy is real traffic too)."""
+    for where, text, _, _ in _raw_records(path, params):
+        yield where, text

@@ -1,0 +1,162 @@
+"""The domain file (seeds/domain.yaml): what the engine needs to know about the product, as data.
+
+The engine knows no domain. Everything that names the product or its rules beyond the policy
+document lives in this file, which the user edits beside the seeds:
+
+    product        the product's name ("Acme Travel")
+    assistant      who speaks, as the teacher prompts say it (default "the support assistant of <product>")
+    system_prompt  the system turn of every fine-tuning line (mix)
+    rules          what the assistant never does beyond the policy, one sentence each (teacher prompts)
+    action_claims  verbs that, after "I've" / "we've", claim an action the assistant cannot take (filter)
+    pii            extra personal-data detectors beyond the filter's built-in kinds: a name, a regular
+                   expression (group 1, if any, is the value) and optionally a checksum kind (filter)
+
+Validated on load: every problem is reported at once, each naming the file, the line (as an editor
+counts it) and the field, e.g. "seeds/domain.yaml:7: field 'pii.0.pattern': not a valid regular
+expression (...)". Stages that read it: generate (teacher prompts), filter (action claims, PII), mix
+(system prompt); `python -m stages.validate` checks it with the rest of a domain.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stages.core.errors import UserError
+
+DEFAULT_DOMAIN_FILE = Path("seeds/domain.yaml")
+# Verbs of account actions any support assistant is unable to take itself, whatever the product:
+# used when the domain file lists none. A domain adds its own ("booked", "rebooked"...).
+NEUTRAL_ACTION_CLAIMS: tuple[str, ...] = (
+    "refunded", "cancelled", "canceled", "reversed", "processed", "approved", "credited", "waived",
+    "changed", "updated", "deleted", "closed", "restored", "upgraded",
+)  # fmt: skip
+ChecksumKind = Literal["luhn", "mod97"]
+PROMPT_PLACEHOLDERS = ("product", "assistant", "rules")  # what prompts/*.md may take from this file
+
+
+class PiiDetector(BaseModel):
+    """One extra personal-data detector: `pattern` finds it (group 1, if the pattern has groups, is the
+    value that is checked and masked), `checksum` (luhn | mod97) confirms it, so that look-alikes pass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    pattern: str = Field(min_length=1)
+    checksum: ChecksumKind | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression ({err})") from None
+        if compiled.fullmatch(""):
+            raise ValueError("the pattern matches empty text, so it would flag every row")
+        return value
+
+    def compiled(self) -> re.Pattern[str]:
+        """The compiled pattern."""
+        return re.compile(self.pattern)
+
+
+class Domain(BaseModel):
+    """The validated domain file (see the module docstring for each field)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    product: str = Field(min_length=1)
+    assistant: str | None = Field(default=None, min_length=1)
+    system_prompt: str = Field(min_length=1)
+    rules: list[str] = Field(default_factory=list)
+    action_claims: list[str] = Field(default_factory=lambda: list(NEUTRAL_ACTION_CLAIMS), min_length=1)
+    pii: list[PiiDetector] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_are_sentences(cls, value: list[str]) -> list[str]:
+        if any(not rule.strip() for rule in value):
+            raise ValueError("a rule is empty")
+        return [" ".join(rule.split()) for rule in value]
+
+    @field_validator("action_claims")
+    @classmethod
+    def _verbs(cls, value: list[str]) -> list[str]:
+        bad = [verb for verb in value if not re.fullmatch(r"[A-Za-z][A-Za-z'-]*(?: [A-Za-z'-]+)*", verb)]
+        if bad:
+            raise ValueError(f"verbs are words (letters, ' and -), got {bad}")
+        return [verb.lower() for verb in value]
+
+    @model_validator(mode="after")
+    def _unique_detectors(self) -> Domain:
+        names = [detector.name for detector in self.pii]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pii: detector names must be unique, got {names}")
+        return self
+
+    def speaker(self) -> str:
+        """Who speaks in the conversations: `assistant`, or "the support assistant of <product>"."""
+        return self.assistant or f"the support assistant of {self.product}"
+
+    def prompt_values(self) -> dict[str, str]:
+        """The values of the teacher prompts' domain placeholders (PROMPT_PLACEHOLDERS)."""
+        rules = "\n".join(f"- {rule}" for rule in self.rules) or "- (no rules beyond the policy)"
+        return {"product": self.product, "assistant": self.speaker(), "rules": rules}
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at `loc` (the deepest existing node on the way)."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else 1)
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if getattr(key, "value", None) == part), None)
+            if child is not None:  # point at the key's line: a block value starts on the next one
+                key_node = next(key for key, value in node.value if value is child)
+                line = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def domain_problems(path: str | Path) -> tuple[Domain | None, list[str]]:
+    """(the domain, []) for a valid file; (None, every problem) otherwise, each "file:line: field 'x': why"."""
+    path = Path(path)
+    if not path.exists():
+        return None, [f"{path}: file not found (the domain file: product name, system prompt, teacher-prompt"
+                      " rules, action-claim verbs, PII detectors; see README 'Start your own data set')"]  # fmt: skip
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        return None, [f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})"]
+    if not isinstance(raw, dict):
+        return None, [f"{path}:1: expected a mapping of fields (product, system_prompt, ...)"]
+    try:
+        return Domain.model_validate(raw), []
+    except ValidationError as err:
+        problems = []
+        for item in err.errors():
+            loc = tuple(item["loc"])
+            field = ".".join(str(part) for part in loc) or "domain"
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}:{_node_line(root, loc)}: field '{field}': {message}")
+        return None, problems
+
+
+def load_domain(path: str | Path = DEFAULT_DOMAIN_FILE) -> Domain:
+    """The validated domain file; UserError listing every problem (file:line: field) otherwise."""
+    domain, problems = domain_problems(path)
+    if domain is None:
+        raise UserError("\n".join(problems))
+    return domain
