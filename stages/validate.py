@@ -1,22 +1,49 @@
-"""`python -m stages.validate`: check params.yaml (every section) without running the pipeline.
+"""`python -m stages.validate`: check a whole domain and params.yaml without running the pipeline.
 
-Not a stage and no stage's dependency: it imports every stage's params model.
+Lists every problem at once, each naming its file, line and field where one is known, and exits 2 if
+there is any (0 and one line per part when all is valid):
+    params     every params.yaml section (each stage's pydantic model)
+    domain     seeds/domain.yaml (core.domain: product, system prompt, rules, verbs, PII detectors)
+    seeds      cases.jsonl, failures.jsonl, eval_traffic.jsonl line by line (the seed stage's rules
+               against params `taxonomy`), then as a set (ids, duplicates, eval kept apart, enough
+               cases per intent)
+    policy     seeds/policy.md states figures; every `policy_refs` rule a seed names is in it
+    replies    every expert reply passes the filter's blocklist, PII and policy_facts checks (a
+               reply the filter would reject means the policy, blocklist or reply needs a fix)
+    prompts    prompts/*.md parse, with their domain placeholders filled from the domain file
+    lexicon    the built-in generator's word lists (seeds/lexicon.yaml), by the generator's own
+               validator (LEXICON_VALIDATOR) once it has one
+Not a stage and no stage's dependency: it imports every stage's code.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
 from stages.core.params import DEFAULT_PARAMS_FILE, Section, Taxonomy, load_section
 from stages.dedup.params import DedupParams
 from stages.evaluate.params import EvaluateParams
+from stages.filter.checks.base import CheckInputs
+from stages.filter.checks.blocklist import BlocklistCheck
+from stages.filter.checks.pii import PiiCheck, PiiParams
+from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParams
 from stages.filter.params import FilterParams
+from stages.filter.policy import PolicyFacts
 from stages.generate.params import GenerateParams
+from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template
 from stages.mix.params import MixParams
 from stages.review.params import ReviewParams
 from stages.seed.params import SeedParams
+from stages.seed.stage import SeedLine, seed_row, seed_set_problems
 
 SECTIONS: dict[str, type[Section]] = {
     "taxonomy": Taxonomy,
@@ -28,10 +55,23 @@ SECTIONS: dict[str, type[Section]] = {
     "mix": MixParams,
     "evaluate": EvaluateParams,
 }
+SEED_FILES = {"cases.jsonl": "case", "failures.jsonl": "failure", "eval_traffic.jsonl": "eval"}
+# Hook for the built-in generator's lexicon check: "module:function", the function taking the lexicon
+# file's path and returning its problems (strings naming file, line and field). None: not available yet.
+LEXICON_VALIDATOR: str | None = None
+Located = list[tuple[str, dict[str, Any]]]
 
 
 def load_all(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Section]:
     """Every section validated, by name; raises UserError listing every section's problems."""
+    loaded, problems = params_problems(path)
+    if problems:
+        raise UserError("\n".join(problems))
+    return loaded
+
+
+def params_problems(path: str | Path) -> tuple[dict[str, Section], list[str]]:
+    """(the sections that are valid, by name; every problem of the others)."""
     loaded: dict[str, Section] = {}
     problems: list[str] = []
     for name, model in SECTIONS.items():
@@ -39,17 +79,144 @@ def load_all(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Section]:
             loaded[name] = load_section(path, name, model)
         except UserError as err:
             problems.append(str(err))
-    if problems:
-        raise UserError("\n".join(problems))
-    return loaded
+    return loaded, problems
+
+
+def seed_file_problems(path: Path, origin: str, taxonomy: Taxonomy) -> tuple[Located, list[str]]:
+    """(the valid rows of one seed file with their "file:line", every problem of its lines)."""
+    if not path.exists():
+        return [], [f"{path}: file not found"]
+    rows: Located = []
+    problems: list[str] = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            raw = json.loads(line)
+            parsed = SeedLine.model_validate(raw)
+            rows.append((where, seed_row(parsed, origin, taxonomy, where)))  # type: ignore[arg-type]
+        except json.JSONDecodeError as err:
+            problems.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
+        except ValidationError as err:
+            problems += [_field(where, item) for item in err.errors()]
+        except UserError as err:
+            problems.append(str(err))
+    return rows, problems
+
+
+def _field(where: str, item: Any) -> str:
+    field = ".".join(str(part) for part in item["loc"]) or "line"
+    return f"{where}: field '{field}': {item['msg']}"
+
+
+def policy_problems(path: Path, seeds: Located) -> list[str]:
+    """The policy states figures, and has every rule the seeds' `policy_refs` name."""
+    try:
+        facts = PolicyFacts.from_file(path)
+    except UserError as err:
+        return [str(err)]
+    refs = facts.refs()
+    if not refs:
+        return []
+    return [
+        f"{where}: field 'policy_refs': rule {ref!r} is not in {path}"
+        for where, row in seeds
+        for ref in row["meta"].get("policy_refs", [])
+        if ref not in refs
+    ]
+
+
+def reply_problems(seeds_dir: Path, seeds: Located, domain: Domain | None, params: FilterParams | None) -> list[str]:
+    """Expert replies the filter's blocklist, pii or policy_facts check would reject, naming the line."""
+    inputs = CheckInputs(blocklist=seeds_dir / "blocklist.txt", policy=seeds_dir / "policy.md", domain=domain)
+    try:
+        checks = [
+            BlocklistCheck.build(None, inputs),
+            PiiCheck.build(params.pii if params else PiiParams(), inputs),
+            PolicyFactsCheck.build(params.policy_facts if params else PolicyFactsParams(), inputs),  # type: ignore[attr-defined]
+        ]
+    except UserError as err:
+        return [str(err)]
+    problems = []
+    for where, row in seeds:
+        for check in checks:
+            reason = check.check(row) if check is not None else None
+            if reason:
+                problems.append(f"{where}: field 'messages': the filter would reject this row ({reason})")
+    return problems
+
+
+def prompt_problems(prompts_dir: Path, domain: Domain | None) -> tuple[int, list[str]]:
+    """(templates read, problems) for every template of `prompts_dir`."""
+    # without a valid domain file (reported already) templates are still parsed, placeholders left in
+    values = domain.prompt_values() if domain else {name: f"<{name}>" for name in PROMPT_PLACEHOLDERS}
+    problems, count = [], 0
+    for path in sorted(prompts_dir.glob(f"*{TEMPLATE_SUFFIX}")):
+        count += 1
+        try:
+            load_template(path, values)
+        except UserError as err:
+            problems.append(str(err))
+    return count, problems
+
+
+def lexicon_problems(seeds_dir: Path) -> list[str] | None:
+    """The lexicon's problems by LEXICON_VALIDATOR; None when there is no validator yet."""
+    if LEXICON_VALIDATOR is None:
+        return None
+    module, function = LEXICON_VALIDATOR.split(":")
+    validate: Callable[[Path], list[str]] = getattr(importlib.import_module(module), function)
+    return validate(seeds_dir / "lexicon.yaml")
+
+
+def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tuple[list[str], list[str]]:
+    """(one line per part checked, every problem found), without running any stage."""
+    sections, problems = params_problems(params_path)
+    report = [f"{params_path}: {len(sections)} of {len(SECTIONS)} sections valid"]
+    domain, found = domain_problems(seeds_dir / "domain.yaml")
+    problems += found
+    report.append(f"{seeds_dir / 'domain.yaml'}: {'valid' if domain else 'invalid'}")
+    taxonomy = sections.get("taxonomy")
+    train: Located = []
+    evaluation: Located = []
+    if isinstance(taxonomy, Taxonomy):
+        for name, origin in SEED_FILES.items():
+            rows, found = seed_file_problems(seeds_dir / name, origin, taxonomy)
+            (evaluation if origin == "eval" else train).extend(rows)
+            problems += found
+            report.append(f"{seeds_dir / name}: {len(rows)} valid rows")
+        seed_params = sections.get("seed")
+        if isinstance(seed_params, SeedParams):
+            problems += seed_set_problems(train, evaluation, taxonomy, seed_params)
+    problems += policy_problems(seeds_dir / "policy.md", train + evaluation)
+    filter_params = sections.get("filter")
+    problems += reply_problems(seeds_dir, train + evaluation, domain, filter_params)  # type: ignore[arg-type]
+    report.append(f"{seeds_dir / 'policy.md'}, {seeds_dir / 'blocklist.txt'}: checked against every expert reply")
+    count, found = prompt_problems(prompts_dir, domain)
+    problems += found
+    report.append(f"{prompts_dir}/: {count} templates")
+    lexicon = lexicon_problems(seeds_dir)
+    report.append(
+        f"{seeds_dir / 'lexicon.yaml'}: " + ("not checked (no validator yet)" if lexicon is None else "checked")
+    )
+    problems += lexicon or []
+    return report, problems
 
 
 def main() -> None:
-    """Validate the params file given by --params and print one line naming its sections."""
-    parser = argparse.ArgumentParser(prog="python -m stages.validate", description=__doc__)
+    """Validate --params, the domain in --seeds and the templates in --prompts; list every problem."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stages.validate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS_FILE)
+    parser.add_argument("--seeds", type=Path, default=Path("seeds"), help="the domain folder")
+    parser.add_argument("--prompts", type=Path, default=Path("prompts"))
     args = parser.parse_args()
-    print(f"{args.params}: valid ({', '.join(load_all(args.params))})")
+    report, problems = validate_domain(args.params, args.seeds, args.prompts)
+    if problems:
+        raise UserError(f"{len(problems)} problem(s):\n" + "\n".join(problems))
+    print("\n".join(["valid:", *(f"  {line}" for line in report)]))
 
 
 if __name__ == "__main__":

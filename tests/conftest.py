@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,24 +15,71 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
 
+# The engine tests' own fixture domain (a grocery delivery service), neither shipped example's: the
+# engine must not depend on the domain that seeds/ holds.
 TAXONOMY = {
-    "cards": ["card_arrival", "activate_my_card"],
-    "billing": ["card_payment_fee_charged", "request_refund"],
-    "fraud_security": ["lost_or_stolen_card", "compromised_card"],
+    "deliveries": ["late_delivery", "missing_item"],
+    "payments": ["delivery_fee", "refund_request"],
+    "account": ["account_locked", "delete_account"],
 }
-CRITICAL = ["billing", "fraud_security"]
+CRITICAL = ["payments", "account"]
 USER_OPENINGS = [
-    "My new card still has not arrived and I ordered it last week",
-    "How do I switch on the card that came in the post today",
-    "There is a charge on my statement for a card payment I made abroad",
-    "I returned a jacket to the shop and want my money back",
-    "Somebody took my wallet on the bus with my card in it",
-    "I got a text saying my card was used in another country",
+    "My grocery order was due at six and it still has not turned up tonight",
+    "The bag from my weekly order came without the eggs and the bread I paid for",
+    "There is a delivery fee on my receipt although my basket was big enough",
+    "I sent back a box of spoiled fruit and want my money back",
+    "I cannot log in since this morning after typing my password a few times",
+    "Please remove my profile and every piece of data you keep about me",
 ]
 REPLY = (
     "Thanks for telling us. Open the app, go to Help, choose this topic and follow the steps; "
     "if anything looks wrong I will hand you over to an agent straight away."
 )
+FIXTURE_POLICY = """# Freshbox - Support Policy (test fixture)
+
+Freshbox delivers groceries. The assistant states only these rules.
+
+## 1. Deliveries
+
+1.1 **Late orders.** Orders arrive in the chosen 1-hour slot. An order more than 30 minutes late earns a €5 voucher.
+
+1.2 **Missing items.** Missing items are refunded within 3 working days of a report in Orders > Report a problem.
+
+## 2. Payments
+
+2.1 **Delivery fee.** Delivery costs €4 and is free for baskets over €50.
+
+2.2 **Refunds.** Refunds of returned goods reach the card within 5 working days.
+
+## 3. Account
+
+3.1 **Locked accounts.** After 5 wrong passwords the account is locked for 15 minutes.
+
+## Facts
+
+- late-order voucher: €5
+- delivery fee: €4, free over €50
+"""
+FIXTURE_DOMAIN = """product: Freshbox
+system_prompt: You are the support assistant of Freshbox. Follow the Freshbox policy.
+rules:
+  - Never ask for a password.
+action_claims: [refunded, cancelled, delivered, credited]
+pii:
+  - name: loyalty_number
+    pattern: '\\bFB-(\\d{8})\\b'
+    checksum: luhn
+"""
+FIXTURE_BLOCKLIST = "# phrases no row may contain\nas an ai\nas a language model\nwe guarantee\n"
+
+
+def write_fixture_domain(root: Path) -> Path:
+    """The fixture domain's seeds/domain.yaml, policy.md and blocklist.txt under `root`; returns root."""
+    (root / "seeds").mkdir(parents=True, exist_ok=True)
+    (root / "seeds/domain.yaml").write_text(FIXTURE_DOMAIN, encoding="utf-8")
+    (root / "seeds/policy.md").write_text(FIXTURE_POLICY, encoding="utf-8")
+    (root / "seeds/blocklist.txt").write_text(FIXTURE_BLOCKLIST, encoding="utf-8")
+    return root
 
 
 def env_with_venv() -> dict[str, str]:
@@ -92,7 +138,7 @@ def write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
 
 
 def make_project(root: Path, cases_per_intent: int = 4) -> Path:
-    """A small valid project: params.yaml (repo's, with a small taxonomy) and seed files."""
+    """A small valid project: params.yaml (repo's, with the fixture taxonomy), the fixture domain and seed files."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["taxonomy"] = {"slices": TAXONOMY, "critical": CRITICAL}
     params["seed"]["min_cases_per_intent"] = 1
@@ -114,7 +160,7 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     write_lines(root / "seeds/cases.jsonl", cases)
     write_lines(root / "seeds/failures.jsonl", failures)
     write_lines(root / "seeds/eval_traffic.jsonl", evaluation)
-    shutil.copy(ROOT / "seeds/blocklist.txt", root / "seeds/blocklist.txt")
+    write_fixture_domain(root)
     (root / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (root / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
     return root

@@ -92,7 +92,7 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
 def _row(**changes: object) -> dict:
     row = {
         "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}],
-        "intent": "card_arrival", "slice": "cards", "source": "human", "origin": "case",
+        "intent": "late_delivery", "slice": "deliveries", "source": "human", "origin": "case",
         "case_id": "c1", "seed_id": "x" * 20, "provenance": None, "meta": {},
     }  # fmt: skip
     row.update(changes)
@@ -102,7 +102,7 @@ def _row(**changes: object) -> dict:
 
 def test_row_id_is_a_content_hash() -> None:
     assert row_id(_row()) == row_id(_row())
-    assert row_id(_row()) != row_id(_row(intent="card_not_working"))
+    assert row_id(_row()) != row_id(_row(intent="damaged_item"))
     assert schema_problem(_row()) is None
 
 

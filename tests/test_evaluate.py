@@ -13,10 +13,11 @@ import yaml
 from sklearn.metrics import accuracy_score, f1_score
 
 from stages.core.errors import UserError
+from stages.core.eval_set import EvalExample, load_eval_set
 from stages.core.params import Taxonomy, load_section
 from stages.evaluate.diversity import DiversityMeter, distinct_n
-from stages.evaluate.eval_set import EvalExample, find_leaks, load_eval_set
-from stages.evaluate.params import EvalSetColumns, EvalSetParams, EvaluateParams, ProbeParams
+from stages.evaluate.leaks import find_leaks
+from stages.evaluate.params import EvalSetColumns, EvalSetParams, EvaluateParams, LeakCheckParams, ProbeParams
 from stages.evaluate.probe import NO_PREDICTION, train_probe
 from stages.evaluate.scoring import TRAIN_SETS, EvalScorer, score_probes, verdict
 from tests.conftest import CRITICAL, TAXONOMY, make_project, read_rows, run_stage, write_lines
@@ -54,7 +55,8 @@ def train_user_text(project: Path) -> tuple[str, str]:
 
 def test_metrics_layout_reads_well_in_dvc_metrics_diff(mixed: Path) -> None:
     metrics = json.loads((mixed / "metrics/evaluate.json").read_text())
-    assert metrics["eval_set"] == {"rows": 6, "leaked_removed": 0, "skipped_unknown_intent": 0, "intents": 6}
+    assert metrics["eval_set"] == {"rows": 6, "leaked_removed": 0, "skipped_unknown_intent": 0, "intents": 6,
+                                   "leaked_by_match": {"exact": 0, "ngram": 0, "near": 0}}  # fmt: skip
     for block in [metrics["overall"], *metrics["slices"].values()]:
         for name in TRAIN_SETS:
             figures = block[name]
@@ -63,11 +65,13 @@ def test_metrics_layout_reads_well_in_dvc_metrics_diff(mixed: Path) -> None:
         assert {"mix_worse_than_human", "mix_better_than_human", "synthetic_collapse"} <= set(block)
         assert set(block["mix_minus_human"]) == {"accuracy", "accuracy_ci_low", "accuracy_ci_high"}
     assert set(metrics["slices"]) == set(TAXONOMY)
-    cards = metrics["slices"]["cards"]
-    assert cards["critical"] is False and cards["eval_rows"] == 2
-    assert cards["train_rows"]["mix"] == cards["train_rows"]["human"] + cards["train_rows"]["synthetic"] > 0
+    deliveries = metrics["slices"]["deliveries"]
+    assert deliveries["critical"] is False and deliveries["eval_rows"] == 2
+    assert (
+        deliveries["train_rows"]["mix"] == deliveries["train_rows"]["human"] + deliveries["train_rows"]["synthetic"] > 0
+    )
     assert set(metrics["intents"]) == {i for intents in TAXONOMY.values() for i in intents}
-    assert metrics["intents"]["card_arrival"]["mix"]["f1"] >= 0
+    assert metrics["intents"]["late_delivery"]["mix"]["f1"] >= 0
     assert set(metrics["flagged_slices"]) == {"mix_worse_than_human", "mix_better_than_human", "synthetic_collapse"}
     assert metrics["in_distribution"]["eval_rows"] >= 0
     diversity = metrics["diversity"]
@@ -99,11 +103,11 @@ def test_imported_csv_log_with_leak_and_unknown_intent(mixed: Path, tmp_path: Pa
     with log.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["utterance", "label", "team"])
-        writer.writerow(["where is my new card, ordered ages ago", "card_arrival", "cards"])
-        writer.writerow(["someone nicked my card on the tube", "lost_or_stolen_card", ""])
+        writer.writerow(["where is my order, placed ages ago", "late_delivery", "deliveries"])
+        writer.writerow(["someone logged into my account from abroad", "account_locked", ""])
         writer.writerow(["can i get a mortgage", "mortgage_question", ""])
         writer.writerow([f"  {leaked_text.upper()}!! ", leaked_intent, ""])  # same text once normalised
-        writer.writerow(["I was charged for paying with my card abroad", "card_payment_fee_charged", "billing"])
+        writer.writerow(["I was charged for a delivery on a sunday", "delivery_fee", "payments"])
     eval_set = {"path": str(log), "format": "csv", "unknown_intents": "skip",
                 "columns": {"text": "utterance", "intent": "label", "slice": "team"}}  # fmt: skip
     params = yaml.safe_load((mixed / "params.yaml").read_text())
@@ -114,8 +118,9 @@ def test_imported_csv_log_with_leak_and_unknown_intent(mixed: Path, tmp_path: Pa
     out += ["--metrics", str(tmp_path / "evaluate.json"), "--plot", str(tmp_path / "plot.csv")]
     run_stage("evaluate", mixed, *out)
     metrics = json.loads((tmp_path / "evaluate.json").read_text())
-    assert metrics["eval_set"] == {"rows": 3, "leaked_removed": 1, "skipped_unknown_intent": 1, "intents": 3}
-    assert set(metrics["slices"]) == {"cards", "billing", "fraud_security"}
+    assert metrics["eval_set"] == {"rows": 3, "leaked_removed": 1, "skipped_unknown_intent": 1, "intents": 3,
+                                   "leaked_by_match": {"exact": 1, "ngram": 0, "near": 0}}  # fmt: skip
+    assert set(metrics["slices"]) == {"deliveries", "payments", "account"}
     leaked = read_rows(tmp_path / "out/leaked.jsonl")
     assert len(leaked) == 1 and leaked[0]["where"] == f"{log}:5" and "human" in leaked[0]["train_sets"]
 
@@ -141,11 +146,14 @@ def csv_params(**overrides: Any) -> EvalSetParams:
 
 
 def test_csv_import_derives_slices_and_counts_skips(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "log.csv", [["text", "category"], ["my card never came", "card_arrival"],
+    path = write_csv(tmp_path / "log.csv", [["text", "category"], ["my order never came", "late_delivery"],
                                             ["what is the meaning of life", "chit_chat"],
-                                            ["Refund\nplease", "request_refund"]])  # fmt: skip
+                                            ["Refund\nplease", "refund_request"]])  # fmt: skip
     loaded = load_eval_set(path, csv_params(unknown_intents="skip"), TAX)
-    assert [(e.intent, e.slice) for e in loaded.examples] == [("card_arrival", "cards"), ("request_refund", "billing")]
+    assert [(e.intent, e.slice) for e in loaded.examples] == [
+        ("late_delivery", "deliveries"),
+        ("refund_request", "payments"),
+    ]
     assert loaded.skipped_unknown_intent == 1
     assert loaded.examples[1].where == f"{path}:5"  # the multi-line cell ends on the file's line 5
 
@@ -153,14 +161,14 @@ def test_csv_import_derives_slices_and_counts_skips(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rows", "params", "message"),
     [
-        ([["text", "category"], ["hi", "card_arrival"], ["hello", "chit_chat"]], {},
+        ([["text", "category"], ["hi", "late_delivery"], ["hello", "chit_chat"]], {},
          r"log.csv:3: field 'category': 'chit_chat' is not in params taxonomy.slices"),
-        ([["utterance", "category"], ["hi", "card_arrival"]], {},
+        ([["utterance", "category"], ["hi", "late_delivery"]], {},
          r"log.csv:1: column\(s\) \['text'\] not in the header \['utterance', 'category'\]"),
-        ([["text", "category"], ["   ", "card_arrival"]], {}, r"log.csv:2: field 'text': empty text"),
+        ([["text", "category"], ["   ", "late_delivery"]], {}, r"log.csv:2: field 'text': empty text"),
         ([["text", "category"], ["hi", ""]], {}, r"log.csv:2: field 'category': empty intent"),
-        ([["text", "category", "area"], ["hi", "card_arrival", "billing"]], {"slice_column": "area"},
-         r"log.csv:2: field 'area': 'billing' does not match intent 'card_arrival' \(taxonomy says 'cards'\)"),
+        ([["text", "category", "area"], ["hi", "late_delivery", "payments"]], {"slice_column": "area"},
+         r"log.csv:2: field 'area': 'payments' does not match intent 'late_delivery' \(taxonomy says 'deliveries'\)"),
         ([["text", "category"], ["hi", "chit_chat"]], {"unknown_intents": "skip"},
          r"log.csv: no eval rows with an intent of params taxonomy.slices"),
     ],
@@ -176,52 +184,60 @@ def test_csv_import_errors_name_file_and_line(
 def test_jsonl_import_reads_text_or_chat_messages(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     write_lines(path, [
-        {"query": "card still not here", "label": "card_arrival"},
-        {"query": [{"role": "system", "content": "s"}, {"role": "user", "content": "lost my card"},
-                   {"role": "assistant", "content": "ok"}], "label": "lost_or_stolen_card"},
+        {"query": "order still not here", "label": "late_delivery"},
+        {"query": [{"role": "system", "content": "s"}, {"role": "user", "content": "locked out of my account"},
+                   {"role": "assistant", "content": "ok"}], "label": "account_locked"},
     ])  # fmt: skip
     params = EvalSetParams(path="x", format="jsonl", columns=EvalSetColumns(text="query", intent="label"))
     loaded = load_eval_set(path, params, TAX)
-    assert [e.text for e in loaded.examples] == ["card still not here", "lost my card"]
-    assert [e.slice for e in loaded.examples] == ["cards", "fraud_security"]
-    write_lines(path, [{"query": 3, "label": "card_arrival"}])
+    assert [e.text for e in loaded.examples] == ["order still not here", "locked out of my account"]
+    assert [e.slice for e in loaded.examples] == ["deliveries", "account"]
+    write_lines(path, [{"query": 3, "label": "late_delivery"}])
     with pytest.raises(UserError, match=r"log.jsonl:1: field 'query': expected text, got int"):
         load_eval_set(path, params, TAX)
-    write_lines(path, [{"label": "card_arrival"}])
+    write_lines(path, [{"label": "late_delivery"}])
     with pytest.raises(UserError, match=r"log.jsonl:1: field 'query': missing"):
         load_eval_set(path, params, TAX)
 
 
 def test_rows_format_checks_slice_against_taxonomy(tmp_path: Path) -> None:
     path = tmp_path / "eval.jsonl"
-    messages = [{"role": "user", "content": "card?"}, {"role": "assistant", "content": "ok"}]
-    write_lines(path, [{"messages": messages, "intent": "card_arrival", "slice": "billing"}])
-    with pytest.raises(UserError, match=r"eval.jsonl:1: field 'slice': 'billing' does not match intent"):
+    messages = [{"role": "user", "content": "order?"}, {"role": "assistant", "content": "ok"}]
+    write_lines(path, [{"messages": messages, "intent": "late_delivery", "slice": "payments"}])
+    with pytest.raises(UserError, match=r"eval.jsonl:1: field 'slice': 'payments' does not match intent"):
         load_eval_set(path, EvalSetParams(path=str(path)), TAX)
     with pytest.raises(UserError, match=r"missing.jsonl: file not found"):
         load_eval_set(tmp_path / "missing.jsonl", EvalSetParams(), TAX)
 
 
-def test_leak_check_matches_normalised_text_in_every_training_set() -> None:
+def test_leak_check_finds_exact_ngram_and_near_copies_in_every_training_set() -> None:
     def row(row_id: str, text: str) -> dict[str, Any]:
         return {"id": row_id, "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "a"}]}
 
+    long_text = "the driver left my whole weekly order at the wrong house on the other side of town"
     train = {
-        "human": [row("h1", "My card has not arrived")],
-        "synthetic": [row("s1", "card never came, pls help")],
-        "mix": [row("h1", "My card has not arrived"), row("s1", "card never came, pls help")],
+        "human": [row("h1", "My order has not arrived")],
+        "synthetic": [row("s1", "order never came, pls help"), row("s2", f"hi, so {long_text}, what now?")],
+        "mix": [row("h1", "My order has not arrived"), row("s1", "order never came, pls help")],
     }
     examples = [
-        EvalExample("f:1", "my CARD has not arrived!", "card_arrival", "cards"),
-        EvalExample("f:2", "Card never came -- pls help", "card_arrival", "cards"),
-        EvalExample("f:3", "my card has not arrived yet", "card_arrival", "cards"),
+        EvalExample("f:1", "my ORDER has not arrived!", "late_delivery", "deliveries"),  # exact once normalised
+        EvalExample("f:2", "Order never came -- pls help", "late_delivery", "deliveries"),
+        EvalExample("f:3", "my order has not arrived yet", "late_delivery", "deliveries"),  # near: Jaccard 5/6
+        EvalExample("f:4", long_text, "missing_item", "deliveries"),  # a 13-word run of s2
+        EvalExample("f:5", "where is the milk I paid for", "missing_item", "deliveries"),  # clean
     ]
-    clean, leaks = find_leaks(examples, train)
-    assert [e.where for e in clean] == ["f:3"]
-    assert [(leak.example.where, leak.train_sets, leak.train_row_id) for leak in leaks] == [
-        ("f:1", ("human", "mix"), "h1"),
-        ("f:2", ("synthetic", "mix"), "s1"),
+    clean, leaks = find_leaks(examples, train, LeakCheckParams())
+    assert [e.where for e in clean] == ["f:5"]
+    assert [(leak.example.where, leak.kind, leak.train_sets, leak.train_row_id) for leak in leaks] == [
+        ("f:1", "exact", ("human", "mix"), "h1"),
+        ("f:2", "exact", ("synthetic", "mix"), "s1"),
+        ("f:3", "near", ("human", "mix"), "h1"),
+        ("f:4", "ngram", ("synthetic",), "s2"),
     ]
+    assert leaks[2].similarity == round(5 / 6, 4)
+    exact_only = LeakCheckParams(near_duplicate_threshold=None, ngram=32, min_words=32)
+    assert [e.where for e in find_leaks(examples, train, exact_only)[0]] == ["f:3", "f:4", "f:5"]
 
 
 # --- scores, intervals and verdicts on constructed cases -----------------------------------------
@@ -241,7 +257,7 @@ def with_errors(examples: list[EvalExample], wrong: dict[str, int]) -> list[str]
     predicted, seen = [], dict.fromkeys(TAXONOMY, 0)
     for e in examples:
         seen[e.slice] += 1
-        predicted.append("card_arrival" if e.intent != "card_arrival" else "request_refund")
+        predicted.append("late_delivery" if e.intent != "late_delivery" else "refund_request")
         if seen[e.slice] > wrong.get(e.slice, 0):
             predicted[-1] = e.intent
     return predicted
@@ -256,31 +272,31 @@ def train_rows(synthetic_slices: list[str]) -> dict[str, list[dict[str, Any]]]:
 def test_verdict_flags_on_constructed_cases() -> None:
     examples = constructed_examples(60)
     predictions = {
-        "human": with_errors(examples, {"cards": 6, "billing": 6, "fraud_security": 6}),
-        # cards: far worse; billing: one row worse (noise); fraud_security: clearly better
-        "mix": with_errors(examples, {"cards": 30, "billing": 7, "fraud_security": 0}),
-        # cards: collapsed; billing: collapsed but has no synthetic rows; fraud: 10 points down only
-        "synthetic": with_errors(examples, {"cards": 40, "billing": 50, "fraud_security": 12}),
+        "human": with_errors(examples, {"deliveries": 6, "payments": 6, "account": 6}),
+        # deliveries: far worse; payments: one row worse (noise); account: clearly better
+        "mix": with_errors(examples, {"deliveries": 30, "payments": 7, "account": 0}),
+        # deliveries: collapsed; payments: collapsed but has no synthetic rows; account: 10 points down only
+        "synthetic": with_errors(examples, {"deliveries": 40, "payments": 50, "account": 12}),
     }
     params = EvaluateParams(bootstrap_samples=500, collapse_gap=0.2)
-    scores = score_probes(examples, predictions, train_rows(["cards", "fraud_security"]), params, TAX)
+    scores = score_probes(examples, predictions, train_rows(["deliveries", "account"]), params, TAX)
     flags = {name: {f for f in ("mix_worse_than_human", "mix_better_than_human", "synthetic_collapse") if block[f]}
              for name, block in scores["slices"].items()}  # fmt: skip
     assert flags == {
-        "cards": {"mix_worse_than_human", "synthetic_collapse"},
-        "billing": set(),
-        "fraud_security": {"mix_better_than_human"},
+        "deliveries": {"mix_worse_than_human", "synthetic_collapse"},
+        "payments": set(),
+        "account": {"mix_better_than_human"},
     }
     assert scores["flagged_slices"] == {"mix_worse_than_human": 1, "mix_better_than_human": 1, "synthetic_collapse": 1}
-    cards = scores["slices"]["cards"]
-    assert cards["human"]["accuracy"] == 0.9 and cards["mix"]["accuracy"] == 0.5
-    assert cards["mix_minus_human"]["accuracy"] == -0.4 and cards["mix_minus_human"]["accuracy_ci_high"] < 0
-    assert scores["slices"]["billing"]["train_rows"] == {"human": 1, "synthetic": 0, "mix": 1}
+    deliveries = scores["slices"]["deliveries"]
+    assert deliveries["human"]["accuracy"] == 0.9 and deliveries["mix"]["accuracy"] == 0.5
+    assert deliveries["mix_minus_human"]["accuracy"] == -0.4 and deliveries["mix_minus_human"]["accuracy_ci_high"] < 0
+    assert scores["slices"]["payments"]["train_rows"] == {"human": 1, "synthetic": 0, "mix": 1}
 
     by_f1_params = params.model_copy(update={"verdict_metric": "macro_f1"})
-    by_f1 = score_probes(examples, predictions, train_rows(["cards"]), by_f1_params, TAX)
-    assert set(by_f1["slices"]["cards"]["mix_minus_human"]) == {"macro_f1", "macro_f1_ci_low", "macro_f1_ci_high"}
-    assert by_f1["slices"]["cards"]["mix_worse_than_human"]
+    by_f1 = score_probes(examples, predictions, train_rows(["deliveries"]), by_f1_params, TAX)
+    assert set(by_f1["slices"]["deliveries"]["mix_minus_human"]) == {"macro_f1", "macro_f1_ci_low", "macro_f1_ci_high"}
+    assert by_f1["slices"]["deliveries"]["mix_worse_than_human"]
 
 
 def test_verdict_thresholds() -> None:
@@ -300,8 +316,10 @@ def test_point_estimates_match_sklearn_and_bootstrap_is_seeded() -> None:
     figures = EvalScorer(truth, slices, 300, 1).figures(predicted)
     assert figures.accuracy[0] == pytest.approx(accuracy_score(truth, predicted))
     assert figures.macro_f1[0] == pytest.approx(f1_score(truth, predicted, labels=sorted(set(truth)), average="macro"))
-    cards = [k for k, s in enumerate(slices) if s == "cards"]
-    assert figures.slice_accuracy["cards"][0] == pytest.approx(np.mean([truth[k] == predicted[k] for k in cards]))
+    deliveries = [k for k, s in enumerate(slices) if s == "deliveries"]
+    assert figures.slice_accuracy["deliveries"][0] == pytest.approx(
+        np.mean([truth[k] == predicted[k] for k in deliveries])
+    )
     again = EvalScorer(truth, slices, 300, 1).figures(predicted)
     assert np.array_equal(figures.macro_f1, again.macro_f1, equal_nan=True)
     assert not np.array_equal(figures.macro_f1, EvalScorer(truth, slices, 300, 2).figures(predicted).macro_f1)
@@ -311,10 +329,10 @@ def test_point_estimates_match_sklearn_and_bootstrap_is_seeded() -> None:
 
 
 def test_probe_learns_and_degrades_gracefully() -> None:
-    texts = ["card not arrived", "card never came", "refund my money", "want money back"]
-    probe = train_probe(texts, ["card_arrival", "card_arrival", "request_refund", "request_refund"], ProbeParams())
-    assert probe.predict(["my card never arrived", "money back please"]) == ["card_arrival", "request_refund"]
-    assert train_probe(texts[:2], ["card_arrival"] * 2, ProbeParams()).predict(["x", "y"]) == ["card_arrival"] * 2
+    texts = ["order not arrived", "card never came", "refund my money", "want money back"]
+    probe = train_probe(texts, ["late_delivery", "late_delivery", "refund_request", "refund_request"], ProbeParams())
+    assert probe.predict(["my order never arrived", "money back please"]) == ["late_delivery", "refund_request"]
+    assert train_probe(texts[:2], ["late_delivery"] * 2, ProbeParams()).predict(["x", "y"]) == ["late_delivery"] * 2
     assert train_probe([], [], ProbeParams()).predict(["x"]) == [NO_PREDICTION]
 
 
@@ -322,8 +340,8 @@ def test_diversity_figures() -> None:
     assert distinct_n(["a b a b", "a b"], 1) == 0.3333  # 2 distinct of 6 words
     assert distinct_n(["a b a b", "a b"], 2) == 0.5  # ab, ba of ab, ba, ab, ab
     assert distinct_n(["one"], 2) is None
-    meter = DiversityMeter(["card not here", "refund please", "totally different words"], ["card not here"])
-    identical = meter.figures(["card not here"] * 3)
+    meter = DiversityMeter(["order not here", "refund please", "totally different words"], ["order not here"])
+    identical = meter.figures(["order not here"] * 3)
     assert identical["mean_pairwise_similarity"] == 1.0 and identical["mean_max_similarity_to_eval"] == 1.0
     disjoint = meter.figures(["refund please", "totally different words"])
     assert disjoint["mean_pairwise_similarity"] == 0.0 and disjoint["mean_max_similarity_to_eval"] == 0.0

@@ -19,8 +19,18 @@ from stages.filter.runner import assemble_checks, run_checks_batch
 from stages.filter.stage import filter_metrics, write_filtered
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, env_with_venv, read_rows, run, run_stage
+from tests.conftest import ROOT, env_with_venv, read_rows, run, run_stage, write_fixture_domain
 from tests.test_filter_checks import chat
+
+
+def _fixture() -> Path:
+    """A folder holding the fixture domain's seeds/ (domain.yaml, policy.md, blocklist.txt)."""
+    import tempfile
+
+    return write_fixture_domain(Path(tempfile.mkdtemp(prefix="fixture-domain-"))) / "seeds"
+
+
+FIXTURE = _fixture()
 
 
 def _full_row(user: str, reply: str) -> dict:
@@ -38,8 +48,8 @@ def _full_row(user: str, reply: str) -> dict:
     }
     return {
         "id": "x" * 20,
-        "intent": "card_arrival",
-        "slice": "cards",
+        "intent": "late_delivery",
+        "slice": "deliveries",
         "source": "synthetic",
         "origin": "variation",
         "case_id": "c",
@@ -64,7 +74,7 @@ def _with_reply(row: dict, reply: str) -> dict:
 
 def _filter(rows: list[dict], params: FilterParams, out: Path, **inputs: Path) -> tuple[list, list, dict]:
     """Run the stage's own functions over `rows`: (kept, rejected, metrics) as the stage writes them."""
-    check_set = assemble_checks(params, CheckInputs(blocklist=ROOT / "seeds/blocklist.txt", **inputs))
+    check_set = assemble_checks(params, CheckInputs(blocklist=FIXTURE / "blocklist.txt", **inputs))
     counts = write_filtered(iter(rows), check_set.checks, out)
     return read_rows(out / "kept.jsonl"), read_rows(out / "rejected.jsonl"), filter_metrics(counts, check_set)
 
@@ -103,7 +113,7 @@ def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path, tmp_pat
 def test_checks_run_in_the_listed_order_and_can_be_switched_off(tmp_path: Path, project: Path) -> None:
     rows = _synthetic(project)
     blocked = _with_reply(rows[0], "As an AI I cannot help you with this request today, sorry.")
-    inputs = CheckInputs(blocklist=ROOT / "seeds/blocklist.txt")
+    inputs = CheckInputs(blocklist=FIXTURE / "blocklist.txt")
     few = assemble_checks(FilterParams(checks=["schema", "length"]), inputs)
     assert few.names() == ["schema", "length"] and run_checks_batch([blocked], few.checks) == [[]]
     reordered = assemble_checks(FilterParams(checks=["ai_boilerplate", "blocklist", "refusal"]), inputs)
@@ -112,7 +122,7 @@ def test_checks_run_in_the_listed_order_and_can_be_switched_off(tmp_path: Path, 
     ]  # fmt: skip
     every = assemble_checks(FilterParams(), inputs)
     assert set(every.skipped) == {"policy_facts", "intent"}  # they need the policy and seed rows
-    with_inputs = assemble_checks(FilterParams(), CheckInputs(ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md",
+    with_inputs = assemble_checks(FilterParams(), CheckInputs(FIXTURE / "blocklist.txt", FIXTURE / "policy.md",
                                                                 project / "data/seed/seeds.jsonl"))  # fmt: skip
     assert with_inputs.names() == FilterParams().checks and with_inputs.skipped == {}
     assert with_inputs.metrics()["intent_classifier"]["intents"] == 6
@@ -128,7 +138,7 @@ def test_params_are_validated_with_the_key_named(tmp_path: Path) -> None:
         ({"checks": ["length", "schema"]}, "filter: checks: schema must come first"),
         ({"intent": {"margin": 0}}, "filter.intent.margin: Input should be greater than 0"),
         ({"length": {"min_user_chars": 900}}, "filter.length: min_user_chars (900) exceeds max_user_chars (600)"),
-        ({"pii": {"kinds": ["email", "passport"]}}, "filter.pii.kinds.1"),
+        ({"pii": {"kinds": []}}, "filter.pii.kinds: List should have at least 1 item"),
         (
             {"intent": {"features": [{"analyzer": "word", "ngram_range": [3, 1]}]}},
             "filter.intent.features.0.ngram_range",
@@ -152,7 +162,6 @@ def test_code_defaults_are_the_values_in_params_yaml() -> None:
 
 
 def test_filter_stage_outputs_and_metrics(project: Path) -> None:
-    shutil.copy(ROOT / "seeds/policy.md", project / "seeds/policy.md")
     run_stage("seed", project)
     run_stage("generate", project)
     run_stage("filter", project)
@@ -170,14 +179,14 @@ def test_filter_stage_outputs_and_metrics(project: Path) -> None:
 def test_filter_runs_standalone_and_says_what_it_skips(tmp_path: Path) -> None:
     def filter_cli(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "stages.filter", "--params", str(ROOT / "params.yaml"),
-                   "--blocklist", str(ROOT / "seeds/blocklist.txt"), *args]  # fmt: skip
+                   "--blocklist", str(FIXTURE / "blocklist.txt"), *args]  # fmt: skip
         return subprocess.run(command, cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True)
 
     help_text = subprocess.run([sys.executable, "-m", "stages.filter", "--help"], cwd=tmp_path, env=env_with_venv(),
                                capture_output=True, text=True)  # fmt: skip
     assert help_text.returncode == 0 and "--policy" in help_text.stdout and "policy_facts" in help_text.stdout
     rows = [
-        _full_row("where is my card, I ordered it weeks ago", "A £3 fee applies to every cancellation of this kind.")
+        _full_row("where is my order, I placed it hours ago", "A €3 fee applies to every cancellation of this kind.")
     ]
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     result = filter_cli("--rows", "rows.jsonl")
@@ -185,10 +194,10 @@ def test_filter_runs_standalone_and_says_what_it_skips(tmp_path: Path) -> None:
     assert "seeds/policy.md not found, so the policy_facts check is skipped" in result.stderr
     metrics = json.loads((tmp_path / "metrics/filter.json").read_text())
     assert metrics["checks_skipped"] == {"intent": 1, "policy_facts": 1}
-    result = filter_cli("--rows", "rows.jsonl", "--policy", str(ROOT / "seeds/policy.md"))
+    result = filter_cli("--rows", "rows.jsonl", "--policy", str(FIXTURE / "policy.md"))
     assert result.returncode == 0 and "kept 0 of 1" in result.stdout
     assert read_rows(tmp_path / "data/filter/rejected.jsonl")[0]["reasons"] == [
-        "policy_facts: '£3' is not a figure the policy states"
+        "policy_facts: '€3' is not a figure the policy states"
     ]
     result = filter_cli("--rows", "rows.jsonl", "--policy", "missing.md")
     assert result.returncode == 2 and "missing.md: policy file not found" in result.stderr
@@ -251,8 +260,8 @@ def test_a_new_check_is_one_module_and_one_params_block(tmp_path: Path) -> None:
     params["filter"]["shouting"] = {"max_capital_share": 0.5}
     (code / "params.yaml").write_text(yaml.safe_dump(params))
     rows = [
-        _full_row("WHERE IS MY CARD, I ORDERED IT WEEKS AGO", "Open the app and go to Card > Card delivery."),
-        _full_row("where is my card, I ordered it weeks ago", "Open the app and go to Card > Card delivery."),
+        _full_row("WHERE IS MY ORDER, I PLACED IT HOURS AGO", "Open the app and go to Orders > Report a problem."),
+        _full_row("where is my order, I placed it hours ago", "Open the app and go to Orders > Report a problem."),
     ]
     (code / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     env = {**env_with_venv(), "PYTHONPATH": str(code)}
@@ -263,7 +272,7 @@ def test_a_new_check_is_one_module_and_one_params_block(tmp_path: Path) -> None:
         "--rows",
         "rows.jsonl",
         "--blocklist",
-        str(ROOT / "seeds/blocklist.txt"),
+        str(FIXTURE / "blocklist.txt"),
     ]
     result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

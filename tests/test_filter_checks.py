@@ -1,14 +1,16 @@
-"""Filter checks one by one: each rejects what it should, with a reason, and keeps what it should."""
+"""Filter checks one by one, on the tests' own fixture data: each rejects what it should, with a reason,
+and keeps what it should. What must hold for the seeds a repository ships is in test_seeds_domain.py;
+the bank example's own figures are in test_example_bank.py."""
 
 from __future__ import annotations
 
-import json
 import random
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from stages.core.domain import Domain, PiiDetector
 from stages.core.errors import UserError
 from stages.filter.checks.base import CheckInputs, registered
 from stages.filter.checks.blocklist import BlocklistCheck, compile_blocklist
@@ -16,53 +18,26 @@ from stages.filter.checks.boilerplate import AiBoilerplateCheck, RefusalCheck
 from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
 from stages.filter.checks.language import LanguageCheck, LanguageParams
 from stages.filter.checks.length import LengthCheck, LengthParams
-from stages.filter.checks.pii import PiiCheck, PiiFinder, iban_valid, luhn_valid
-from stages.filter.checks.policy_facts import PolicyFacts, PolicyFactsCheck, PolicyFactsParams, figures
+from stages.filter.checks.pii import PiiCheck, PiiFinder, build_finder, iban_valid, luhn_valid, mod97_valid
 from stages.filter.checks.repetition import RepetitionCheck, RepetitionParams
 from stages.filter.params import FilterParams
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, read_rows
-
-SEED_FILES = ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl")
+from tests.conftest import make_project, read_rows, run_stage
 
 
-@cache
-def _policy() -> PolicyFacts:
-    return PolicyFacts.from_file(ROOT / "seeds/policy.md")
-
-
-@cache
-def _repo_seed_rows() -> list[dict]:
-    """The repository's human seed rows in the seed stage's schema (intent, slice, messages, source)."""
-    rows = []
-    for line in (ROOT / "seeds/cases.jsonl").read_text().splitlines() + (ROOT / "seeds/failures.jsonl").read_text(
-    ).splitlines():  # fmt: skip
-        raw = json.loads(line)
-        rows.append({"intent": raw["intent"], "slice": raw["slice"], "messages": raw["messages"],
-                     "source": "human", "origin": "case"})  # fmt: skip
-    return rows
-
-
-@cache
-def _classifier() -> IntentClassifier:
-    classifier = IntentClassifier.train(_repo_seed_rows())
-    assert classifier is not None
-    return classifier
-
-
-def chat(user: str, assistant: str = "Open the app and go to Card > Card delivery.", **extra: object) -> dict:
+def chat(user: str, assistant: str = "Open the app and go to Orders > Report a problem.", **extra: object) -> dict:
     return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}], **extra}
 
 
-def _expert_replies() -> list[tuple[str, str]]:
-    """(customer text, reply) for every expert-written assistant turn of the seed files."""
-    found = []
-    for name in SEED_FILES:
-        for row in read_rows(ROOT / "seeds" / name):
-            customer = "\n".join(m["content"] for m in row["messages"] if m["role"] == "user")
-            found += [(customer, m["content"]) for m in row["messages"] if m["role"] == "assistant"]
-    return found
+@cache
+def _fixture_seed_rows(tmp: str = "/tmp") -> tuple[dict, ...]:
+    """The fixture project's human seed rows (tests/conftest.py), 6 per intent, built once."""
+    import tempfile
+
+    root = make_project(Path(tempfile.mkdtemp(prefix="fixture-seeds-", dir=tmp)), cases_per_intent=6)
+    run_stage("seed", root)
+    return tuple(read_rows(root / "data/seed/seeds.jsonl"))
 
 
 def test_length_check() -> None:
@@ -108,10 +83,17 @@ def test_iban_checksum(iban: str, valid: bool) -> None:
     assert iban_valid(iban) is valid
 
 
+def test_mod97_checksum() -> None:
+    base = "5493001KJTIIGC8Y1R"  # an ISO 17442 LEI body: its two check digits make MOD 97-10 equal 1
+    check_digits = 98 - int("".join(str(int(char, 36)) for char in base + "00")) % 97
+    assert mod97_valid(f"{base}{check_digits:02d}") is True
+    assert mod97_valid(f"{base}{(check_digits + 1) % 100:02d}") is False
+
+
 def test_pii_check_finds_personal_data_and_masks_it() -> None:
     check = PiiCheck(PiiFinder()).check
     found = {
-        "my card is 4111 1111 1111 1111, can you check it": "card_number",
+        "the number on it is 4111 1111 1111 1111, can you check it": "card_number",
         "it's 4539-1488-0343-6467": "card_number",
         "send it to GB82 WEST 1234 5698 7654 32 please": "iban",
         "email me at jane.doe@example.co.uk": "email",
@@ -123,10 +105,10 @@ def test_pii_check_finds_personal_data_and_masks_it() -> None:
         assert reason is not None and reason.startswith(f"pii: {kind} in user text"), text
         assert "1111 1111 1111" not in reason and "900123" not in reason  # masked
     clean = [
-        "my card 4111 1111 1111 1112 was declined",  # fails Luhn: not a card number
-        "the limit is £25,000 per day and £10,000 per transfer",
+        "the number 4111 1111 1111 1112 was declined",  # fails Luhn: not a card number
+        "the limit is €25,000 per day and $10,000 per order",
         "I paid on 2026-01-08 at 4pm and it said 3 to 5 working days",
-        "sort code 12-34-56, reference 12345678, 0.5% fee",
+        "order 12-34-56, reference 12345678, 0.5% fee",
         "IBAN GB82 WEST 1234 5698 7654 33",  # wrong check digits
     ]
     for text in clean:
@@ -136,40 +118,55 @@ def test_pii_check_finds_personal_data_and_masks_it() -> None:
     assert only_emails.check(chat("call me on 07700 900123")) is None
 
 
-def test_refusal_and_boilerplate_on_real_replies() -> None:
+def test_pii_kinds_are_open_the_domain_adds_its_own() -> None:
+    passport = PiiDetector(name="passport_number", pattern=r"(?i:passport)(?:\s+number)?\s*(?:is|:)?\s*([A-Z]\d{7})")
+    loyalty = PiiDetector(name="loyalty_number", pattern=r"\bFB-(\d{8})\b", checksum="luhn")
+    domain = Domain(product="P", system_prompt="s", pii=[passport, loyalty])
+    check = PiiCheck.build(FilterParams(pii={"kinds": ["email", "passport_number"]}).pii, CheckInputs(domain=domain))
+    assert check.check(chat("my passport number is X1234567")) == "pii: passport_number in user text (X1****67)"
+    assert check.check(chat("my passport expires in 2027")) is None
+    assert check.check(chat("card FB-79927398 please")) == "pii: loyalty_number in user text (79****98)"  # Luhn
+    assert check.check(chat("card FB-79927397 please")) is None  # fails Luhn: a look-alike
+    assert check.check(chat("call me on 07700 900123")) is None  # phone is not listed in kinds
+    with pytest.raises(UserError, match=r"filter.pii.kinds: unknown kind\(s\) \['visa'\]"):
+        build_finder(["email", "visa"], [passport])
+    with pytest.raises(UserError, match=r"\['email'\] are built-in kinds"):
+        build_finder(["email"], [PiiDetector(name="email", pattern="x+")])
+
+
+def test_refusal_and_boilerplate() -> None:
     check_refusal, check_ai_boilerplate = RefusalCheck().check, AiBoilerplateCheck().check
-    failures = read_rows(ROOT / "seeds/failures.jsonl")
-    refusals = [f["failed_reply"] for f in failures if f["failure_mode"] == "unhelpful_refusal"]
-    assert all(check_refusal(chat("help", reply)) for reply in refusals)
-    for customer, reply in _expert_replies():  # expert replies that say what cannot be done are not refusals
-        assert check_refusal(chat(customer, reply)) is None, reply
-        assert check_ai_boilerplate(chat(customer, reply)) is None, reply
+    for text in ["I'm sorry, but I'm unable to help with that.", "I can't help you with that request.",
+                 "There is nothing more we can do."]:  # fmt: skip
+        assert check_refusal(chat("help", text)), text
+    for text in ["I'm afraid a delivered order can't be cancelled, but you can return it.",
+                 "Open the app and go to Orders > Report a problem."]:  # fmt: skip
+        assert check_refusal(chat("help", text)) is None, text
+        assert check_ai_boilerplate(chat("help", text)) is None, text
     for text in ["As an AI language model, I cannot access your account.", "I'm just an AI, sorry.",
-                 "Sure! Here's a rewritten version of the message: my card is lost", "Regards, [Your Name]",
+                 "Sure! Here's a rewritten version of the message: my order is late", "Regards, [Your Name]",
                  "This answer was written by ChatGPT."]:  # fmt: skip
         assert check_ai_boilerplate(chat("q", text)), text
-    assert check_ai_boilerplate(chat("Here is a paraphrased version of the query: card lost")).endswith("user text")
+    assert check_ai_boilerplate(chat("Here is a paraphrased version of the query: order late")).endswith("user text")
 
 
 def test_language_check() -> None:
     check = LanguageCheck(LanguageParams(min_words=6, min_latin_share=0.9)).check
     rejected = {
-        "Hola, mi tarjeta no ha llegado todavía y la pedí hace dos semanas, qué hago": "Spanish",
-        "Hallo, meine Karte ist noch nicht angekommen, obwohl ich sie bestellt habe": "German",
-        "Bonjour, ma carte n'est toujours pas arrivée et je l'ai commandée il y a deux semaines": "French",
-        "Моя карта не пришла, что делать?": "not Latin",
-        "I was charged Â£5 for the cardâ€™s replacement": "mojibake",
-        "my card \ufffd is lost": "U+FFFD",
-        "my card\u200b is lost": "U+200B",
+        "Hola, mi pedido no ha llegado todavía y lo pedí hace dos semanas, qué hago": "Spanish",
+        "Hallo, meine Bestellung ist noch nicht angekommen, obwohl ich sie bezahlt habe": "German",
+        "Bonjour, ma commande n'est toujours pas arrivée et je l'ai payée il y a deux semaines": "French",
+        "Мой заказ не пришёл, что делать?": "not Latin",
+        "I was charged Â£5 for the orderâ€™s delivery": "mojibake",
+        "my order \ufffd is lost": "U+FFFD",
+        "my order\u200b is lost": "U+200B",
     }
     for text, expected in rejected.items():
         reason = check(chat(text))
         assert reason is not None and expected in reason, (text, reason)
-    kept = ["card not arrived 2 weeks ago wat do pls help asap", "hey sub i cancelled months ago still charging",
-            "Café in Paris charged me twice, can you help?", "paid £7 for express and it's been 4 days!!!"]  # fmt: skip
+    kept = ["order not arrived 2 weeks ago wat do pls help asap", "hey sub i cancelled months ago still charging",
+            "Café in Paris charged me twice, can you help?", "paid €7 for express and it's been 4 days!!!"]  # fmt: skip
     assert all(check(chat(text)) is None for text in kept)
-    for customer, reply in _expert_replies():
-        assert check(chat(customer, reply)) is None
 
 
 def test_repetition_check() -> None:
@@ -181,101 +178,41 @@ def test_repetition_check() -> None:
         {"role": "assistant", "content": "Customers must be 18 or over, so she can apply in a couple of weeks."},
     ]}  # fmt: skip
     assert check(pasted) == 'repetition: two user turns share "i\'m travelling abroad at the"'
-    loop = "Please freeze your card now. " * 8
-    assert "of word 3-grams repeat" in check(chat("lost card", loop))
-    assert "4 times running" in check(chat("no no no no my card is gone"))
-    assert check(chat("lost my card yesterday on the bus", "Freeze it in Card > Freeze card.")) is None
+    loop = "Please report the missing item now. " * 8
+    assert "of word 3-grams repeat" in check(chat("missing item", loop))
+    assert "4 times running" in check(chat("no no no no my order is gone"))
+    assert check(chat("lost my order yesterday", "Report it in Orders > Report a problem.")) is None
     assert RepetitionCheck(RepetitionParams(cross_turn_words=0)).check(pasted) is None  # can be switched off
 
 
-def test_policy_figures_are_parsed_with_units() -> None:
-    parsed = [
-        figure for figure, _ in figures("£5,000 a day, 0.5% on weekdays, 3 to 5 working days, 4pm, 24/7, 3 tries")
-    ]
-    assert parsed == [("£", 5000.0), ("%", 0.5), ("working day", 3.0, 5.0), ("time", 960), ("24/7",), ("", 3.0)]
-    assert figures("within 1-2 business days")[0][0] == ("working day", 1.0, 2.0)  # business = working day
-
-
-def test_policy_facts_use_the_real_policy() -> None:
-    check = PolicyFactsCheck(_policy(), PolicyFactsParams(context=True, action_claims=True))
-
-    def reply(text: str, customer: str = "question") -> str | None:
-        return check.check(chat(customer, text))
-
-    assert reply("Express delivery costs £7 and arrives within 2 working days.") is None
-    assert reply("SEPA transfers cost £1 and SWIFT transfers £4.") is None
-    assert "'£3' is not a figure the policy states" in reply("Cancelled transfers incur a £3 cancellation fee.")
-    assert "'60 days'" in reply("Disputes must be raised within 60 days of the transaction.")
-    assert "'2.75%'" in reply("We charge a foreign transaction fee of 2.75% on card payments.")
-    assert "'1-2 business days'" in reply("Cards usually arrive within 1-2 business days.")
-    # a figure the policy states for something else: the minimum top-up, not a closing fee
-    closing = "Closing your account costs £10 and all your data is deleted."
-    assert "'£10' is in the policy only for other topics" in reply(closing)
-    assert PolicyFactsCheck(_policy(), PolicyFactsParams(context=False)).check(chat("q", closing)) is None
-    assert "account action" in reply("No problem! I've refunded the fee, you'll see it tomorrow.")
-    assert (
-        PolicyFactsCheck(_policy(), PolicyFactsParams(action_claims=False)).check(chat("q", "I've refunded it."))
-        is None
-    )
-    # the customer's own figure may be repeated
-    echo = "As 3 weeks have passed, you can raise a dispute from the payment."
-    assert reply(echo, "They refunded me 3 weeks ago") is None and "'3 weeks'" in reply(echo)
-    assert reply(echo, "they refundd me 3 weesk ago") is None  # typos in the customer's text
-
-
-def test_policy_facts_keep_every_expert_reply_and_catch_logged_bad_ones() -> None:
-    facts = _policy()
-    for customer, reply in _expert_replies():
-        assert facts.problem(reply, customer, context=True, action_claims=True) is None, reply
-    failures = read_rows(ROOT / "seeds/failures.jsonl")
-    caught = [f for f in failures if facts.problem(f["failed_reply"], "", context=True, action_claims=True)]
-    assert len(caught) >= 19  # of 45: invented figures, wrong limits, "I've refunded ..."
-    assert {f["failure_mode"] for f in caught} >= {"invented_fact", "wrong_policy", "asked_for_secret"}
-
-
-def test_missing_or_empty_policy_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="policy file not found"):
-        PolicyFacts.from_file(tmp_path / "nope.md")
-    (tmp_path / "empty.md").write_text("# Policy\nBe nice.\n")
-    with pytest.raises(UserError, match="no figures found"):
-        PolicyFacts.from_file(tmp_path / "empty.md")
-
-
 def test_intent_classifier_catches_a_mislabelled_row() -> None:
-    check = IntentCheck(_classifier(), IntentParams(margin=0.4, min_probability=0.0))
-    arrival = {
-        "intent": "card_arrival",
-        **chat("I ordered my new card ten days ago and it still hasn't come in the post"),
-    }
-    assert check.check(arrival) is None
-    mislabelled = {**arrival, "intent": "top_up_limits"}
+    classifier = IntentClassifier.train(list(_fixture_seed_rows()))
+    assert classifier is not None
+    check = IntentCheck(classifier, IntentParams(margin=0.4, min_probability=0.0))
+    late = next(row for row in _fixture_seed_rows() if row["intent"] == "late_delivery")
+    assert check.check(late) is None
+    mislabelled = {**late, "intent": "delete_account"}
     reason = check.check(mislabelled)
-    assert reason is not None and reason.startswith("intent: reads as 'card_arrival'")
-    assert check.check({**arrival, "intent": "not_a_known_intent"}) is None  # unknown labels are not judged
-    assert IntentCheck(_classifier(), IntentParams(min_probability=0.99)).check(arrival).startswith("intent:")
-    # the logged failure labelled wrong_intent keeps its (correct) label: its customer text is judged, not the reply
-    batch = check.check_batch([arrival, mislabelled, arrival])
+    assert reason is not None and reason.startswith("intent: reads as 'late_delivery'")
+    assert check.check({**late, "intent": "not_a_known_intent"}) is None  # unknown labels are not judged
+    assert IntentCheck(classifier, IntentParams(min_probability=0.99)).check(late).startswith("intent:")
+    batch = check.check_batch([late, mislabelled, late])
     assert batch[0] is None and batch[1] == reason and batch[2] is None
 
 
-def test_intent_classifier_is_deterministic_and_keeps_real_variations(project: Path) -> None:
-    again = IntentClassifier.train(_repo_seed_rows())
-    texts = ["where is my card", "I was charged twice for one coffee", "how old must I be to open an account"]
-    assert (again.probabilities(texts) == _classifier().probabilities(texts)).all()
-    rows, _ = generate_builtin(_repo_seed_rows_with_ids(), GenerateParams(variations_per_seed=1))
-    check = IntentCheck(_classifier(), IntentParams())
-    rejected = [reason for reason in check.check_batch(rows) if reason]
-    assert len(rejected) <= 0.02 * len(rows)
+def test_intent_classifier_is_deterministic_and_keeps_real_variations() -> None:
+    seeds = list(_fixture_seed_rows())
+    classifier, again = IntentClassifier.train(seeds), IntentClassifier.train(seeds)
+    texts = ["my order is late", "remove my profile please", "why a delivery fee"]
+    assert (again.probabilities(texts) == classifier.probabilities(texts)).all()
+    rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=1))
+    check = IntentCheck(classifier, IntentParams())
+    assert sum(1 for reason in check.check_batch(rows) if reason) <= 0.1 * len(rows)
     rng = random.Random(1)
     intents = sorted({row["intent"] for row in rows})
     wrong = [{**row, "intent": rng.choice([i for i in intents if i != row["intent"]])} for row in rows]
     assert sum(1 for reason in check.check_batch(wrong) if reason) >= 0.9 * len(rows)
-    assert IntentClassifier.train(_repo_seed_rows()[:2]) is None  # too few rows per intent: no classifier
-
-
-def _repo_seed_rows_with_ids() -> list[dict]:
-    return [{**row, "id": f"seed{index:016d}", "case_id": f"c{index}", "meta": {}} for index, row in
-            enumerate(_repo_seed_rows())]  # fmt: skip
+    assert IntentClassifier.train(seeds[:2]) is None  # too few rows per intent: no classifier
 
 
 def test_every_check_is_registered_with_its_codes_and_params() -> None:
@@ -298,9 +235,9 @@ def test_the_intent_check_and_the_probe_fit_the_same_model() -> None:
     from stages.evaluate.params import ProbeParams
     from stages.evaluate.probe import train_probe
 
-    rows = [row for row in _repo_seed_rows() if row["intent"] in ("card_arrival", "request_refund", "age_limit")]
+    rows = [row for row in _fixture_seed_rows() if row["intent"] in ("late_delivery", "refund_request")]
     texts, intents = [_user(row) for row in rows], [row["intent"] for row in rows]
-    queries = ["where is my card", "I want my money back for this", "how old do I need to be", "hello"]
+    queries = ["where is my order", "I want my money back for this", "hello"]
     features = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
                           TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True))  # fmt: skip
     before = make_pipeline(features, LogisticRegression(C=10.0, max_iter=3000)).fit(texts, intents)

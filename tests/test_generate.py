@@ -52,7 +52,7 @@ def test_every_template_is_used_and_changes_the_user_turn(project: Path) -> None
 
 
 def test_templates_differ_in_register() -> None:
-    text = "Hello, I have not received my card and I want to know why. Can you help me please?"
+    text = "Hello, I have not received my order and I want to know why. Can you help me please?"
     outputs = {name: fn(text, random.Random(5), 0.8) for name, fn in builtin.TEMPLATES.items()}
     assert len(set(outputs.values())) == len(outputs)
     assert outputs["formal_verbose"].startswith(tuple(builtin.FORMAL_OPENERS))
@@ -84,7 +84,7 @@ def test_metrics_report_per_template_and_slice(project: Path) -> None:
     assert metrics["rows"] == len(rows)
     assert sum(metrics["by_template"].values()) == len(rows)
     assert sum(s["rows"] for s in metrics["slices"].values()) == len(rows)
-    assert set(metrics["slices"]) == {"cards", "billing", "fraud_security"}
+    assert set(metrics["slices"]) == {"deliveries", "payments", "account"}
     rejected = read_rows(project / "data/generate/rejected.jsonl")
     assert metrics["rejected"] == len(rejected) == sum(s["rejected"] for s in metrics["slices"].values())
     assert metrics["rejected_by_reason"] == ({"no_change": len(rejected)} if rejected else {})

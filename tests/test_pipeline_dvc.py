@@ -1,8 +1,10 @@
 """The whole pipeline through the real `dvc` CLI, in a fresh git repository copied from this one.
 
-One repository is built per module and the tests run in order on it: first repro, no-op repro,
-a param change that reruns only generate and what follows, metrics, branches and diff, rollback
-to a tag byte for byte, and push/pull with a local-folder remote.
+One repository is built per module and the tests run in order on it: first repro (with the invariants
+any domain's data set must keep: counts add up, provenance complete, schema valid, no eval text in
+training, a byte-identical rebuild), no-op repro, a param change that reruns only generate and what
+follows, metrics, branches and diff, rollback to a tag byte for byte, and push/pull with a
+local-folder remote. Nothing here depends on the domain seeds/ holds: slices come from params.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.core.rows import schema_problem, user_text
+from stages.core.text import match_key
 from tests.conftest import ROOT, read_rows, run
 
 pytestmark = pytest.mark.dvc
@@ -51,6 +55,10 @@ def ran_stages(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
+def taxonomy(repo: Path) -> dict:
+    return yaml.safe_load((repo / "params.yaml").read_text())["taxonomy"]
+
+
 def set_param(repo: Path, section: str, key: str, value: object) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params[section][key] = value
@@ -83,16 +91,40 @@ def test_first_repro_builds_every_stage(repo: Path) -> None:
         assert (repo / name).stat().st_size > 0, name
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
-    mix = read_rows(repo / "data/mix/rows.jsonl")
-    assert {row["source"] for row in mix} == {"human", "synthetic"}
-    seeds = {row["id"] for row in read_rows(repo / "data/seed/seeds.jsonl")}
-    for row in mix:
-        assert row["seed_id"] in seeds  # every row traces back to its seed
-        if row["source"] == "synthetic":
-            assert row["provenance"]["template_id"] and row["provenance"]["params_hash"]
+    check_invariants(repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "v1 data set"], repo)
     run(["git", "tag", "v1"], repo)
+
+
+def check_invariants(repo: Path) -> None:
+    """What every data set must keep, whatever its domain: counts add up stage to stage, every row is
+    schema-valid and traces back to its seed with complete provenance, and no eval text is in training."""
+    count = {name: len(read_rows(repo / name)) for name in (
+        "data/generate/rows.jsonl", "data/filter/kept.jsonl", "data/filter/rejected.jsonl", "data/dedup/kept.jsonl",
+        "data/dedup/removed.jsonl", "data/review/rows.jsonl", "data/mix/rows.jsonl", "data/mix/removed.jsonl",
+        "data/seed/seeds.jsonl", "data/mix/train.jsonl", "data/mix/eval.jsonl")}  # fmt: skip
+    assert count["data/filter/kept.jsonl"] + count["data/filter/rejected.jsonl"] == count["data/generate/rows.jsonl"]
+    assert count["data/dedup/kept.jsonl"] + count["data/dedup/removed.jsonl"] == count["data/filter/kept.jsonl"]
+    assert count["data/review/rows.jsonl"] == count["data/dedup/kept.jsonl"]
+    mix = read_rows(repo / "data/mix/rows.jsonl")
+    synthetic = [row for row in mix if row["source"] == "synthetic"]
+    assert len(synthetic) + count["data/mix/removed.jsonl"] == count["data/review/rows.jsonl"]
+    assert len(mix) - len(synthetic) == count["data/seed/seeds.jsonl"]  # human rows are never removed
+    assert count["data/mix/train.jsonl"] + count["data/mix/eval.jsonl"] == len(mix)
+    assert {row["source"] for row in mix} == {"human", "synthetic"}
+    seeds = {row["id"] for row in read_rows(repo / "data/seed/seeds.jsonl")}
+    slices = taxonomy(repo)["slices"]
+    for row in mix:
+        assert schema_problem(row) is None, row["id"]
+        assert row["seed_id"] in seeds  # every row traces back to its seed
+        assert row["intent"] in slices[row["slice"]]
+        if row["source"] == "synthetic":
+            assert set(row["provenance"]["seed_ids"]) <= seeds and row["provenance"]["params_hash"]
+    evaluation = {match_key(user_text(row)) for row in read_rows(repo / "data/seed/eval.jsonl")}
+    assert not [row["id"] for row in mix if row["split"] == "train" and match_key(user_text(row)) in evaluation]
+    metrics = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert metrics["eval_set"]["leaked_removed"] == 0
 
 
 def test_second_repro_is_a_no_op(repo: Path) -> None:
@@ -117,9 +149,10 @@ def test_generate_param_reruns_generate_and_later_only(repo: Path) -> None:
 def test_metrics_show_has_per_slice_figures_of_every_stage(repo: Path) -> None:
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     files = next(iter(shown.values()))["data"]
+    critical = taxonomy(repo)["critical"][0]
     for stage in ("seed", "generate", "filter", "dedup", "review", "mix", "evaluate"):
         data = files[f"metrics/{stage}.json"]["data"]
-        assert "slices" in data and "billing" in data["slices"], stage
+        assert "slices" in data and critical in data["slices"], stage
 
 
 def test_metrics_diff_between_branches(repo: Path) -> None:
@@ -136,7 +169,8 @@ def test_metrics_diff_between_branches(repo: Path) -> None:
     assert mix["human_share"]["new"] >= 0.9 > mix["human_share"]["old"]
     assert mix["synthetic"]["diff"] < 0
     assert mix["removed_by_exclusion.drop-noisy-typing"]["new"] > 0
-    assert "slices.cards.synthetic_share" in mix
+    changed = next(name for name in taxonomy(repo)["slices"] if f"slices.{name}.synthetic" in mix)
+    assert f"slices.{changed}.synthetic_share" in mix
     assert "metrics/seed.json" not in diff  # unchanged stages show no difference
     rows = read_rows(repo / "data/mix/rows.jsonl")
     assert not [r for r in rows if r["source"] == "synthetic" and r["provenance"]["template_id"] == "noisy_typing"]
@@ -145,7 +179,7 @@ def test_metrics_diff_between_branches(repo: Path) -> None:
         [sys.executable, str(ROOT / "tools/compare_versions.py"), "main", "fewer-synthetic", "--out", "plots"], repo
     )
     assert (repo / "plots/composition.png").read_bytes().startswith(b"\x89PNG")
-    assert "| cards | synthetic_share |" in compared.stdout
+    assert f"| {changed} | synthetic_share |" in compared.stdout
     shown = json.loads(run(["dvc", "plots", "diff", "main", "fewer-synthetic", "--json"], repo).stdout)
     assert "metrics/mix_composition.csv" in json.dumps(shown)
     run(["git", "checkout", "-q", "main"], repo)

@@ -13,13 +13,14 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from stages.core.domain import load_domain
 from stages.core.errors import UserError
 from stages.core.params import Taxonomy, load_section
 from stages.core.stats import wilson_interval
 from stages.evaluate.params import EvaluateParams
 from stages.mix.params import ExclusionRule, MixParams
 from stages.mix.preferences import choose_pair
-from stages.mix.rules import Removals, apply_exclusions, max_synthetic, select_rows
+from stages.mix.rules import Removals, apply_exclusions, max_synthetic, removal_note, select_rows
 from stages.review.decisions import read_decisions
 from stages.review.metrics import review_metrics
 from stages.review.params import ReviewParams
@@ -43,16 +44,16 @@ def _fake_rows(count: int, slice_name: str) -> list[dict]:
 
 
 def test_sampling_is_stratified_and_stable() -> None:
-    rows = _fake_rows(400, "cards") + _fake_rows(400, "billing")
+    rows = _fake_rows(400, "deliveries") + _fake_rows(400, "payments")
     params = ReviewParams(seed=1, critical_rate=1.0, default_rate=0.1, max_per_critical_slice=1000)
     sampled = sample_for_review(rows, params, TAX)
-    billing = sum(1 for r in rows if r["slice"] == "billing" and r["id"] in sampled)
-    cards = sum(1 for r in rows if r["slice"] == "cards" and r["id"] in sampled)
-    assert billing == 400 and 20 <= cards <= 65
-    more = sample_for_review(rows + _fake_rows(800, "cards")[400:], params, TAX)
+    payments = sum(1 for r in rows if r["slice"] == "payments" and r["id"] in sampled)
+    deliveries = sum(1 for r in rows if r["slice"] == "deliveries" and r["id"] in sampled)
+    assert payments == 400 and 20 <= deliveries <= 65
+    more = sample_for_review(rows + _fake_rows(800, "deliveries")[400:], params, TAX)
     assert sampled <= more, "adding rows must not unsample rows already chosen"
     capped = sample_for_review(rows, params.model_copy(update={"max_per_critical_slice": 50}), TAX)
-    assert sum(1 for r in rows if r["slice"] == "billing" and r["id"] in capped) == 50
+    assert sum(1 for r in rows if r["slice"] == "payments" and r["id"] in capped) == 50
 
 
 def _write_decisions(path: Path, records: list[dict[str, str]]) -> None:
@@ -128,7 +129,10 @@ def test_mix_enforces_shares_and_splits_by_lineage(project: Path) -> None:
     assert len(train) == sum(1 for row in rows if row["split"] == "train")
     for record in train:
         assert set(record) == {"messages"}
-        assert record["messages"][0] == {"role": "system", "content": mix.system_prompt}
+        assert record["messages"][0] == {
+            "role": "system",
+            "content": load_domain(project / "seeds/domain.yaml").system_prompt,
+        }
         assert record["messages"][-1]["role"] == "assistant"
     composition = (project / "metrics/mix_composition.csv").read_text().splitlines()
     assert composition[0] == "slice,source,rows" and len(composition) == 1 + 2 * len(TAXONOMY)
@@ -150,26 +154,25 @@ def test_mix_enforces_shares_and_splits_by_lineage(project: Path) -> None:
 
 
 def test_select_rows_rules() -> None:
-    humans = [{"id": f"h{i}", "slice": "cards", "source": "human"} for i in range(3)]
-    humans += [{"id": f"b{i}", "slice": "billing", "source": "human"} for i in range(2)]
+    humans = [{"id": f"h{i}", "slice": "deliveries", "source": "human"} for i in range(3)]
+    humans += [{"id": f"b{i}", "slice": "payments", "source": "human"} for i in range(2)]
     candidates = [
-        {"id": f"s{i}", "slice": "cards", "source": "synthetic", "review": {"status": "not_sampled"}} for i in range(20)
+        {"id": f"s{i}", "slice": "deliveries", "source": "synthetic", "review": {"status": "not_sampled"}}
+        for i in range(20)
     ]
     candidates += [
-        {"id": f"x{i}", "slice": "billing", "source": "synthetic", "review": {"status": "approved"}} for i in range(5)
+        {"id": f"x{i}", "slice": "payments", "source": "synthetic", "review": {"status": "approved"}} for i in range(5)
     ]
-    candidates += [{"id": "r", "slice": "cards", "source": "synthetic", "review": {"status": "rejected"}}]
-    params = MixParams(
-        min_human_share=0.4, max_synthetic_share_critical=0.5, max_intent_rows_vs_median=None, system_prompt="s"
-    )
+    candidates += [{"id": "r", "slice": "deliveries", "source": "synthetic", "review": {"status": "rejected"}}]
+    params = MixParams(min_human_share=0.4, max_synthetic_share_critical=0.5, max_intent_rows_vs_median=None)
     chosen, removed = select_rows(humans, candidates, params, TAX)
-    billing = [r for r in chosen if r["slice"] == "billing"]
-    assert len(billing) == 2 and removed.by_rule["critical_share_cap"] == 3
+    payments = [r for r in chosen if r["slice"] == "payments"]
+    assert len(payments) == 2 and removed.by_rule["critical_share_cap"] == 3
     assert removed.by_rule["review_rejected"] == 1
     assert removed.reasons["r"] == "review_rejected: rejected by a reviewer: "
     capped = sorted(row_id for row_id, reason in removed.reasons.items() if row_id.startswith("x"))
     assert len(capped) == 3 and removed.reasons[capped[0]] == (
-        "critical_share_cap: slice billing takes at most 2 synthetic rows beside its 2 human rows"
+        "critical_share_cap: slice payments takes at most 2 synthetic rows beside its 2 human rows"
         " (max_synthetic_share_critical 0.5)"
     )
     # every candidate is either chosen or removed with exactly one reason
@@ -187,7 +190,7 @@ def test_wilson_interval() -> None:
     assert 0.23 < low < 0.24 and 0.76 < high < 0.77
 
 
-def _synthetic(row_id: str, slice_name: str = "cards", **provenance: object) -> dict:
+def _synthetic(row_id: str, slice_name: str = "deliveries", **provenance: object) -> dict:
     base = {"generator": "teacher", "generator_version": "1", "model": "m-1", "model_version": "2026-01",
             "template_id": "t", "seed_ids": ["seed-a"], "created_at": "2026-10-02T10:00:00Z"}  # fmt: skip
     base.update(provenance)
@@ -226,13 +229,13 @@ def test_exclusion_rule_needs_a_condition(tmp_path: Path) -> None:
 
 
 def test_target_rows_trim_synthetic_only() -> None:
-    humans = [{"id": f"h{i}", "slice": "cards", "source": "human"} for i in range(4)]
+    humans = [{"id": f"h{i}", "slice": "deliveries", "source": "human"} for i in range(4)]
     candidates = [_synthetic(f"s{i}") for i in range(10)]
-    params = MixParams(min_human_share=0.0, target_rows={"cards": 6}, max_intent_rows_vs_median=None, system_prompt="s")
+    params = MixParams(min_human_share=0.0, target_rows={"deliveries": 6}, max_intent_rows_vs_median=None)
     chosen, removed = select_rows(humans, candidates, params, TAX)
     assert len(chosen) == 2 and removed.by_rule["target_rows"] == 8
-    assert set(removed.reasons.values()) == {"target_rows: slice cards targets 6 rows and has 4 human: room for 2"}
-    params = params.model_copy(update={"target_rows": {"cards": 2}})
+    assert set(removed.reasons.values()) == {"target_rows: slice deliveries targets 6 rows and has 4 human: room for 2"}
+    params = params.model_copy(update={"target_rows": {"deliveries": 2}})
     chosen, _ = select_rows(humans, candidates, params, TAX)
     assert chosen == []  # human rows are never dropped to meet a target
 
@@ -240,10 +243,12 @@ def test_target_rows_trim_synthetic_only() -> None:
 def test_intent_balance_caps_each_intent_at_a_multiple_of_the_median_human_count(tmp_path: Path) -> None:
     # human rows per intent: a 4, b 4, c 8 (median 4); ratio 1.5 -> at most 6 rows per intent
     intents = ["a"] * 4 + ["b"] * 4 + ["c"] * 8
-    humans = [{"id": f"h{i}", "slice": "cards", "intent": name, "source": "human"} for i, name in enumerate(intents)]
+    humans = [
+        {"id": f"h{i}", "slice": "deliveries", "intent": name, "source": "human"} for i, name in enumerate(intents)
+    ]
     wanted = {"a": 10, "b": 1, "c": 5, "d": 9}  # d has no human rows at all
     candidates = [{**_synthetic(f"s{name}{i}"), "intent": name} for name, count in wanted.items() for i in range(count)]
-    params = MixParams(min_human_share=0.0, max_intent_rows_vs_median=1.5, system_prompt="s")
+    params = MixParams(min_human_share=0.0, max_intent_rows_vs_median=1.5, min_intent_cap=0)
     chosen, removed = select_rows(humans, candidates, params, TAX)
     assert Counter(row["intent"] for row in chosen) == {"a": 2, "b": 1, "d": 6}  # c's 8 human rows all stay
     assert removed.by_rule["intent_balance"] == 8 + 5 + 3
@@ -261,6 +266,40 @@ def test_intent_balance_caps_each_intent_at_a_multiple_of_the_median_human_count
         load_section(path, "mix", MixParams)
 
 
+def test_the_intent_cap_has_a_floor_for_a_cold_start() -> None:
+    # 3 cases and a failure per intent: a 1.5x cap would be 6 rows, 2 synthetic rows per intent
+    humans = [
+        {"id": f"h{n}{i}", "slice": "deliveries", "intent": n, "source": "human"} for n in "abc" for i in range(4)
+    ]
+    candidates = [{**_synthetic(f"s{n}{i}"), "intent": n} for n in "abc" for i in range(30)]
+    params = MixParams(min_human_share=0.0, max_intent_rows_vs_median=1.5, min_intent_cap=20)
+    chosen, removed = select_rows(humans, candidates, params, TAX)
+    assert Counter(row["intent"] for row in chosen) == {"a": 16, "b": 16, "c": 16}
+    assert {reason for row_id, reason in removed.reasons.items() if row_id.startswith("sa")} == {
+        "intent_balance: intent a takes at most 20 rows (min_intent_cap; 1.5 x the median intent's 4 human rows"
+        " would be 6) and has 4 human"
+    }
+    no_floor, _ = select_rows(humans, candidates, params.model_copy(update={"min_intent_cap": 0}), TAX)
+    assert len(no_floor) == 3 * 2
+
+
+def test_a_mix_that_keeps_few_synthetic_rows_says_which_rule_and_param() -> None:
+    pairs = (("deliveries", "late_delivery"), ("payments", "refund_request"))
+    humans = [{"id": f"h{n}{i}", "slice": s, "intent": n, "source": "human"} for s, n in pairs for i in range(4)]
+    candidates = [{**_synthetic(f"d{i}"), "intent": "late_delivery"} for i in range(30)]
+    candidates += [{**_synthetic(f"p{i}", "payments"), "intent": "refund_request"} for i in range(60)]
+    params = MixParams(min_human_share=0.0)
+    chosen, removed = select_rows(humans, candidates, params, TAX)
+    note = removal_note(len(candidates), len(chosen), removed, params)
+    assert note == (
+        f"mix: {len(chosen)} of 90 synthetic rows kept; removed by critical_unapproved 60"
+        " (mix.critical_requires_approval: critical slices take only reviewer-approved rows,"
+        " verdicts go in seeds/reviews/decisions.csv);"
+        " intent_balance 14 (mix.max_intent_rows_vs_median: 1.5, mix.min_intent_cap: 20)"
+    )
+    assert removal_note(10, 6, removed, params) is None  # most rows kept: nothing to say
+
+
 def test_decisions_for_removed_rows_are_counted_and_unknown_can_warn(tmp_path: Path) -> None:
     path = tmp_path / "decisions.csv"
     _write_decisions(path, [{"id": "a", "verdict": "approve"}, {"id": "gone", "verdict": "approve"},
@@ -272,11 +311,11 @@ def test_decisions_for_removed_rows_are_counted_and_unknown_can_warn(tmp_path: P
 
 
 def test_review_budget_goes_to_critical_slices_first() -> None:
-    rows = _fake_rows(300, "cards") + _fake_rows(100, "billing")
+    rows = _fake_rows(300, "deliveries") + _fake_rows(100, "payments")
     params = ReviewParams(seed=1, critical_rate=1.0, default_rate=0.5, budget_rows=120)
     sampled = sample_for_review(rows, params, TAX)
     assert len(sampled) == 120
-    assert sum(1 for r in rows if r["slice"] == "billing" and r["id"] in sampled) == 100
+    assert sum(1 for r in rows if r["slice"] == "payments" and r["id"] in sampled) == 100
 
 
 def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> None:
@@ -300,7 +339,7 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
     card = (project / "data/mix/CARD.md").read_text()
     metrics = json.loads((project / "metrics/mix.json").read_text())
     assert f"{metrics['rows']} rows: {metrics['human']} human" in card
-    assert "| billing (critical) |" in card and "Mix params hash" in card and "`data/seed/seeds.jsonl` sha256" in card
+    assert "| payments (critical) |" in card and "Mix params hash" in card and "`data/seed/seeds.jsonl` sha256" in card
     tasks = json.loads((project / "data/review/label_studio.json").read_text())
     assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]
 
@@ -311,31 +350,31 @@ def test_review_metrics_estimate_errors_and_flag_slices() -> None:
             {"id": f"{slice_name}{i}", "slice": slice_name, "review": {"status": s}} for i, s in enumerate(statuses)
         ]
 
-    rows = reviewed("billing", ["approved"] * 8 + ["rejected"] * 2 + ["pending"] * 10)
-    rows += reviewed("cards", ["approved"] * 30 + ["not_sampled"] * 70)
+    rows = reviewed("payments", ["approved"] * 8 + ["rejected"] * 2 + ["pending"] * 10)
+    rows += reviewed("deliveries", ["approved"] * 30 + ["not_sampled"] * 70)
     sampled = {row["id"] for row in rows if row["review"]["status"] != "not_sampled"}
     metrics = review_metrics(rows, sampled, TAX, threshold=0.3)
-    billing, cards = metrics["slices"]["billing"], metrics["slices"]["cards"]
-    assert billing["error_rate"] == 0.2 and billing["error_rate_ci95"] == [0.0567, 0.5098]
-    assert billing["estimated_bad_unreviewed"] == 2.0 and billing["flagged"] is True
-    assert cards["error_rate"] == 0.0 and cards["flagged"] is False and cards["unreviewed"] == 70
-    assert metrics["flagged_slices"] == ["billing"]
+    payments, deliveries = metrics["slices"]["payments"], metrics["slices"]["deliveries"]
+    assert payments["error_rate"] == 0.2 and payments["error_rate_ci95"] == [0.0567, 0.5098]
+    assert payments["estimated_bad_unreviewed"] == 2.0 and payments["flagged"] is True
+    assert deliveries["error_rate"] == 0.0 and deliveries["flagged"] is False and deliveries["unreviewed"] == 70
+    assert metrics["flagged_slices"] == ["payments"]
 
 
 def _candidate(reply: str, reasons: list[str]) -> dict:
-    return {"messages": [{"role": "user", "content": "my card never came"}, {"role": "assistant", "content": reply}],
+    return {"messages": [{"role": "user", "content": "my order never came"}, {"role": "assistant", "content": reply}],
             "reasons": reasons}  # fmt: skip
 
 
 def test_teacher_pairs_need_one_clear_winner() -> None:
-    good = "Cards arrive in 3 to 5 working days; check the dispatch date in Card > Card delivery."
+    good = "Orders arrive in the chosen slot; check the status in Orders > Track order."
     bad = "We guarantee a refund of everything today, no questions asked at all."
     record, outcome = choose_pair(
         {"candidates": [_candidate(bad, ["policy_facts: refund"]), _candidate(good, [])]}, 0.8
     )
     assert outcome == "kept" and record is not None
     assert record["chosen"][0]["content"] == good and record["rejected"][0]["content"] == bad
-    assert record["prompt"] == [{"role": "user", "content": "my card never came"}]
+    assert record["prompt"] == [{"role": "user", "content": "my order never came"}]
     same = {"candidates": [_candidate(bad, ["blocklist: x"]), _candidate(good, ["blocklist: y"])]}
     assert choose_pair(same, 0.8) == (None, "both_failed_same_check")
     assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8) == (None, "no_winner")
@@ -404,5 +443,5 @@ def test_params_yaml_shows_every_setting_at_the_code_default(section: str, model
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())[section]
     assert _keys(model, raw, f"{section}.") == []
     required = {name: raw[name] for name, field in model.model_fields.items() if field.is_required()}
-    assert set(required) <= {"system_prompt"}  # the only setting without a default: it names the product
+    assert required == {}  # every setting has a default: what names the product is in the domain file
     assert model.model_validate(required).model_dump() == model.model_validate(raw).model_dump()

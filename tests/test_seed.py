@@ -34,19 +34,19 @@ def test_valid_seeds_produce_rows_with_stable_ids(project: Path) -> None:
     failure = next(row for row in rows if row["origin"] == "failure")
     assert failure["meta"]["failed_reply"] == "I cannot help with that."
     metrics = json.loads((project / "metrics/seed.json").read_text())
-    assert metrics["slices"]["billing"]["critical"] is True
-    assert metrics["slices"]["cards"]["rows"] == 2 * 4 + 2
+    assert metrics["slices"]["payments"]["critical"] is True
+    assert metrics["slices"]["deliveries"]["rows"] == 2 * 4 + 2
     run_stage("seed", project)
     assert (project / "data/seed/seeds.jsonl").read_bytes() == first
 
 
 def test_whitespace_is_normalised(project: Path) -> None:
-    line = seed_line("card_arrival", "cards", 50)
-    line["messages"][0]["content"] = "  my card   never came \r\n  help  "
+    line = seed_line("late_delivery", "deliveries", 50)
+    line["messages"][0]["content"] = "  my order   never came \r\n  help  "
     _append(project / "seeds/cases.jsonl", line)
     run_stage("seed", project)
-    row = next(r for r in read_rows(project / "data/seed/seeds.jsonl") if r["case_id"] == "card_arrival-050")
-    assert row["messages"][0]["content"] == "my card never came\nhelp"
+    row = next(r for r in read_rows(project / "data/seed/seeds.jsonl") if r["case_id"] == "late_delivery-050")
+    assert row["messages"][0]["content"] == "my order never came\nhelp"
 
 
 def test_broken_json_line(project: Path) -> None:
@@ -57,14 +57,14 @@ def test_broken_json_line(project: Path) -> None:
 
 
 def test_missing_field(project: Path) -> None:
-    line = seed_line("card_arrival", "cards", 60)
+    line = seed_line("late_delivery", "deliveries", 60)
     del line["intent"]
     line_no = _append(project / "seeds/cases.jsonl", line)
     assert f"seeds/cases.jsonl:{line_no}: field 'intent': Field required" in _seed_error(project)
 
 
 def test_unknown_intent(project: Path) -> None:
-    line_no = _append(project / "seeds/cases.jsonl", seed_line("teleport_money", "cards", 1))
+    line_no = _append(project / "seeds/cases.jsonl", seed_line("teleport_money", "deliveries", 1))
     assert (
         f"seeds/cases.jsonl:{line_no}: field 'intent': 'teleport_money' is not in params taxonomy.slices"
         in _seed_error(project)
@@ -72,14 +72,15 @@ def test_unknown_intent(project: Path) -> None:
 
 
 def test_slice_must_match_intent(project: Path) -> None:
-    line_no = _append(project / "seeds/cases.jsonl", seed_line("card_arrival", "billing", 61))
-    assert f"seeds/cases.jsonl:{line_no}: field 'slice': 'billing' does not match intent 'card_arrival'" in _seed_error(
-        project
+    line_no = _append(project / "seeds/cases.jsonl", seed_line("late_delivery", "payments", 61))
+    assert (
+        f"seeds/cases.jsonl:{line_no}: field 'slice': 'payments' does not match intent 'late_delivery'"
+        in _seed_error(project)
     )
 
 
 def test_turns_must_end_with_assistant(project: Path) -> None:
-    line = seed_line("card_arrival", "cards", 62)
+    line = seed_line("late_delivery", "deliveries", 62)
     line["messages"].append({"role": "user", "content": "and another thing"})
     line_no = _append(project / "seeds/cases.jsonl", line)
     assert f"seeds/cases.jsonl:{line_no}: field 'messages': the last turn must be the assistant's" in _seed_error(
@@ -88,20 +89,20 @@ def test_turns_must_end_with_assistant(project: Path) -> None:
 
 
 def test_failure_needs_failed_reply(project: Path) -> None:
-    line = seed_line("card_arrival", "cards", 63)
+    line = seed_line("late_delivery", "deliveries", 63)
     line.pop("pair")
     line_no = _append(project / "seeds/failures.jsonl", line)
     assert f"seeds/failures.jsonl:{line_no}: field 'failed_reply': required in a failure file" in _seed_error(project)
 
 
 def test_duplicate_case_id(project: Path) -> None:
-    line_no = _append(project / "seeds/cases.jsonl", seed_line("card_arrival", "cards", 0) | {"author": "JL"})
-    assert f"seeds/cases.jsonl:{line_no}: field 'case_id': 'card_arrival-000' already used at" in _seed_error(project)
+    line_no = _append(project / "seeds/cases.jsonl", seed_line("late_delivery", "deliveries", 0) | {"author": "JL"})
+    assert f"seeds/cases.jsonl:{line_no}: field 'case_id': 'late_delivery-000' already used at" in _seed_error(project)
 
 
 def test_eval_split_must_not_leak_into_training(project: Path) -> None:
     evaluation = read_rows(project / "seeds/eval_traffic.jsonl")
-    line = seed_line("card_arrival", "cards", 64)
+    line = seed_line("late_delivery", "deliveries", 64)
     line["messages"][0]["content"] = evaluation[0]["messages"][0]["content"].upper()
     _append(project / "seeds/cases.jsonl", line)
     assert "seeds/eval_traffic.jsonl:1: field 'messages': eval user turn also appears in training seeds" in _seed_error(
@@ -127,18 +128,3 @@ def test_too_few_cases_per_intent(project: Path) -> None:
     params["seed"]["min_cases_per_intent"] = 50
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     assert "fewer than seed.min_cases_per_intent=50" in _seed_error(project)
-
-
-def test_written_seed_cases_match_policy_numbers() -> None:
-    """The repository's own seeds: assistant replies state no number the policy does not."""
-    import re
-
-    from tests.conftest import ROOT
-
-    policy = (ROOT / "seeds/policy.md").read_text()
-    for name in ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"):
-        for row in read_rows(ROOT / "seeds" / name):
-            for message in row["messages"]:
-                if message["role"] == "assistant":
-                    for number in re.findall(r"\d+(?:[.,]\d+)?", message["content"]):
-                        assert number in policy, f"{name} {row['case_id']}: {number} not in policy.md"

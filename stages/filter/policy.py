@@ -95,7 +95,8 @@ def policy_units(policy: str) -> list[PolicyUnit]:
         if body:
             text = " ".join(body)
             rule = _RULE.match(text)
-            units.append(PolicyUnit(rule.group(1) if rule else None, topic_words(text) | heading, _figures_of(text)))
+            stated = _figures_of(text[rule.end() :] if rule else text)  # the rule's number is not a figure
+            units.append(PolicyUnit(rule.group(1) if rule else None, topic_words(text) | heading, stated))
     return units
 
 

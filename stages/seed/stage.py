@@ -108,41 +108,55 @@ def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> list[tuple
     return rows
 
 
+def seed_set_problems(
+    train: list[tuple[str, dict[str, Any]]],
+    evaluation: list[tuple[str, dict[str, Any]]],
+    taxonomy: Taxonomy,
+    params: SeedParams,
+) -> list[str]:
+    """Every broken set-level rule: unique case ids and contents, eval kept apart, enough cases per intent.
+
+    `train` and `evaluation` hold ("file:line", row) pairs; each problem names the line (or, for too few
+    cases, the intents).
+    """
+    if not train:
+        return ["the seed set is empty: seeds/cases.jsonl and seeds/failures.jsonl hold no rows"]
+    problems = []
+    first_seen: dict[str, str] = {}
+    for where, row in train + evaluation:
+        previous = first_seen.setdefault(row["case_id"], where)
+        if previous != where:
+            problems.append(f"{where}: field 'case_id': '{row['case_id']}' already used at {previous}")
+    ids: dict[str, str] = {}
+    for where, row in train + evaluation:
+        previous = ids.setdefault(row["id"], where)
+        if previous != where:
+            problems.append(f"{where}: same conversation as {previous}")
+    train_prompts = {match_key(_first_user(row)): where for where, row in train}
+    for where, row in evaluation:
+        leak = train_prompts.get(match_key(_first_user(row)))
+        if leak:
+            problems.append(f"{where}: field 'messages': eval user turn also appears in training seeds at {leak}")
+    minimum = params.min_cases_per_intent
+    per_intent = Counter(row["intent"] for _, row in train)
+    short = sorted(intent for intents in taxonomy.slices.values() for intent in intents if per_intent[intent] < minimum)
+    if short:
+        problems.append(
+            f"intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {', '.join(short)}"
+        )
+    return problems
+
+
 def check_seed_set(
     train: list[tuple[str, dict[str, Any]]],
     evaluation: list[tuple[str, dict[str, Any]]],
     taxonomy: Taxonomy,
     params: SeedParams,
 ) -> None:
-    """Set-level rules: unique case ids and contents, eval kept apart, enough cases per intent.
-
-    `train` and `evaluation` hold ("file:line", row) pairs; a broken rule is a UserError naming the line
-    (or, for too few cases, the intents).
-    """
-    if not train:
-        raise UserError("the seed set is empty: seeds/cases.jsonl and seeds/failures.jsonl hold no rows")
-    first_seen: dict[str, str] = {}
-    for where, row in train + evaluation:
-        previous = first_seen.setdefault(row["case_id"], where)
-        if previous != where:
-            raise UserError(f"{where}: field 'case_id': '{row['case_id']}' already used at {previous}")
-    ids: dict[str, str] = {}
-    for where, row in train + evaluation:
-        previous = ids.setdefault(row["id"], where)
-        if previous != where:
-            raise UserError(f"{where}: same conversation as {previous}")
-    train_prompts = {match_key(_first_user(row)): where for where, row in train}
-    for where, row in evaluation:
-        leak = train_prompts.get(match_key(_first_user(row)))
-        if leak:
-            raise UserError(f"{where}: field 'messages': eval user turn also appears in training seeds at {leak}")
-    minimum = params.min_cases_per_intent
-    per_intent = Counter(row["intent"] for _, row in train)
-    short = sorted(intent for intents in taxonomy.slices.values() for intent in intents if per_intent[intent] < minimum)
-    if short:
-        raise UserError(
-            f"intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {', '.join(short)}"
-        )
+    """`seed_set_problems` as a UserError naming the first problem, if there is one."""
+    problems = seed_set_problems(train, evaluation, taxonomy, params)
+    if problems:
+        raise UserError(problems[0])
 
 
 def _first_user(row: dict[str, Any]) -> str:

@@ -1,0 +1,80 @@
+"""What must hold for the domain seeds/ holds, whichever it is (the bank example as shipped, or another
+team's): the whole domain validates, every expert reply passes the filter, and the intent check
+trained on the seeds keeps their built-in variations and catches wrong labels. Nothing here names a
+domain's intents, slices or figures."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from functools import cache
+
+from stages.core.domain import load_domain
+from stages.filter.checks.boilerplate import AiBoilerplateCheck, RefusalCheck
+from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
+from stages.filter.checks.language import LanguageCheck, LanguageParams
+from stages.generate.params import GenerateParams
+from stages.generate.stage import generate_builtin
+from tests.conftest import ROOT, read_rows, run_stage
+
+SEED_FILES = ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl")
+
+
+@cache
+def _training_rows() -> list[dict]:
+    rows = read_rows(ROOT / "seeds/cases.jsonl") + read_rows(ROOT / "seeds/failures.jsonl")
+    return [{"id": f"seed{i:016d}", "case_id": r["case_id"], "intent": r["intent"], "slice": r["slice"],
+             "messages": r["messages"], "source": "human", "origin": "case", "meta": {}}
+            for i, r in enumerate(rows)]  # fmt: skip
+
+
+def _expert_rows() -> list[dict]:
+    return [row for name in SEED_FILES for row in read_rows(ROOT / "seeds" / name)]
+
+
+def test_the_repository_domain_validates() -> None:
+    """seeds/, params.yaml and prompts/ as a whole: this covers every expert reply against the blocklist,
+    the PII kinds and the policy's figures, and every policy rule the seeds name."""
+    result = run_stage("validate", ROOT)
+    assert result.stdout.startswith("valid:"), result.stdout
+    assert load_domain(ROOT / "seeds/domain.yaml").system_prompt
+
+
+def test_expert_replies_pass_the_text_checks() -> None:
+    refusal, boilerplate = RefusalCheck().check, AiBoilerplateCheck().check
+    language = LanguageCheck(LanguageParams()).check
+    for row in _expert_rows():
+        assert refusal(row) is None and boilerplate(row) is None and language(row) is None, row["case_id"]
+
+
+def test_numbers_in_expert_replies_are_written_as_in_the_policy() -> None:
+    """The seeds' own rule (seeds/README.md): every number in a reply appears literally in policy.md."""
+    policy = (ROOT / "seeds/policy.md").read_text()
+    for row in _expert_rows():
+        for message in row["messages"]:
+            if message["role"] == "assistant":
+                for number in re.findall(r"\d+(?:[.,]\d+)?", message["content"]):
+                    assert number in policy, f"{row['case_id']}: {number} not in policy.md"
+
+
+def test_the_intent_check_keeps_variations_and_catches_wrong_labels() -> None:
+    classifier = IntentClassifier.train(_training_rows())
+    assert classifier is not None
+    check = IntentCheck(classifier, IntentParams())
+    rows, _ = generate_builtin(_training_rows(), GenerateParams(variations_per_seed=1))
+    assert sum(1 for reason in check.check_batch(rows) if reason) <= 0.05 * len(rows)
+    rng = random.Random(1)
+    intents = sorted({row["intent"] for row in rows})
+    wrong = [{**row, "intent": rng.choice([i for i in intents if i != row["intent"]])} for row in rows]
+    assert sum(1 for reason in check.check_batch(wrong) if reason) >= 0.9 * len(rows)
+
+
+def test_every_taxonomy_intent_has_seeds_and_eval_rows() -> None:
+    import yaml
+
+    taxonomy = yaml.safe_load((ROOT / "params.yaml").read_text())["taxonomy"]
+    train = {row["intent"] for row in _training_rows()}
+    evaluation = {json.loads(line)["intent"] for line in (ROOT / "seeds/eval_traffic.jsonl").read_text().splitlines()}
+    for intents in taxonomy["slices"].values():
+        assert set(intents) <= train and set(intents) <= evaluation

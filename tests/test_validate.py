@@ -1,0 +1,61 @@
+"""`python -m stages.validate`: a whole domain checked without running the pipeline, every problem at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import ROOT, make_project, run_stage, seed_line
+
+
+def _project(tmp_path: Path) -> Path:
+    project = make_project(tmp_path)
+    shutil.copytree(ROOT / "prompts", project / "prompts")
+    return project
+
+
+def test_a_valid_domain_says_what_it_checked(tmp_path: Path) -> None:
+    result = run_stage("validate", _project(tmp_path))
+    assert result.stdout.startswith("valid:\n  params.yaml: 8 of 8 sections valid\n")
+    assert "seeds/cases.jsonl: 24 valid rows" in result.stdout and "prompts/: 5 templates" in result.stdout
+
+
+def test_every_problem_is_listed_at_once_with_file_line_and_field(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "seeds/domain.yaml").write_text(
+        "product: Freshbox\nrules: [ok]\npii:\n  - name: loyalty\n    pattern: '(unclosed'\n", encoding="utf-8"
+    )
+    cases = project / "seeds/cases.jsonl"
+    lines = cases.read_text().splitlines()
+    lines[1] = json.dumps(seed_line("teleport_request", "deliveries", 50))
+    lines[2] = "{not json"
+    lines[3] = json.dumps({**json.loads(lines[3]), "policy_refs": ["9.9"]})
+    invented = json.loads(lines[4])
+    invented["messages"][1]["content"] = "Your delivery fee of €7 is refunded within 3 working days."
+    lines[4] = json.dumps(invented)
+    cases.write_text("\n".join(lines) + "\n")
+    (project / "prompts/broken.md").write_text(
+        "---\nkind: variation\n---\n=== system ===\n{{brand}}\n=== user ===\nx\n"
+    )
+    result = run_stage("validate", project, check=False)
+    assert result.returncode == 2
+    errors = result.stderr
+    assert "error: 7 problem(s):" in errors, errors
+    assert "seeds/domain.yaml:1: field 'system_prompt': Field required" in errors
+    assert "seeds/domain.yaml:5: field 'pii.0.pattern': not a valid regular expression" in errors
+    assert "seeds/cases.jsonl:2: field 'intent': 'teleport_request' is not in params taxonomy.slices" in errors
+    assert "seeds/cases.jsonl:3: not valid JSON" in errors
+    assert "seeds/cases.jsonl:4: field 'policy_refs': rule '9.9' is not in seeds/policy.md" in errors
+    assert "seeds/cases.jsonl:5: field 'messages': the filter would reject this row (policy_facts: '€7'" in errors
+    assert "prompts/broken.md: unknown placeholder(s) ['brand']" in errors
+    assert "Traceback" not in errors
+
+
+def test_too_few_cases_per_intent_is_listed_with_the_intents(tmp_path: Path) -> None:
+    project = make_project(tmp_path, cases_per_intent=1)
+    shutil.copytree(ROOT / "prompts", project / "prompts")
+    params = (project / "params.yaml").read_text().replace("min_cases_per_intent: 1", "min_cases_per_intent: 3")
+    (project / "params.yaml").write_text(params)
+    result = run_stage("validate", project, check=False)
+    assert "intents with fewer than seed.min_cases_per_intent=3 training seeds: account_locked" in result.stderr

@@ -1,0 +1,81 @@
+"""Make a domain folder the repository's domain: its files become seeds/, its taxonomy params.yaml's.
+
+    python tools/use_domain.py examples/travel
+
+A domain folder holds what seeds/ holds (domain.yaml, policy.md, cases.jsonl, failures.jsonl,
+eval_traffic.jsonl, blocklist.txt, reviews/decisions.csv, optionally lexicon.yaml and README.md) plus
+taxonomy.yaml, the params.yaml `taxonomy` section for it. seeds/ is replaced as a whole; in
+params.yaml only the `taxonomy:` block is replaced (its text, so every other line and comment stays).
+Then: `python -m stages.validate`, `dvc repro`, and commit dvc.lock and metrics/ (README, "Start your
+own data set"). Exits 2 with a one-line message if the folder lacks a file the pipeline needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+REQUIRED = ("domain.yaml", "policy.md", "cases.jsonl", "failures.jsonl", "eval_traffic.jsonl", "blocklist.txt")
+TAXONOMY_FILE = "taxonomy.yaml"
+
+
+def taxonomy_block(path: Path) -> str:
+    """The `taxonomy:` block of a taxonomy file, from its `taxonomy:` line to the end."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("taxonomy:")), None)
+    if start is None:
+        raise SystemExit(f"error: {path}: no top-level 'taxonomy:' section")
+    return "".join(lines[start:]).rstrip("\n") + "\n"
+
+
+def replace_taxonomy(params: Path, block: str) -> None:
+    """params.yaml with its top-level `taxonomy:` block (up to the next top-level line) replaced by `block`."""
+    lines = params.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("taxonomy:")), None)
+    if start is None:
+        raise SystemExit(f"error: {params}: no top-level 'taxonomy:' section to replace")
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].strip() and not lines[i][0].isspace()), len(lines)
+    )
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1  # keep the blank line(s) before the next section
+    params.write_text("".join([*lines[:start], block, *lines[end:]]), encoding="utf-8")
+
+
+def use_domain(folder: Path, seeds: Path, params: Path) -> list[str]:
+    """Copy `folder` to `seeds` (replacing it) and its taxonomy into `params`; the files copied."""
+    missing = [name for name in (*REQUIRED, TAXONOMY_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise SystemExit(f"error: {folder}: missing {', '.join(missing)} (see README, 'Start your own data set')")
+    block = taxonomy_block(folder / TAXONOMY_FILE)
+    if seeds.exists():
+        shutil.rmtree(seeds)
+    shutil.copytree(folder, seeds, ignore=shutil.ignore_patterns(TAXONOMY_FILE, "__pycache__"))
+    (seeds / "reviews").mkdir(exist_ok=True)
+    decisions = seeds / "reviews/decisions.csv"
+    if not decisions.exists():
+        decisions.write_text("id,verdict,reason,corrected_reply,reviewer,note\n", encoding="utf-8")
+    replace_taxonomy(params, block)
+    return sorted(str(path.relative_to(seeds)) for path in seeds.rglob("*") if path.is_file())
+
+
+def main() -> None:
+    """Parse the command line and switch the domain; print what changed and what to run next."""
+    parser = argparse.ArgumentParser(prog="python tools/use_domain.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("folder", type=Path, help="the domain folder, e.g. examples/travel")
+    parser.add_argument("--seeds", type=Path, default=Path("seeds"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    if not args.folder.is_dir():
+        sys.exit(f"error: {args.folder}: not a folder")
+    files = use_domain(args.folder, args.seeds, args.params)
+    print(f"{args.seeds}/: {', '.join(files)}")
+    print(f"{args.params}: taxonomy from {args.folder / TAXONOMY_FILE}")
+    print("next: python -m stages.validate && dvc repro")
+
+
+if __name__ == "__main__":
+    main()
