@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from stages.core.domain import load_domain
 from stages.core.errors import UserError
-from stages.core.hashing import sha256_hex
 from stages.core.params import load_section
 from stages.core.rows import schema_problem
 from stages.generate.params import GenerateParams, TeacherGenerator
@@ -36,6 +36,7 @@ from stages.generate.teacher.answers import parse_answer, response_problem
 from stages.generate.teacher.cache import ResponseCache
 from stages.generate.teacher.limits import Budget, parse_reset, parse_retry_after, rate_limit_pause, retry_delay
 from stages.generate.teacher.plan import pick_generators
+from stages.generate.teacher.prompts import load_template
 from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
 from stages.generate.teacher.transport import Endpoint
 from tests.conftest import ROOT, env_with_venv, make_project, read_rows, run, run_stage
@@ -108,6 +109,7 @@ def stage_args(project: Path) -> list[str]:
         "--metrics", str(project / "metrics/generate.json"),
         "--prompts", str(project / "prompts"),
         "--policy", str(project / "seeds/policy.md"),
+        "--domain", str(project / "seeds/domain.yaml"),
     ]  # fmt: skip
 
 
@@ -127,6 +129,7 @@ def teacher_result(project: Path) -> TeacherResult:
         policy=project / "seeds/policy.md",
         cache=project / "data/generate/cache",
         params=project / "params.yaml",
+        domain=project / "seeds/domain.yaml",
     )
     seeds = read_rows(project / "data/seed/seeds.jsonl")
     return generate_with_teacher(seeds, params, paths, progress_stream=io.StringIO())
@@ -236,7 +239,13 @@ def test_faults_are_retried_and_every_row_is_accounted_for(
     used_keys = {r["provenance"]["request_key"] for r in rows} | {
         c["provenance"]["request_key"] for pair in pairs for c in pair["candidates"]
     }
-    assert prose_keys and prose_keys <= used_keys
+    # a parsed candidate whose pair partner failed is left out as pair_incomplete, not for its own answer
+    incomplete = {
+        (r.get("provenance") or {}).get("request_key")
+        for r in rejected
+        if r["reasons"][0].startswith("pair_incomplete")
+    }
+    assert prose_keys and prose_keys <= used_keys | incomplete
 
 
 def test_provenance_and_preference_pairs(teacher_project: Path, server: FakeOpenAIServer) -> None:
@@ -248,10 +257,12 @@ def test_provenance_and_preference_pairs(teacher_project: Path, server: FakeOpen
         for g in teacher_settings("")["generators"] + teacher_settings("")["pair_generators"]
     }
     rows = result.rows + [c for pair in result.pairs for c in pair["candidates"]]
+    domain = load_domain(teacher_project / "seeds/domain.yaml").prompt_values()
     for row in rows:
         provenance = row["provenance"]
         template_file = teacher_project / "prompts" / f"{provenance['template_id']}.md"
-        assert provenance["template_hash"] == sha256_hex(template_file.read_bytes())[:16]
+        # the hash covers the file and the domain values it is filled with (seeds/domain.yaml)
+        assert provenance["template_hash"] == load_template(template_file, domain).content_hash
         assert provenance["model_version"] == f"{provenance['model']}-2026-01-01"  # as the server reported
         assert provenance["system_fingerprint"] == "fp_test"
         assert provenance["created_at"].endswith("Z")
