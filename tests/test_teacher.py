@@ -39,7 +39,7 @@ from stages.generate.teacher.plan import pick_generators
 from stages.generate.teacher.prompts import load_template
 from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
 from stages.generate.teacher.transport import Endpoint
-from tests.conftest import ROOT, env_with_venv, make_project, read_rows, run, run_stage
+from tests.conftest import FIXTURE_POLICY, ROOT, env_with_venv, make_project, read_rows, run, run_stage
 from tests.openai_server import TEST_API_KEY, FakeOpenAIServer
 
 SEEDS = 30  # make_project: 6 intents x 4 cases + 6 failures
@@ -77,11 +77,21 @@ def teacher_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
     return settings
 
 
+# The fixture policy grown to ~17 kB with numbered rules, the size of a real support policy.
+TEACHER_POLICY = FIXTURE_POLICY + "\n".join(
+    f"\n{section}.{rule} **Rule {section}.{rule}.** Orders of this kind are checked by a person within"
+    f" {rule + 1} working days; the customer is told by e-mail, and an agent takes over if the answer is late."
+    for section in range(4, 18)
+    for rule in range(1, 8)
+)
+
+
 def seeded_project(root: Path) -> Path:
-    """make_project plus what the teacher needs (prompts/, seeds/policy.md) and the seed stage's output."""
+    """make_project plus what the teacher needs (prompts/, a policy of a real one's size) and the seed
+    stage's output. The policy is the tests' own, so prompt sizes (and costs) do not depend on seeds/."""
     make_project(root)
     shutil.copytree(ROOT / "prompts", root / "prompts")
-    shutil.copy(ROOT / "seeds/policy.md", root / "seeds/policy.md")
+    (root / "seeds/policy.md").write_text(TEACHER_POLICY, encoding="utf-8")
     run_stage("seed", root)
     return root
 
