@@ -399,7 +399,6 @@ def test_a_mix_change_marks_only_mix_changed_in_dvc_status(tmp_path: Path) -> No
     """Mix's schema and params are mix's alone: editing them leaves seed..review up to date."""
     repo = make_project(tmp_path)
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    shutil.copy(ROOT / "seeds/policy.md", repo / "seeds/policy.md")
     for folder in ("stages", "prompts"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     run(["git", "init", "-q", "-b", "main"], repo)

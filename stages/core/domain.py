@@ -35,13 +35,13 @@ NEUTRAL_ACTION_CLAIMS: tuple[str, ...] = (
     "refunded", "cancelled", "canceled", "reversed", "processed", "approved", "credited", "waived",
     "changed", "updated", "deleted", "closed", "restored", "upgraded",
 )  # fmt: skip
-ChecksumKind = Literal["luhn", "mod97"]
+ChecksumKind = Literal["luhn", "mod97", "iban"]
 PROMPT_PLACEHOLDERS = ("product", "assistant", "rules")  # what prompts/*.md may take from this file
 
 
 class PiiDetector(BaseModel):
     """One extra personal-data detector: `pattern` finds it (group 1, if the pattern has groups, is the
-    value that is checked and masked), `checksum` (luhn | mod97) confirms it, so that look-alikes pass."""
+    value that is checked and masked), `checksum` (luhn | mod97 | iban) confirms it, so that look-alikes pass."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")

@@ -1,0 +1,76 @@
+"""Decontamination against every evaluation set the pipeline knows: the eval split and the traffic
+params `evaluate.eval_set` names (an imported CSV or JSONL log), by exact text, n-gram and near-copy."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import yaml
+
+from stages.core.eval_set import EvalSetColumns, EvalSetParams
+from stages.dedup.params import DedupParams
+from stages.dedup.stage import deduplicate
+from tests.conftest import read_rows, run_stage, write_lines
+from tests.test_dedup import _row
+
+LOGGED = [
+    "the driver rang the bell twice and then drove off with our whole weekly shopping still in the van",
+    "why is there a charge for delivery on my receipt",
+    "cannot log in since the update",
+]
+
+
+def _log(path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["utterance", "label"])
+        for text in LOGGED:
+            writer.writerow([text, "not_in_the_taxonomy"])  # decontamination reads every row, whatever its intent
+    return path
+
+
+def test_rows_holding_imported_eval_traffic_are_removed(tmp_path: Path) -> None:
+    imported = EvalSetParams(path=str(_log(tmp_path / "log.csv")), format="csv",
+                             columns=EvalSetColumns(text="utterance", intent="label"))  # fmt: skip
+    rows = [
+        _row(f"hello, so {LOGGED[0][:-12]}, what now"),  # a 13-word run of the log's first row
+        _row("Why is there a charge for delivery on my receipt?"),  # the second, exactly
+        _row("cannot log in since the update, please"),  # near the third (6 words: no n-gram)
+        _row("my basket was missing the bread"),
+    ]
+    for path, lines in ((tmp_path / "rows.jsonl", rows), (tmp_path / "seeds.jsonl", []), (tmp_path / "eval.jsonl", [])):
+        write_lines(path, lines)
+    paths = [tmp_path / name for name in ("rows.jsonl", "seeds.jsonl", "eval.jsonl")]
+    metrics = deduplicate(*paths, DedupParams(against_seeds=False), tmp_path / "out", imported)
+    removed = {row["messages"][0]["content"]: row for row in read_rows(tmp_path / "out/removed.jsonl")}
+    reasons = {text[:12]: (row["reasons"], row["duplicate_of"]) for text, row in removed.items()}
+    log = tmp_path / "log.csv"
+    assert reasons == {
+        "hello, so th": (["ngram_eval"], f"{log}:2"),
+        "Why is there": (["exact_eval"], f"{log}:3"),
+        "cannot log i": (["near_eval"], f"{log}:4"),
+    }
+    assert metrics["eval_contamination"] == 3 and metrics["search"]["eval_rows"] == len(LOGGED)
+    without = deduplicate(*paths, DedupParams(against_seeds=False), tmp_path / "out2")
+    assert without["eval_contamination"] == 0  # without the imported traffic these rows stay
+
+
+def test_the_stage_reads_evaluate_eval_set_from_params(project: Path) -> None:
+    run_stage("seed", project)
+    run_stage("generate", project)
+    run_stage("filter", project)
+    generated = read_rows(project / "data/filter/kept.jsonl")
+    text = next(m["content"] for m in generated[0]["messages"] if m["role"] == "user")
+    write_lines(project / "imported.jsonl", [{"text": text, "intent": generated[0]["intent"]}])
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["evaluate"]["eval_set"] = {"path": "imported.jsonl", "format": "jsonl"}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    run_stage("dedup", project)
+    removed = read_rows(project / "data/dedup/removed.jsonl")
+    assert any(row["duplicate_of"] == "imported.jsonl:1" for row in removed)
+    metrics = json.loads((project / "metrics/dedup.json").read_text())
+    assert metrics["search"]["eval_rows"] == len(read_rows(project / "data/seed/eval.jsonl")) + 1
+    dvc = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["dedup"]
+    assert "${evaluate.eval_set.path}" in dvc["deps"] and "evaluate.eval_set" in dvc["params"]
