@@ -36,9 +36,7 @@ def replace_taxonomy(params: Path, block: str) -> None:
     start = next((i for i, line in enumerate(lines) if line.startswith("taxonomy:")), None)
     if start is None:
         raise SystemExit(f"error: {params}: no top-level 'taxonomy:' section to replace")
-    end = next(
-        (i for i in range(start + 1, len(lines)) if lines[i].strip() and not lines[i][0].isspace()), len(lines)
-    )
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() and not lines[i][0].isspace()), len(lines))
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1  # keep the blank line(s) before the next section
     params.write_text("".join([*lines[:start], block, *lines[end:]]), encoding="utf-8")
