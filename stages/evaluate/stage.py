@@ -144,7 +144,10 @@ def main() -> None:
     train = training_sets(mix_rows)
     if not train["mix"]:
         raise UserError(f"{args.mix}: no rows in the train split to train a probe on")
-    loaded = load_eval_set(Path(params.eval_set.path), params.eval_set, taxonomy)
+    eval_path = Path(params.eval_set.path)
+    if not eval_path.is_file():
+        raise UserError(f"{args.params}: evaluate.eval_set.path: '{eval_path}' does not exist (or is not a file)")
+    loaded = load_eval_set(eval_path, params.eval_set, taxonomy)
     examples, leaks = find_leaks(loaded.examples, train)
     if leaks and params.on_leak == "error":
         raise leak_error(leaks)
