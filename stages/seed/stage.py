@@ -53,7 +53,7 @@ REQUIRED_BY_ORIGIN: dict[str, tuple[str, ...]] = {
 def _field_error(path: Path, line_no: int, err: ValidationError) -> UserError:
     first = err.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "line"
-    return UserError(f"{path}:{line_no}: field '{field}': {first['msg']}")
+    return UserError(f"{path}:{line_no}: field '{field}': {first['msg'].removeprefix('Value error, ')}")
 
 
 def text_fields(line: SeedLine) -> list[tuple[str, str]]:
