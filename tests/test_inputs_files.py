@@ -220,7 +220,8 @@ def test_reviewers_work_in_label_studio_and_a_spreadsheet_end_to_end(project: Pa
     by_intent = {task["data"]["intent"]: task for task in tasks if task["data"]["slice"] in CRITICAL}
     approve, edit, in_csv = list(by_intent.values())[:3]  # three intents: the intent balance trims none
     fix_over_lines = FIX.replace(". ", ".\r\n")
-    annotations = [[_annotation("approve", "2026-01-01")], [_annotation("edit", "2026-01-01", corrected_reply=fix_over_lines)]]
+    edited = _annotation("edit", "2026-01-01", corrected_reply=fix_over_lines)
+    annotations = [[_annotation("approve", "2026-01-01")], [edited]]
     export = _export([approve, edit], annotations)
     (project / "seeds/reviews/label_studio_export.json").write_text(json.dumps(export))
     with (project / "seeds/reviews/decisions.csv").open("w", encoding="utf-8-sig", newline="") as handle:
