@@ -18,6 +18,7 @@ and the estimated training cost.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -36,7 +37,9 @@ TARGET_EPOCHS, MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES, MIN_EPOCHS, MAX_EPOCHS 
 
 @cache
 def _encoding(name: str) -> Any:
-    return bpe_openai.get_encoding(name)  # ~1 s the first time: the encoding file is read from the wheel
+    with warnings.catch_warnings():  # the package reads its data with a deprecated importlib call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bpe_openai.get_encoding(name)  # ~1 s the first time: the encoding file is read from the wheel
 
 
 class TokenCounter:
