@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import bpe_openai
-
 from stages.mix.params import FineTuningParams
 
 TOKENS_PER_MESSAGE = 3
@@ -37,9 +35,11 @@ TARGET_EPOCHS, MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES, MIN_EPOCHS, MAX_EPOCHS 
 
 @cache
 def _encoding(name: str) -> Any:
-    with warnings.catch_warnings():  # the package reads its data with a deprecated importlib call
+    with warnings.catch_warnings():  # the package reads its data files with a deprecated importlib call
         warnings.simplefilter("ignore", DeprecationWarning)
-        return bpe_openai.get_encoding(name)  # ~1 s the first time: the encoding file is read from the wheel
+        import bpe_openai  # imported here: importing it reads an encoding file (~1 s)
+
+        return bpe_openai.get_encoding(name)
 
 
 class TokenCounter:
