@@ -39,7 +39,7 @@ def _decisions(path: Path, text: str, encoding: str = "utf-8") -> Path:
         # comma-only and blank rows between records, as spreadsheets leave them
         (f"{HEADER}\n,,,,,\n\n , , ,,,\nb,approve,,,MK,\n", [("b", "")]),
         # a semicolon-separated file (spreadsheets in some locales)
-        ("id;verdict;reason\r\nc;reject;wrong fee\r\n;;\r\n", [("c", "")]),
+        ("id;verdict;reason\r\nc;reject;wrong figure\r\n;;\r\n", [("c", "")]),
     ],
 )
 def test_spreadsheet_csv_variants_read_as_decisions(tmp_path: Path, text: str, expected: list[tuple[str, str]]) -> None:
@@ -69,7 +69,7 @@ def test_csv_errors_name_the_spreadsheet_row(tmp_path: Path, text: str, message:
 
 @pytest.mark.parametrize(
     ("encoding", "reason"),
-    [("cp1252", "the fee is £5, café"), ("latin-1", "naïve reply"), ("utf-16", "any text"), ("cp1251", "Привет")],
+    [("cp1252", "the charge is €5, café"), ("latin-1", "naïve reply"), ("utf-16", "any text"), ("cp1251", "Привет")],
 )
 def test_files_not_in_utf8_name_line_character_and_encoding(tmp_path: Path, encoding: str, reason: str) -> None:
     path = _decisions(tmp_path / "d.csv", f"{HEADER}\na,reject,{reason},,MK,\n", encoding)
@@ -92,8 +92,8 @@ def test_a_seed_file_not_in_utf8_is_an_error_naming_file_and_line(project: Path,
 
 
 def test_blocklist_and_policy_read_through_the_same_reader(tmp_path: Path) -> None:
-    (tmp_path / "block.txt").write_bytes("\ufeffas an AI\r\n# comment\r\n\r\nguaranteed refund\r\n".encode())
-    assert read_blocklist(tmp_path / "block.txt") == ["as an AI", "guaranteed refund"]
+    (tmp_path / "block.txt").write_bytes("\ufeffas an AI\r\n# comment\r\n\r\nguaranteed result\r\n".encode())
+    assert read_blocklist(tmp_path / "block.txt") == ["as an AI", "guaranteed result"]
     (tmp_path / "bad.txt").write_bytes("na\xefve phrase\n".encode("latin-1"))
     with pytest.raises(UserError, match=r"bad\.txt:1: not valid UTF-8"):
         read_blocklist(tmp_path / "bad.txt")
@@ -177,14 +177,14 @@ def test_label_studio_export_reads_back_latest_annotation(tmp_path: Path) -> Non
     tasks = [{"data": {"id": f"row{i}", "conversation": "USER: hi"}} for i in range(4)]
     export = _export(tasks, [
         [_annotation("approve", "2026-01-01T10:00:00Z")],
-        [_annotation("approve", "2026-01-01T10:00"), _annotation("reject", "2026-01-02T10:00", reason="wrong fee")],
+        [_annotation("approve", "2026-01-01T10:00"), _annotation("reject", "2026-01-02T10:00", reason="wrong figure")],
         [{**_annotation("reject", "2026-01-03T10:00:00Z", reason="x"), "was_cancelled": True}],
         [{**_annotation("edit", "2026-01-01T10:00:00Z", corrected_reply=FIX + "\r\n"), "completed_by": 7}],
     ])  # fmt: skip
     (tmp_path / "export.json").write_text(json.dumps(export))
     decisions = {d.row_id: d for d in label_studio_decisions(tmp_path / "export.json")}
     assert set(decisions) == {"row0", "row1", "row3"}  # the cancelled-only task is still pending
-    assert decisions["row1"].verdict == "reject" and decisions["row1"].reason == "wrong fee"
+    assert decisions["row1"].verdict == "reject" and decisions["row1"].reason == "wrong figure"
     assert decisions["row0"].reviewer == "jl@example.invalid" and decisions["row3"].reviewer == "label-studio user 7"
     assert decisions["row3"].corrected_reply == FIX
 

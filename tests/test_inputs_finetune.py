@@ -20,11 +20,11 @@ from tests.conftest import read_rows, run_stage
 # (text, o200k_base tokens, cl100k_base tokens): counted by tiktoken 0.12 with OpenAI's encoding files
 TIKTOKEN_COUNTS = [
     ("Hello world", 2, 2),
-    ("My card has not arrived yet, what should I do?", 12, 12),
+    ("My parcel has not arrived yet, what should I do?", 12, 12),
     ("मेरा कार्ड खो गया", 5, 17),
     ("カードが届きません", 5, 9),
     ("   spaces\n\nand lines", 5, 5),
-    ("£5 fee on 3 to 5 working days", 11, 11),
+    ("$5 charge on 3 to 5 working days", 11, 11),
 ]
 
 
@@ -110,7 +110,7 @@ def test_a_huge_seed_reply_never_reaches_train_jsonl_even_with_the_length_check_
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     path = project / "seeds/cases.jsonl"
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    huge = " ".join(f"step{i} of the card process" for i in range(12_000))  # ~306k characters, ~80k tokens
+    huge = " ".join(f"step{i} of the process" for i in range(12_000))  # ~306k characters, ~80k tokens
     lines[0]["messages"][-1]["content"] = huge
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     _through_mix(project)

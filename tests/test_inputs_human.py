@@ -21,7 +21,7 @@ GOOD_FIX = "Thanks for waiting. Open the app, go to Help and follow the steps th
 BAD_EDITS = {  # the reason code each edit fails with
     "pii": "Please call me on +44 20 7946 0958 or write to jane.doe@example.com and I will sort it out.",
     "assistant_too_long": "Open the app and follow the steps. " * 3700,  # ~129k characters
-    "policy_facts": "I have refunded the payment to your card already, so there is nothing more to do.",
+    "policy_facts": "I have cancelled the order for you already, so there is nothing more to do.",
 }
 
 
@@ -78,7 +78,7 @@ def test_failing_edits_are_reported_and_kept_out_of_the_mix(project: Path) -> No
     for row in bad.values():
         assert removed[row["id"]].startswith("edit_failed: the edit by JL fails the filter's checks")
     text = _training_text(project)
-    assert "jane.doe@example.com" not in text and "I have refunded" not in text and len(text) < 500_000
+    assert "jane.doe@example.com" not in text and "I have cancelled" not in text and len(text) < 500_000
     assert json.loads((project / "metrics/mix.json").read_text())["removed_by_rule"]["edit_failed"] == 3
 
 
@@ -96,7 +96,7 @@ def test_an_edit_the_filter_has_not_checked_stops_review(project: Path) -> None:
     [
         ("Write to help@example.com and we will look at it for you today, thanks for waiting.", "pii"),
         ("Open the app and follow the steps shown there. " * 6000, "assistant_too_long"),  # ~300k characters
-        ("As an AI language model I cannot help with cards, but please open the app and check.", "blocklist"),
+        ("As an AI language model I cannot help with that, but please open the app and check.", "blocklist"),
     ],
 )
 def test_seed_rows_that_fail_the_checks_stay_out_of_the_mix(project: Path, reply: str, code: str) -> None:

@@ -14,18 +14,18 @@ import pytest
 from stages.mix.preferences import choose_pair, failure_preferences
 from tests.conftest import run_stage
 
-CORRECTED = "You can order a new card in the app. It arrives in 3 to 5 working days; the fee is £5."
+CORRECTED = "You can order a new one in the app. It arrives in 3 to 5 working days; the charge is $5."
 SAME_ONCE_NORMALISED = [
-    "You can order a new card in the app.  It arrives in 3 to 5 working days;\n the fee is £5.",  # spacing
-    "YOU CAN ORDER A NEW CARD IN THE APP. IT ARRIVES IN 3 TO 5 WORKING DAYS; THE FEE IS £5.",  # case
-    "You can order a new card in the app - it arrives in 3 to 5 working days, the fee is £5!",  # punctuation
-    "You can order a new card in the app.\u200b It arrives in 3 to 5 working days; the fee is £5.",  # invisible
-    "You can order a new card in the app. It arrives in 3 to 5 working days; the fee is £5.\u00a0",  # nbsp
+    "You can order a new one in the app.  It arrives in 3 to 5 working days;\n the charge is $5.",  # spacing
+    "YOU CAN ORDER A NEW ONE IN THE APP. IT ARRIVES IN 3 TO 5 WORKING DAYS; THE CHARGE IS $5.",  # case
+    "You can order a new one in the app - it arrives in 3 to 5 working days, the charge is $5!",  # punctuation
+    "You can order a new one in the app.\u200b It arrives in 3 to 5 working days; the charge is $5.",  # invisible
+    "You can order a new one in the app. It arrives in 3 to 5 working days; the charge is $5.\u00a0",  # nbsp
 ]
 
 
 def _failure(failed: str) -> dict:
-    return {"origin": "failure", "messages": [{"role": "user", "content": "Where is my card?"},
+    return {"origin": "failure", "messages": [{"role": "user", "content": "Where is my parcel?"},
             {"role": "assistant", "content": CORRECTED}], "meta": {"failed_reply": failed}}  # fmt: skip
 
 
@@ -38,10 +38,10 @@ def test_failures_whose_replies_match_once_normalised_give_no_pair(failed: str) 
 @pytest.mark.parametrize(
     ("failed", "threshold", "outcome"),
     [
-        ("You can order a new card in the app. It arrives in 3 to 5 working days; the fee is £8.", 1.0, "kept"),
-        ("The fee is £5. It arrives in 3 to 5 working days; you can order a new card in the app.", 1.0,
+        ("You can order a new one in the app. It arrives in 3 to 5 working days; the charge is $8.", 1.0, "kept"),
+        ("The charge is $5. It arrives in 3 to 5 working days; you can order a new one in the app.", 1.0,
          "near_duplicate_candidates"),  # the same words in another order
-        ("You can order a new card in the app. It arrives in 3 to 5 working days; the fee is £8.", 0.8,
+        ("You can order a new one in the app. It arrives in 3 to 5 working days; the charge is $8.", 0.8,
          "near_duplicate_candidates"),
         ("I cannot help with that.", 0.8, "kept"),
     ],
@@ -52,7 +52,7 @@ def test_failure_pairs_by_similarity(failed: str, threshold: float, outcome: str
 
 
 def _candidate(reply: str, reasons: list[str]) -> dict:
-    return {"messages": [{"role": "user", "content": "Where is my card?"}, {"role": "assistant", "content": reply}],
+    return {"messages": [{"role": "user", "content": "Where is my parcel?"}, {"role": "assistant", "content": reply}],
             "reasons": reasons}  # fmt: skip
 
 
@@ -63,7 +63,7 @@ def test_teacher_pairs_whose_replies_match_once_normalised_give_no_pair(rejected
 
 
 def test_teacher_pair_near_duplicates_and_clear_winners() -> None:
-    near = {"candidates": [_candidate(CORRECTED, []), _candidate(CORRECTED.replace("£5", "£8"), ["policy_facts: x"])]}
+    near = {"candidates": [_candidate(CORRECTED, []), _candidate(CORRECTED.replace("$5", "$8"), ["policy_facts: x"])]}
     assert choose_pair(near, 0.8) == (None, "near_duplicate_candidates")
     clear = {"candidates": [_candidate("I cannot help.", ["refusal"]), _candidate(CORRECTED, [])]}
     record, outcome = choose_pair(clear, 0.8)

@@ -24,10 +24,10 @@ SAME_TO_A_PERSON = [
     ("בַּנְק הַכַּרְטִיס", "בנק הכרטיס"),  # Hebrew with and without niqqud
     ("Ma carte n’est pas arrivée", "ma carte n'est pas arrivée"),  # typographic apostrophe, case
     ("cafe\u0301 — re\u0301sume\u0301", "café - résumé"),  # decomposed accents, em dash
-    ("ＭＹ　ＣＡＲＤ", "my card"),  # full-width forms
+    ("ＭＹ　ＰＡＲＣＥＬ", "my parcel"),  # full-width forms
     ("Моя КАРТА", "моя карта"),  # Cyrillic case
-    ("my\u200b card\u00ad number\ufeff", "my card number"),  # invisible characters
-    ("“quoted” card", '"quoted" card'),
+    ("my\u200b order\u00ad number\ufeff", "my order number"),  # invisible characters
+    ("“quoted” text", '"quoted" text'),
 ]
 DIFFERENT_TO_A_PERSON = [
     ("año", "ano"),  # Spanish: the accent makes another word
@@ -43,7 +43,7 @@ SCRIPTS = {
     "japanese": ("カードが届きません", ["カー", "ード", "ドが", "が届", "届き", "きま", "ませ", "せん"]),
     "chinese": ("我的卡丢了", ["我的", "的卡", "卡丢", "丢了"]),
     "thai": ("บัตรหาย", ["บัต", "ตร", "รห", "หา", "าย"]),
-    "english": ("I didn't get my card 'yet'", ["i", "didn't", "get", "my", "card", "yet"]),
+    "english": ("I didn't get my parcel 'yet'", ["i", "didn't", "get", "my", "parcel", "yet"]),
 }
 
 
