@@ -67,11 +67,17 @@ def teacher_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
         "max_retries": 4,
         "backoff_base_s": 0.01,
         "backoff_max_s": 0.2,
-        "prices": {base_url or "http://127.0.0.1/v1": {
-            name: {"input_per_1m": price[0], "output_per_1m": price[1],
-                   "batch_input_per_1m": price[0] / 2, "batch_output_per_1m": price[1] / 2}
-            for name, price in MODELS.items()
-        }},  # fmt: skip
+        "prices": {
+            base_url or "http://127.0.0.1/v1": {
+                name: {
+                    "input_per_1m": price[0],
+                    "output_per_1m": price[1],
+                    "batch_input_per_1m": price[0] / 2,
+                    "batch_output_per_1m": price[1] / 2,
+                }
+                for name, price in MODELS.items()
+            }
+        },
         "max_cost_usd": None,
         "rpm_limit": None,  # the server's own limits are what the tests exercise
         "tpm_limit": None,

@@ -45,8 +45,8 @@ def format_args(mode: str, kind: TemplateKind) -> dict[str, Any]:
     if mode == "json_object":
         return {"response_format": {"type": "json_object"}}
     if mode == "json_object_schema":
-        # llama.cpp's extension; sent as extra_body because the SDK's type has no `schema` key.
-        return {"extra_body": {"response_format": {"type": "json_object", "schema": schema}}}
+        # llama.cpp's extension (the body is sent as-is: transport.post_completion, batch lines).
+        return {"response_format": {"type": "json_object", "schema": schema}}
     return {}
 
 
