@@ -120,6 +120,8 @@ class TeacherRunner:
         for request in pending:  # a shared iterator: each request goes to exactly one worker
             if self.report.stopped_by_budget:
                 return
+            if self._over_context(request):
+                continue  # planned before the server reported its context: the next planning round shrinks it
             stats = self.report.stats.setdefault(request.key, RequestStats())
             try:
                 await self._send(client, request, stats)
@@ -129,9 +131,15 @@ class TeacherRunner:
             except GiveUp as give_up:
                 stats.failure = self.endpoint.redact(give_up.reason)
                 self.progress.failed += 1
-                self.health.failure(stats.failure)  # raises once the endpoint looks broken
+                if not stats.failure.startswith("context_exceeded"):  # the server answered: it works
+                    self.health.failure(stats.failure)  # raises once the endpoint looks broken
             self.progress.concurrency = self.concurrency.limit
             self.progress.update()
+
+    def _over_context(self, request: TeacherRequest) -> bool:
+        """Whether a context size reported during this run shows that `request` cannot fit."""
+        context = None if request.generator.context_tokens else self.facts.context(request.generator.model)
+        return context is not None and request.prompt_tokens + request.max_completion_tokens > context
 
     async def _send(self, client: openai.AsyncOpenAI, request: TeacherRequest, stats: RequestStats) -> None:
         """Attempt `request` until it is answered (and cached); raises GiveUp, BudgetStop or EndpointError."""

@@ -124,6 +124,7 @@ def generate_with_teacher(
     with ResponseCache(paths.cache) as cache:
         facts = EndpointFacts(paths.cache, endpoint)
         cached_at_start = set(cache.entries)
+        requests: list[TeacherRequest] = []
         try:
             for _ in range(PLAN_ROUNDS):
                 variations, pairs = plan_requests(seeds, params, templates, policy, endpoint, facts)
@@ -136,6 +137,7 @@ def generate_with_teacher(
             facts.save()
             report.extra["format_fallbacks"] = facts.fallbacks
             report.extra["contexts_learned"] = facts.contexts_learned
+            _farewell(requests, cache, report, progress_stream)
         entries = {r.key: cache.get(r.key) for r in requests}
     built = build_rows(variations, pairs, entries, report.stats, params.provenance_hash("openai"))
     report.extra["cached_keys"] = {r.key for r in requests} & cached_at_start
@@ -204,6 +206,11 @@ def _send(
             runner.run(pending, report)
     finally:
         progress.close()
-        missing = sum(1 for r in pending if cache.get(r.key) is None)
-        if missing:
-            print(farewell(len(cache), missing, str(cache.directory)), file=log, flush=True)
+
+
+def _farewell(requests: list[TeacherRequest], cache: ResponseCache, report: RunReport, stream: IO[str] | None) -> None:
+    """On any exit of a run that sent something while requests are still missing: what is kept, and
+    that a rerun resumes."""
+    missing = sum(1 for r in requests if r.unfit is None and cache.get(r.key) is None)
+    if missing and report.stats:
+        print(farewell(len(cache), missing, str(cache.directory)), file=stream or sys.stderr, flush=True)
