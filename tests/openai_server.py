@@ -387,8 +387,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--requests-per-window", type=int, default=None, help="a rate limit: requests per window")
+    parser.add_argument("--window-s", type=float, default=1.0)
+    parser.add_argument("--no-window-headers", action="store_true", help="do not announce the limit (x-ratelimit-*)")
+    parser.add_argument("--window-retry-after", action="store_true", help="429s over the window carry retry-after")
+    parser.add_argument("--fault-429-every", type=int, default=0, help="every Nth request: 429 with --retry-after")
+    parser.add_argument("--retry-after", default="0.2")
     args = parser.parse_args()
-    server = FakeOpenAIServer(latency_s=args.latency, port=args.port)
+    server = FakeOpenAIServer(
+        latency_s=args.latency,
+        port=args.port,
+        retry_after=args.retry_after,
+        requests_per_window=args.requests_per_window,
+        window_s=args.window_s,
+        faults=(
+            {n: "429" for n in range(args.fault_429_every, 10**6, args.fault_429_every)}
+            if args.fault_429_every
+            else None
+        ),
+    )
+    server.window_headers = not args.no_window_headers
+    server.window_retry_after = args.window_retry_after
     print(f"PORT {server.httpd.server_address[1]}", flush=True)
     server.httpd.serve_forever()
 

@@ -60,7 +60,7 @@ def test_the_allowance_lets_out_what_the_server_announces_then_waits_for_the_res
 
     async def scenario() -> list[float]:
         first = await allowance.take()  # nothing announced yet: free
-        second = await allowance.take()
+        await allowance.take()  # a second request, still in flight
         allowance.observe(headers, first)  # 2 left, and `second` is still in flight: 1 left for us
         started = []
         for _ in range(3):
@@ -74,11 +74,12 @@ def test_the_allowance_lets_out_what_the_server_announces_then_waits_for_the_res
     assert allowance.waits == 1
 
 
-def test_aimd_halves_on_429_once_per_latency_and_grows_back_by_one_per_round(clock: list[float]) -> None:
+def test_aimd_cuts_by_the_share_of_429s_once_per_latency_and_grows_back_by_one_per_round(
+    clock: list[float],
+) -> None:
     limiter = AdaptiveConcurrency(16)
-    limiter.succeeded(0.2)
-    limiter.throttled()
-    limiter.throttled()  # the same burst: counted once
+    limiter.throttled()  # a burst where every request was refused: halved ...
+    limiter.throttled()  # ... once (the rest of the burst is the same signal)
     assert limiter.limit == 8 and limiter.decreases == 1
     clock[0] += 1.0
     limiter.throttled()
@@ -89,7 +90,10 @@ def test_aimd_halves_on_429_once_per_latency_and_grows_back_by_one_per_round(clo
     for _ in range(500):
         limiter.succeeded(0.2)
     assert limiter.limit == 16  # never above params concurrency
-    for _ in range(10):
+    clock[0] += 1.0
+    limiter.throttled()  # a lone 429 among 500 answers: a trim, not a collapse
+    assert 15.9 < limiter.limit < 16
+    for _ in range(20):
         clock[0] += 1.0
         limiter.throttled()
     assert limiter.limit == 1 and limiter.lowest == 1  # never below one

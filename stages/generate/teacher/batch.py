@@ -123,6 +123,7 @@ class BatchRunner:
         self.report = report
         self.requests = {request.key: request for request in pending}
         report.extra.setdefault("batches", [])
+        self.seconds = report.extra.setdefault("batch_seconds", {"submit": 0.0, "collect": 0.0, "waiting": 0.0})
         try:
             self._collect_all(list(self.ledger.open))  # a killed run's batches: collected, not paid again
             for round_no in range(self.settings.batch_max_rounds):
@@ -201,6 +202,7 @@ class BatchRunner:
     def _submit(self, todo: list[TeacherRequest]) -> list[dict[str, Any]]:
         """Upload and create one batch per chunk, each recorded in the ledger as soon as it exists."""
         submitted = []
+        started = time.monotonic()
         for chunk in self._chunks(todo):
             reserved = sum(self._worst_case(request) for request, _, _ in chunk)
             if not self.budget.try_reserve(reserved):
@@ -227,6 +229,7 @@ class BatchRunner:
             for request, _, _ in chunk:
                 self.report.stats.setdefault(request.key, RequestStats()).sent = True
             submitted.append(entry)
+        self.seconds["submit"] += time.monotonic() - started
         return submitted
 
     def _worst_case(self, request: TeacherRequest) -> float:
@@ -256,6 +259,7 @@ class BatchRunner:
             entries = still_open
             if entries:
                 time.sleep(delay)
+                self.seconds["waiting"] += delay
                 delay = min(self.settings.batch_poll_max_s, delay * 2)
         self.progress.batch_status = ""
 
@@ -274,6 +278,7 @@ class BatchRunner:
         return False
 
     def _collect(self, entry: dict[str, Any], batch: Any) -> None:
+        started = time.monotonic()
         modes = {key: mode for key, mode in entry["requests"]}
         charged = 0.0
         if batch.status == "failed":
@@ -292,6 +297,7 @@ class BatchRunner:
             {"id": batch.id, "status": batch.status, "requests": len(modes), "answered": answered}
         )
         self.ledger.close(entry)
+        self.seconds["collect"] += time.monotonic() - started
 
     def _lines(self, file_id: str | None) -> Iterator[dict[str, Any]]:
         if not file_id:

@@ -7,9 +7,11 @@
   against the allowance it reports, so workers do not overrun it by the number in flight.
 - `AdaptiveConcurrency`: additive increase, multiplicative decrease (AIMD, as TCP does) of the
   number of requests in flight, between 1 and params `concurrency`: every answer adds 1/limit
-  (about +1 per round of answers), a 429 halves it (at most once per answer latency, so one burst
-  of 429s counts once). A server that limits without announcing it (no headers, 429s with
-  `retry-after` only) is then met at about its rate instead of with a storm of refused requests.
+  (about +1 per round of answers); a 429 cuts it by half the share of 429s among the answers since
+  the last cut (DCTCP's rule: a burst where most requests were refused halves it, a lone 429 among
+  many answers trims it), at most once per answer latency. A server that limits without announcing
+  it (no headers, 429s with `retry-after` only) is then met at about its rate instead of with a
+  storm of refused requests, and an occasional 429 does not collapse the concurrency.
 
 All times are seconds (time.monotonic).
 """
@@ -22,7 +24,6 @@ from typing import Any
 
 from stages.generate.teacher.limits import MAX_RATE_LIMIT_PAUSE_S, RESET_MARGIN_S, parse_reset
 
-DECREASE_FACTOR = 0.5
 MIN_DECREASE_INTERVAL_S = 0.05
 
 
@@ -86,8 +87,11 @@ class RequestAllowance:
         self.limit = _header_int(headers, "x-ratelimit-limit-requests") or self.limit
         # Requests sent after this one may not be in the server's count yet: charge them now.
         later = sum(1 for other in self.in_flight if other > ticket)
-        self.remaining = float(remaining - later)
-        self.reset_at = time.monotonic() + min(reset, MAX_RATE_LIMIT_PAUSE_S) + RESET_MARGIN_S
+        reset_at = time.monotonic() + min(reset, MAX_RATE_LIMIT_PAUSE_S) + RESET_MARGIN_S
+        same_window = self.remaining is not None and abs(reset_at - self.reset_at) <= max(0.05, 0.1 * reset)
+        # Answers arrive out of order: within one window the smallest count is the freshest.
+        self.remaining = min(self.remaining or 0.0, remaining - later) if same_window else float(remaining - later)
+        self.reset_at = reset_at
 
     def forget(self, ticket: int) -> None:
         """A request that got no answer (a connection error): it no longer counts as in flight."""
@@ -110,6 +114,8 @@ class AdaptiveConcurrency:
         self._changed = asyncio.Event()
         self._latency = MIN_DECREASE_INTERVAL_S
         self._next_decrease = 0.0
+        self._answers = 0  # since the last cut
+        self._refusals = 0
 
     async def acquire(self) -> None:
         """Wait for a free place under the current limit, then take it."""
@@ -126,15 +132,20 @@ class AdaptiveConcurrency:
     def succeeded(self, latency_s: float) -> None:
         """An answer arrived after `latency_s`: add 1/limit (up to `maximum`)."""
         self._latency = 0.8 * self._latency + 0.2 * latency_s
+        self._answers += 1
         self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
         self._changed.set()
 
     def throttled(self) -> None:
-        """A 429: halve the limit, once per answer latency (the rest of a burst is the same signal)."""
+        """A 429: cut the limit by half the share of 429s since the last cut, once per answer latency
+        (the rest of a burst is the same signal)."""
         now = time.monotonic()
+        self._refusals += 1
         if now < self._next_decrease:
             return
+        share = self._refusals / (self._refusals + self._answers)
+        self._answers = self._refusals = 0
         self._next_decrease = now + max(MIN_DECREASE_INTERVAL_S, self._latency)
-        self.limit = max(1.0, self.limit * DECREASE_FACTOR)
+        self.limit = max(1.0, self.limit * (1.0 - share / 2))
         self.lowest = min(self.lowest, self.limit)
         self.decreases += 1
