@@ -95,9 +95,8 @@ def test_llama_cpp_server_through_the_pipeline(tmp_path: Path, monkeypatch: pyte
         for stage in ("seed", "generate", "filter", "dedup", "review", "mix"):
             result = run_stage(stage, repo)
             if stage == "generate":
-                print(
-                    "\n" + result.stderr.replace("\r", "\n")[-3000:]
-                )  # the progress bar and summary, as a user sees them
+                lines = result.stderr.replace("\r", "\n").splitlines()  # the progress and summary, as a user sees them
+                print("\n" + "\n".join([*lines[:4], "...", *lines[-4:]]))
         minutes = (time.monotonic() - started) / 60
     finally:
         server.terminate()

@@ -191,7 +191,7 @@ class TeacherRunner:
             detail = error_text(err) if isinstance(err, openai.APIStatusError) else self.errors.describe(err)
             status = f"HTTP {err.status_code}: " if isinstance(err, openai.APIStatusError) else ""
             self.report.first_failure = self.endpoint.redact(f"{status}{detail}")
-            print(f"teacher: first failed request: {self.report.first_failure}", file=self.log, flush=True)
+            self.progress.note(f"teacher: first failed request: {self.report.first_failure}")
 
     def _charge(self, stats: RequestStats, reserved: float, charged: float) -> None:
         self.budget.settle(reserved, charged)

@@ -63,6 +63,7 @@ class Progress:
     def __init__(self, total: int, cached: int, stream: IO[str] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         tty = self.stream.isatty()
+        self.tick_s = TICK_S if tty else LOG_INTERVAL_S  # a log gets a line every 10 s, a terminal a redraw a second
         self.total, self.cached = total, cached
         self.sent = self.failed = self.retries = self.tokens = 0
         self.cost = 0.0
@@ -106,14 +107,19 @@ class Progress:
             self.bar.refresh()
 
     async def ticker(self) -> None:
-        """Redraw every TICK_S seconds until cancelled: elapsed time, rate and ETA stay current."""
+        """Redraw every TICK_S seconds (LOG_INTERVAL_S when not a terminal) until cancelled: elapsed
+        time, rate and ETA stay current."""
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self.tick_s)
             self.update(force=True)
+
+    def note(self, text: str) -> None:
+        """A line of its own above the bar (the bar is redrawn below it)."""
+        self.bar.write(text, file=self.stream)
 
     def close(self) -> None:
         """Draw the final state and end the bar's line."""
-        self.update(force=True)
+        self.update()
         self.bar.close()
 
 
