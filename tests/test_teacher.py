@@ -776,10 +776,15 @@ def test_dvc_repro_runs_the_whole_pipeline_on_the_teacher_backend(tmp_path: Path
     assert any(row["source"] == "synthetic" and row["provenance"]["generator"] == "openai" for row in mix)
     outputs = output_bytes(repo)
 
-    # Forced rerun of generate: DVC keeps the persisted cache, so nothing is sent and nothing changes.
+    # Forced rerun of generate: DVC keeps the persisted cache, so nothing is sent and no tracked file
+    # changes (metrics describe the data; what the run did goes to the untracked run log).
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "first build"], repo)
     server.reset_counts()
     forced = run(["dvc", "repro", "-f", "-s", "generate"], repo)
     assert server.arrivals == 0 and output_bytes(repo) == outputs
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    assert (repo / "logs/generate_runs.jsonl").read_text().count("\n") == 2
 
     # (That a params change re-requests only the rows it affects is checked in-process above.)
     logs = "".join(r.stdout + r.stderr for r in (first, forced))
