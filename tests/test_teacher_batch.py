@@ -23,13 +23,14 @@ import pytest
 
 from stages.core.errors import UserError
 from tests.conftest import env_with_venv, read_rows
-from tests.openai_server import FakeOpenAIServer
+from tests.openai_server import TEST_API_KEY, FakeOpenAIServer
 from tests.test_teacher import (  # noqa: F401  (fixtures: api_key, seeded_template, server, teacher_project)
     REQUESTS,
     accounted,
     api_key,
     cache_lines,
     figures,
+    files_containing,
     output_bytes,
     run_generate,
     seeded_template,
@@ -64,6 +65,7 @@ def test_a_batch_run_answers_every_request_at_batch_prices_and_reruns_send_nothi
     assert result.run["batches"] == [{"id": "batch_0001", "status": "completed", "requests": REQUESTS,
                                       "answered": REQUESTS}]  # fmt: skip
     assert json.loads((teacher_project / "data/generate/cache/batches.json").read_text()) == {"open": []}
+    assert files_containing(TEST_API_KEY, teacher_project) == []  # not in the ledger, facts, cache or rows
 
     # Batch prices are half the direct ones here: the same answers priced directly cost twice as much.
     direct_cost = 0.0

@@ -180,8 +180,8 @@ class TeacherRunner:
 
     def _observe_error(self, err: Exception, ticket: int) -> None:
         headers = getattr(getattr(err, "response", None), "headers", None)
-        if isinstance(err, openai.RateLimitError):
-            self.concurrency.throttled()
+        if isinstance(err, openai.RateLimitError | openai.APITimeoutError):
+            self.concurrency.throttled()  # a 429, or a server too slow for the requests in flight
         if ticket >= 0 and headers is not None:
             self.allowance.observe(headers, ticket)
         elif ticket >= 0:
