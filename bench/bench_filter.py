@@ -25,11 +25,11 @@ from bench.near_duplicate_corpus import banking77_dir, load_banking77
 from stages.core.jsonl import read_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code, user_text
-from stages.filter.checks import assemble_checks
+from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.intent import IntentClassifier
 from stages.filter.checks.policy_facts import PolicyFacts
 from stages.filter.params import FilterParams
-from stages.filter.stage import filter_batches
+from stages.filter.runner import assemble_checks, filter_batches
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
 
@@ -51,9 +51,7 @@ def throughput(rows_wanted: int) -> None:
     rows = rows[:rows_wanted]
     params = load_section(ROOT / "params.yaml", "filter", FilterParams)
     start = time.perf_counter()
-    check_set = assemble_checks(
-        params, ROOT / "seeds/blocklist.txt", PolicyFacts.from_file(ROOT / "seeds/policy.md"), seeds
-    )
+    check_set = assemble_checks(params, CheckInputs(ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md", SEEDS))
     setup = time.perf_counter() - start
     start = time.perf_counter()
     codes: Counter[str] = Counter()
@@ -63,18 +61,16 @@ def throughput(rows_wanted: int) -> None:
         codes.update({reason_code(reason) for reason in reasons})
     total = time.perf_counter() - start
     per_check = {}
-    for name, check in check_set.checks:  # each check alone over every row, to see where the time goes
+    for check in check_set.checks:  # each check alone over every row, to see where the time goes
         start = time.perf_counter()
-        batch = getattr(check, "check_batch", None)
         for low in range(0, len(rows), 4096):
-            chunk = rows[low : low + 4096]
-            _ = batch(chunk) if batch else [check(row) for row in chunk]
-        per_check[name] = round(len(rows) / (time.perf_counter() - start))
+            check.check_batch(rows[low : low + 4096])
+        per_check[check.name] = round(len(rows) / (time.perf_counter() - start))
     print(
         json.dumps(
             {
                 "rows": len(rows),
-                "checks": [name for name, _ in check_set.checks],
+                "checks": check_set.names(),
                 "setup_seconds (policy + classifier training)": round(setup, 2),
                 "seconds": round(total, 2),
                 "rows_per_s": round(len(rows) / total),
@@ -105,7 +101,8 @@ def quality() -> None:
     print(f"policy_facts: expert replies rejected {flagged} of {expert}; logged bad replies caught")
     print(f"  {sum(caught.values())} of {len(failures)}: {by_mode}")
 
-    classifier = IntentClassifier.train(seeds)
+    params = load_section(ROOT / "params.yaml", "filter", FilterParams)
+    classifier = IntentClassifier.train(seeds, params.intent)
     assert classifier is not None
     intents = classifier.intents
     rng = random.Random(0)

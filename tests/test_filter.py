@@ -1,71 +1,53 @@
-"""Stage filter: each check rejects what it should, with a reason; nothing is lost."""
+"""Stage filter: checks switched on and ordered by params, every rejected row kept with all its reasons,
+metrics, the CLI, a new check as one module, and what `dvc status` says after a check changes."""
 
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
 
 from stages.core.errors import UserError
 from stages.core.params import load_section
-from stages.filter.checks import (
-    BlocklistCheck,
-    LanguageCheck,
-    LengthCheck,
-    PiiCheck,
-    PolicyFactsCheck,
-    RepetitionCheck,
-    assemble_checks,
-    build_checks,
-    check_ai_boilerplate,
-    check_refusal,
-    compile_blocklist,
-    run_checks,
-)
-from stages.filter.checks.intent import IntentCheck, IntentClassifier
-from stages.filter.checks.pii import PiiFinder, iban_valid, luhn_valid
-from stages.filter.checks.policy_facts import PolicyFacts, figures
+from stages.filter.checks.base import CheckInputs
 from stages.filter.params import FilterParams
-from stages.filter.stage import filter_metrics, filter_rows
+from stages.filter.runner import assemble_checks, run_checks_batch
+from stages.filter.stage import filter_metrics, write_filtered
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, env_with_venv, read_rows, run_stage
-
-SEED_FILES = ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl")
-
-
-@cache
-def _policy() -> PolicyFacts:
-    return PolicyFacts.from_file(ROOT / "seeds/policy.md")
+from tests.conftest import ROOT, env_with_venv, read_rows, run, run_stage
+from tests.test_filter_checks import chat
 
 
-@cache
-def _repo_seed_rows() -> list[dict]:
-    """The repository's human seed rows in the seed stage's schema (intent, slice, messages, source)."""
-    rows = []
-    for line in (ROOT / "seeds/cases.jsonl").read_text().splitlines() + (ROOT / "seeds/failures.jsonl").read_text(
-    ).splitlines():  # fmt: skip
-        raw = json.loads(line)
-        rows.append({"intent": raw["intent"], "slice": raw["slice"], "messages": raw["messages"],
-                     "source": "human", "origin": "case"})  # fmt: skip
-    return rows
-
-
-@cache
-def _classifier() -> IntentClassifier:
-    classifier = IntentClassifier.train(_repo_seed_rows())
-    assert classifier is not None
-    return classifier
-
-
-def _chat(user: str, assistant: str = "Open the app and go to Card > Card delivery.", **extra: object) -> dict:
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}], **extra}
+def _full_row(user: str, reply: str) -> dict:
+    """A schema-valid synthetic row with the given user text and reply."""
+    provenance = {
+        "generator": "g",
+        "generator_version": "1",
+        "model": "m",
+        "template_id": "t",
+        "template_hash": "h",
+        "temperature": 0.5,
+        "sampling_seed": 1,
+        "seed_ids": ["s" * 20],
+        "params_hash": "p",
+    }
+    return {
+        "id": "x" * 20,
+        "intent": "card_arrival",
+        "slice": "cards",
+        "source": "synthetic",
+        "origin": "variation",
+        "case_id": "c",
+        "seed_id": "s" * 20,
+        "meta": {},
+        "provenance": provenance,
+        **chat(user, reply),
+    }
 
 
 def _synthetic(project: Path) -> list[dict]:
@@ -80,226 +62,22 @@ def _with_reply(row: dict, reply: str) -> dict:
     return {**row, "messages": messages}
 
 
-def _expert_replies() -> list[tuple[str, str]]:
-    """(customer text, reply) for every expert-written assistant turn of the seed files."""
-    found = []
-    for name in SEED_FILES:
-        for row in read_rows(ROOT / "seeds" / name):
-            customer = "\n".join(m["content"] for m in row["messages"] if m["role"] == "user")
-            found += [(customer, m["content"]) for m in row["messages"] if m["role"] == "assistant"]
-    return found
+def _filter(rows: list[dict], params: FilterParams, out: Path, **inputs: Path) -> tuple[list, list, dict]:
+    """Run the stage's own functions over `rows`: (kept, rejected, metrics) as the stage writes them."""
+    check_set = assemble_checks(params, CheckInputs(blocklist=ROOT / "seeds/blocklist.txt", **inputs))
+    counts = write_filtered(iter(rows), check_set.checks, out)
+    return read_rows(out / "kept.jsonl"), read_rows(out / "rejected.jsonl"), filter_metrics(counts, check_set)
 
 
-def test_length_check() -> None:
-    check = LengthCheck(min_user=5, max_user=20, min_assistant=5, max_assistant=30)
-    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello there"}]}
-    assert check(row) == "user_too_short: 2 < 5 chars"
-    row["messages"][0]["content"] = "x" * 25
-    assert check(row) == "user_too_long: 25 > 20 chars"
-    row["messages"][0]["content"] = "fine question"
-    row["messages"][1]["content"] = "y" * 31
-    assert check(row) == "assistant_too_long: 31 > 30 chars"
-
-
-def test_blocklist_matches_whole_phrases_only() -> None:
-    check = BlocklistCheck(compile_blocklist(["as an ai", "idiot"]))
-    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "As an AI, I cannot."}]}
-    assert check(row) == "blocklist: as an ai"
-    row["messages"][1]["content"] = "Idiotic fees are not something we charge."
-    assert check(row) is None
-
-
-@pytest.mark.parametrize(
-    ("number", "valid"),
-    [("4111111111111111", True), ("4539148803436467", True), ("378282246310005", True),
-     ("4111111111111112", False), ("4539148803436468", False), ("1234567812345678", False)],
-)  # fmt: skip
-def test_luhn(number: str, valid: bool) -> None:
-    assert luhn_valid(number) is valid
-
-
-@pytest.mark.parametrize(
-    ("iban", "valid"),
-    [("GB82WEST12345698765432", True), ("DE89370400440532013000", True), ("FR1420041010050500013M02606", True),
-     ("GB82WEST12345698765433", False), ("DE89370400440532013001", False), ("GB82WEST1234569876543", False)],
-)  # fmt: skip
-def test_iban_checksum(iban: str, valid: bool) -> None:
-    assert iban_valid(iban) is valid
-
-
-def test_pii_check_finds_personal_data_and_masks_it() -> None:
-    check = PiiCheck(PiiFinder())
-    found = {
-        "my card is 4111 1111 1111 1111, can you check it": "card_number",
-        "it's 4539-1488-0343-6467": "card_number",
-        "send it to GB82 WEST 1234 5698 7654 32 please": "iban",
-        "email me at jane.doe@example.co.uk": "email",
-        "call me on 07700 900123": "phone",
-        "my number is +44 20 7946 0018": "phone",
-    }
-    for text, kind in found.items():
-        reason = check(_chat(text))
-        assert reason is not None and reason.startswith(f"pii: {kind} in user text"), text
-        assert "1111 1111 1111" not in reason and "900123" not in reason  # masked
-    clean = [
-        "my card 4111 1111 1111 1112 was declined",  # fails Luhn: not a card number
-        "the limit is £25,000 per day and £10,000 per transfer",
-        "I paid on 2026-01-08 at 4pm and it said 3 to 5 working days",
-        "sort code 12-34-56, reference 12345678, 0.5% fee",
-        "IBAN GB82 WEST 1234 5698 7654 33",  # wrong check digits
-    ]
-    for text in clean:
-        assert check(_chat(text)) is None, text
-    assert check(_chat("hi", "Your IBAN is DE89370400440532013000.")).startswith("pii: iban in assistant text")
-    only_emails = PiiCheck(PiiFinder(("email",)))
-    assert only_emails(_chat("call me on 07700 900123")) is None
-
-
-def test_refusal_and_boilerplate_on_real_replies() -> None:
-    failures = read_rows(ROOT / "seeds/failures.jsonl")
-    refusals = [f["failed_reply"] for f in failures if f["failure_mode"] == "unhelpful_refusal"]
-    assert all(check_refusal(_chat("help", reply)) for reply in refusals)
-    for customer, reply in _expert_replies():  # expert replies that say what cannot be done are not refusals
-        assert check_refusal(_chat(customer, reply)) is None, reply
-        assert check_ai_boilerplate(_chat(customer, reply)) is None, reply
-    for text in ["As an AI language model, I cannot access your account.", "I'm just an AI, sorry.",
-                 "Sure! Here's a rewritten version of the message: my card is lost", "Regards, [Your Name]",
-                 "This answer was written by ChatGPT."]:  # fmt: skip
-        assert check_ai_boilerplate(_chat("q", text)), text
-    assert check_ai_boilerplate(_chat("Here is a paraphrased version of the query: card lost")).endswith("user text")
-
-
-def test_language_check() -> None:
-    check = LanguageCheck(min_words=6, min_latin_share=0.9)
-    rejected = {
-        "Hola, mi tarjeta no ha llegado todavía y la pedí hace dos semanas, qué hago": "Spanish",
-        "Hallo, meine Karte ist noch nicht angekommen, obwohl ich sie bestellt habe": "German",
-        "Bonjour, ma carte n'est toujours pas arrivée et je l'ai commandée il y a deux semaines": "French",
-        "Моя карта не пришла, что делать?": "not Latin",
-        "I was charged Â£5 for the cardâ€™s replacement": "mojibake",
-        "my card \ufffd is lost": "U+FFFD",
-        "my card\u200b is lost": "U+200B",
-    }
-    for text, expected in rejected.items():
-        reason = check(_chat(text))
-        assert reason is not None and expected in reason, (text, reason)
-    kept = ["card not arrived 2 weeks ago wat do pls help asap", "hey sub i cancelled months ago still charging",
-            "Café in Paris charged me twice, can you help?", "paid £7 for express and it's been 4 days!!!"]  # fmt: skip
-    assert all(check(_chat(text)) is None for text in kept)
-    for customer, reply in _expert_replies():
-        assert check(_chat(customer, reply)) is None
-
-
-def test_repetition_check() -> None:
-    check = RepetitionCheck(max_duplicate_share=0.5, cross_turn_words=5)
-    pasted = {"messages": [
-        {"role": "user", "content": "I'm travelling abroad at the moment and can my kid have an account?"},
-        {"role": "assistant", "content": "How old is your child?"},
-        {"role": "user", "content": "I'm travelling abroad at the moment and she's 18 in a couple of weeks"},
-        {"role": "assistant", "content": "Customers must be 18 or over, so she can apply in a couple of weeks."},
-    ]}  # fmt: skip
-    assert check(pasted) == 'repetition: two user turns share "i\'m travelling abroad at the"'
-    loop = "Please freeze your card now. " * 8
-    assert "of word 3-grams repeat" in check(_chat("lost card", loop))
-    assert "4 times running" in check(_chat("no no no no my card is gone"))
-    assert check(_chat("lost my card yesterday on the bus", "Freeze it in Card > Freeze card.")) is None
-    assert RepetitionCheck(0.5, 0)(pasted) is None  # cross-turn comparison can be switched off
-
-
-def test_policy_figures_are_parsed_with_units() -> None:
-    parsed = [
-        figure for figure, _ in figures("£5,000 a day, 0.5% on weekdays, 3 to 5 working days, 4pm, 24/7, 3 tries")
-    ]
-    assert parsed == [("£", 5000.0), ("%", 0.5), ("working day", 3.0, 5.0), ("time", 960), ("24/7",), ("", 3.0)]
-    assert figures("within 1-2 business days")[0][0] == ("working day", 1.0, 2.0)  # business = working day
-
-
-def test_policy_facts_use_the_real_policy() -> None:
-    check = PolicyFactsCheck(_policy(), context=True, action_claims=True)
-
-    def reply(text: str, customer: str = "question") -> str | None:
-        return check(_chat(customer, text))
-
-    assert reply("Express delivery costs £7 and arrives within 2 working days.") is None
-    assert reply("SEPA transfers cost £1 and SWIFT transfers £4.") is None
-    assert "'£3' is not a figure the policy states" in reply("Cancelled transfers incur a £3 cancellation fee.")
-    assert "'60 days'" in reply("Disputes must be raised within 60 days of the transaction.")
-    assert "'2.75%'" in reply("We charge a foreign transaction fee of 2.75% on card payments.")
-    assert "'1-2 business days'" in reply("Cards usually arrive within 1-2 business days.")
-    # a figure the policy states for something else: the minimum top-up, not a closing fee
-    closing = "Closing your account costs £10 and all your data is deleted."
-    assert "'£10' is in the policy only for other topics" in reply(closing)
-    assert PolicyFactsCheck(_policy(), context=False, action_claims=True)(_chat("q", closing)) is None
-    assert "account action" in reply("No problem! I've refunded the fee, you'll see it tomorrow.")
-    assert PolicyFactsCheck(_policy(), context=True, action_claims=False)(_chat("q", "I've refunded it.")) is None
-    # the customer's own figure may be repeated
-    echo = "As 3 weeks have passed, you can raise a dispute from the payment."
-    assert reply(echo, "They refunded me 3 weeks ago") is None and "'3 weeks'" in reply(echo)
-    assert reply(echo, "they refundd me 3 weesk ago") is None  # typos in the customer's text
-
-
-def test_policy_facts_keep_every_expert_reply_and_catch_logged_bad_ones() -> None:
-    facts = _policy()
-    for customer, reply in _expert_replies():
-        assert facts.problem(reply, customer, context=True, action_claims=True) is None, reply
-    failures = read_rows(ROOT / "seeds/failures.jsonl")
-    caught = [f for f in failures if facts.problem(f["failed_reply"], "", context=True, action_claims=True)]
-    assert len(caught) >= 19  # of 45: invented figures, wrong limits, "I've refunded ..."
-    assert {f["failure_mode"] for f in caught} >= {"invented_fact", "wrong_policy", "asked_for_secret"}
-
-
-def test_missing_or_empty_policy_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="policy file not found"):
-        PolicyFacts.from_file(tmp_path / "nope.md")
-    (tmp_path / "empty.md").write_text("# Policy\nBe nice.\n")
-    with pytest.raises(UserError, match="no figures found"):
-        PolicyFacts.from_file(tmp_path / "empty.md")
-
-
-def test_intent_classifier_catches_a_mislabelled_row() -> None:
-    check = IntentCheck(_classifier(), margin=0.4, min_probability=0.0)
-    arrival = {
-        "intent": "card_arrival",
-        **_chat("I ordered my new card ten days ago and it still hasn't come in the post"),
-    }
-    assert check(arrival) is None
-    mislabelled = {**arrival, "intent": "top_up_limits"}
-    reason = check(mislabelled)
-    assert reason is not None and reason.startswith("intent: reads as 'card_arrival'")
-    assert check({**arrival, "intent": "not_a_known_intent"}) is None  # unknown labels are not judged
-    # the logged failure labelled wrong_intent keeps its (correct) label: its customer text is judged, not the reply
-    batch = check.check_batch([arrival, mislabelled, arrival])
-    assert batch[0] is None and batch[1] == reason and batch[2] is None
-
-
-def test_intent_classifier_is_deterministic_and_keeps_real_variations(project: Path) -> None:
-    again = IntentClassifier.train(_repo_seed_rows())
-    texts = ["where is my card", "I was charged twice for one coffee", "how old must I be to open an account"]
-    assert (again.probabilities(texts) == _classifier().probabilities(texts)).all()
-    rows, _ = generate_builtin(_repo_seed_rows_with_ids(), GenerateParams(variations_per_seed=1))
-    check = IntentCheck(_classifier(), margin=0.4, min_probability=0.0)
-    rejected = [reason for reason in check.check_batch(rows) if reason]
-    assert len(rejected) <= 0.02 * len(rows)
-    rng = random.Random(1)
-    intents = sorted({row["intent"] for row in rows})
-    wrong = [{**row, "intent": rng.choice([i for i in intents if i != row["intent"]])} for row in rows]
-    assert sum(1 for reason in check.check_batch(wrong) if reason) >= 0.9 * len(rows)
-    assert IntentClassifier.train(_repo_seed_rows()[:2]) is None  # too few rows per intent: no classifier
-
-
-def _repo_seed_rows_with_ids() -> list[dict]:
-    return [{**row, "id": f"seed{index:016d}", "case_id": f"c{index}", "meta": {}} for index, row in
-            enumerate(_repo_seed_rows())]  # fmt: skip
-
-
-def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path) -> None:
+def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path, tmp_path: Path) -> None:
     rows = _synthetic(project)
     bad_schema = {**rows[0], "source": "alien"}
     blocked = _with_reply(rows[1], "As an AI language model I guarantee nothing. " * 2)
     too_long = _with_reply(rows[2], "word " * 400)
-    checks = build_checks(FilterParams(), ROOT / "seeds/blocklist.txt")
-    kept, rejected = filter_rows([bad_schema, blocked, too_long, *rows[3:]], checks)
+    given = [bad_schema, blocked, too_long, *rows[3:]]
+    kept, rejected, metrics = _filter(given, FilterParams(), tmp_path / "out")
     assert len(kept) + len(rejected) == len(rows)
+    assert [row["id"] for row in kept] == [row["id"] for row in given if row["id"] in {k["id"] for k in kept}]
     reasons = {row["id"]: row["reasons"] for row in rejected}
     assert reasons[bad_schema["id"]] == [reasons[bad_schema["id"]][0]] and reasons[bad_schema["id"]][0].startswith(
         "schema: source"
@@ -308,23 +86,36 @@ def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path) -> None
     assert reasons[blocked["id"]][1].startswith("ai_boilerplate:")  # all reasons are kept
     assert reasons[too_long["id"]][0].startswith("assistant_too_long")
     assert any(r.startswith("repetition") for r in reasons[too_long["id"]])
-    metrics = filter_metrics(kept, rejected)
     assert metrics["by_reason"] == {"ai_boilerplate": 1, "assistant_too_long": 1, "blocklist": 1, "repetition": 1,
                                     "schema": 1}  # fmt: skip
     assert metrics["checks"]["length"] == {"rejected": 1, "reject_rate": round(1 / len(rows), 4),
                                            "rejected_by_this_check_only": 0}  # fmt: skip
+    assert metrics["checks"]["schema"]["rejected_by_this_check_only"] == 1
+    assert metrics["checks_skipped"] == {"intent": 1, "policy_facts": 1}  # no policy or seed rows given
     assert sum(s["rejected"] for s in metrics["slices"].values()) == 3
     assert sum(t["rows"] for t in metrics["templates"].values()) == len(rows)
+    template = bad_schema["provenance"]["template_id"]
+    assert metrics["templates"][template]["rejected_schema"] == 1
     assert all(rejected_row["messages"] for rejected_row in rejected)  # the full row is kept
+    assert {k: v for k, v in rejected[0].items() if k != "reasons"} == bad_schema
 
 
-def test_checks_can_be_switched_off(project: Path) -> None:
+def test_checks_run_in_the_listed_order_and_can_be_switched_off(tmp_path: Path, project: Path) -> None:
     rows = _synthetic(project)
     blocked = _with_reply(rows[0], "As an AI I cannot help you with this request today, sorry.")
-    checks = build_checks(FilterParams(checks=["schema", "length"]), ROOT / "seeds/blocklist.txt")
-    assert run_checks(blocked, checks) == []
-    every = assemble_checks(FilterParams(), ROOT / "seeds/blocklist.txt")
+    inputs = CheckInputs(blocklist=ROOT / "seeds/blocklist.txt")
+    few = assemble_checks(FilterParams(checks=["schema", "length"]), inputs)
+    assert few.names() == ["schema", "length"] and run_checks_batch([blocked], few.checks) == [[]]
+    reordered = assemble_checks(FilterParams(checks=["ai_boilerplate", "blocklist", "refusal"]), inputs)
+    assert [reason.split(":")[0] for reason in run_checks_batch([blocked], reordered.checks)[0]] == [
+        "ai_boilerplate", "blocklist", "refusal"
+    ]  # fmt: skip
+    every = assemble_checks(FilterParams(), inputs)
     assert set(every.skipped) == {"policy_facts", "intent"}  # they need the policy and seed rows
+    with_inputs = assemble_checks(FilterParams(), CheckInputs(ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md",
+                                                                project / "data/seed/seeds.jsonl"))  # fmt: skip
+    assert with_inputs.names() == FilterParams().checks and with_inputs.skipped == {}
+    assert with_inputs.metrics()["intent_classifier"]["intents"] == 6
 
 
 def test_params_are_validated_with_the_key_named(tmp_path: Path) -> None:
@@ -334,14 +125,30 @@ def test_params_are_validated_with_the_key_named(tmp_path: Path) -> None:
     for change, message in [
         ({"checks": ["schema", "spellcheck"]}, "filter.checks.1: Input should be"),
         ({"checks": ["pii", "pii"]}, "filter: checks: a check is listed twice"),
-        ({"intent_margin": 0}, "filter.intent_margin: Input should be greater than 0"),
-        ({"min_user_chars": 900}, "min_user_chars (900) exceeds max_user_chars"),
-        ({"pii_kinds": ["email", "passport"]}, "filter.pii_kinds.1"),
+        ({"checks": ["length", "schema"]}, "filter: checks: schema must come first"),
+        ({"intent": {"margin": 0}}, "filter.intent.margin: Input should be greater than 0"),
+        ({"length": {"min_user_chars": 900}}, "filter.length: min_user_chars (900) exceeds max_user_chars (600)"),
+        ({"pii": {"kinds": ["email", "passport"]}}, "filter.pii.kinds.1"),
+        (
+            {"intent": {"features": [{"analyzer": "word", "ngram_range": [3, 1]}]}},
+            "filter.intent.features.0.ngram_range",
+        ),
+        ({"refusal": {"strict": True}}, "filter.refusal: Extra inputs are not permitted"),  # a check with no settings
+        ({"min_user_chars": 8}, "filter.min_user_chars: Extra inputs are not permitted"),  # the old flat key
     ]:
         path = tmp_path / "params.yaml"
         path.write_text(yaml.safe_dump({**params, "filter": {**params["filter"], **change}}))
         with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
             load_section(path, "filter", FilterParams)
+
+
+def test_code_defaults_are_the_values_in_params_yaml() -> None:
+    """params.yaml shows every filter setting, and the code's defaults are the same values."""
+    import yaml
+
+    written = yaml.safe_load((ROOT / "params.yaml").read_text())["filter"]
+    assert load_section(ROOT / "params.yaml", "filter", FilterParams) == FilterParams()
+    assert FilterParams().model_dump(mode="json") == written  # every key, nothing left to a hidden default
 
 
 def test_filter_stage_outputs_and_metrics(project: Path) -> None:
@@ -370,28 +177,7 @@ def test_filter_runs_standalone_and_says_what_it_skips(tmp_path: Path) -> None:
                                capture_output=True, text=True)  # fmt: skip
     assert help_text.returncode == 0 and "--policy" in help_text.stdout and "policy_facts" in help_text.stdout
     rows = [
-        {
-            "id": "x" * 20,
-            "intent": "card_arrival",
-            "slice": "cards",
-            "source": "synthetic",
-            "origin": "variation",
-            "case_id": "c",
-            "seed_id": "s" * 20,
-            "meta": {},
-            "provenance": {
-                "generator": "g",
-                "generator_version": "1",
-                "model": "m",
-                "template_id": "t",
-                "template_hash": "h",
-                "temperature": 0.5,
-                "sampling_seed": 1,
-                "seed_ids": ["s" * 20],
-                "params_hash": "p",
-            },
-            **_chat("where is my card, I ordered it weeks ago", "A £3 fee applies to every cancellation of this kind."),
-        }
+        _full_row("where is my card, I ordered it weeks ago", "A £3 fee applies to every cancellation of this kind.")
     ]
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     result = filter_cli("--rows", "rows.jsonl")
@@ -413,3 +199,127 @@ def test_missing_blocklist_is_a_clear_error(project: Path) -> None:
     run_stage("generate", project)
     result = run_stage("filter", project, "--blocklist", "seeds/nope.txt", check=False)
     assert result.returncode == 2 and "seeds/nope.txt: blocklist file not found" in result.stderr
+
+
+NEW_CHECK = '''"""The shouting check: a user side written mostly in capitals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import Field
+
+from stages.core.params import Section
+from stages.core.rows import user_text
+from stages.filter.checks.base import Check, Row
+
+
+class ShoutingParams(Section):
+    """`filter.shouting`."""
+
+    max_capital_share: float = Field(default=0.8, gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class ShoutingCheck(Check):
+    """Rejects a user side whose letters are mostly capitals."""
+
+    name: ClassVar[str] = "shouting"
+    Params: ClassVar[type[Section]] = ShoutingParams
+    run_order: ClassVar[int] = 65
+
+    params: ShoutingParams
+
+    def check(self, row: Row) -> str | None:
+        """`shouting: <share> capitals`, or None."""
+        letters = [char for char in user_text(row) if char.isalpha()]
+        capitals = sum(char.isupper() for char in letters) / max(1, len(letters))
+        return f"shouting: {capitals:.0%} capitals" if capitals > self.params.max_capital_share else None
+'''
+
+
+def test_a_new_check_is_one_module_and_one_params_block(tmp_path: Path) -> None:
+    """Drop a module into a copy of stages/filter/checks/, add its block to params.yaml: the stage runs it."""
+    import yaml
+
+    code = tmp_path / "code"
+    shutil.copytree(ROOT / "stages", code / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    (code / "stages/filter/checks/shouting.py").write_text(NEW_CHECK)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["filter"]["checks"].append("shouting")
+    params["filter"]["shouting"] = {"max_capital_share": 0.5}
+    (code / "params.yaml").write_text(yaml.safe_dump(params))
+    rows = [
+        _full_row("WHERE IS MY CARD, I ORDERED IT WEEKS AGO", "Open the app and go to Card > Card delivery."),
+        _full_row("where is my card, I ordered it weeks ago", "Open the app and go to Card > Card delivery."),
+    ]
+    (code / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    env = {**env_with_venv(), "PYTHONPATH": str(code)}
+    command = [
+        sys.executable,
+        "-m",
+        "stages.filter",
+        "--rows",
+        "rows.jsonl",
+        "--blocklist",
+        str(ROOT / "seeds/blocklist.txt"),
+    ]
+    result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [row["reasons"] for row in read_rows(code / "data/filter/rejected.jsonl")] == [["shouting: 100% capitals"]]
+    metrics = json.loads((code / "metrics/filter.json").read_text())
+    assert metrics["checks"]["shouting"] == {"rejected": 1, "reject_rate": 0.5, "rejected_by_this_check_only": 1}
+    params["filter"]["shouting"] = {"max_capital_share": 2}
+    (code / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.validate"], cwd=code, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "filter.shouting.max_capital_share: Input should be less than or equal to 1" in (
+        result.stderr
+    )
+
+
+@pytest.mark.dvc
+def test_editing_one_check_reruns_only_the_filter(tmp_path: Path) -> None:
+    """In a clone driven by the real dvc CLI: a check's params block or module marks only filter as
+    changed; the stages after it rerun only when the filter's outputs change."""
+    import yaml
+
+    from tests.test_pipeline_dvc import project_files, ran_stages
+
+    repo = tmp_path / "repo"
+    for name in project_files():
+        if not name.startswith(("data/", ".dvc/cache", ".dvc/tmp")):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "clone"], repo)
+    run(["dvc", "repro"], repo)
+
+    def status() -> dict:
+        return json.loads(run(["dvc", "status", "--json"], repo).stdout)
+
+    def set_length(key: str, value: int) -> None:
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["filter"]["length"][key] = value
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    assert status() == {}
+    set_length("max_user_chars", 601)  # no row is near the limit: the filter's outputs stay the same
+    assert status() == {"filter": [{"changed deps": {"params.yaml": {"filter": "modified"}}}]}
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == ["filter"]
+    assert status() == {}
+
+    with (repo / "stages/filter/checks/length.py").open("a") as module:
+        module.write("# an edit that changes no behaviour\n")
+    assert status() == {"filter": [{"changed deps": {"stages/filter": "modified"}}]}
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == ["filter"]
+
+    set_length("min_user_chars", 60)  # rejects the shorter user turns: the filter's outputs change
+    assert list(status()) == ["filter"]
+    assert ran_stages(run(["dvc", "repro", "--single-item", "filter"], repo).stdout) == ["filter"]
+    assert json.loads((repo / "metrics/filter.json").read_text())["by_reason"]["user_too_short"] > 0
+    # now the stages reading the filter's outputs are out of date (evaluate reads only mix's), earlier ones not
+    assert sorted(status()) == ["dedup", "mix", "review"]

@@ -1,50 +1,49 @@
-"""Params of the filter stage: the `filter` section of params.yaml, the only place its defaults live."""
+"""Params of the filter stage: the `filter` section of params.yaml, composed from the checks' own blocks.
+
+`filter.checks` switches checks on, in run order; every other key is one check's block (`length:`,
+`pii:`...), validated by the `Params` model that check's module declares, where its defaults live.
+`FilterParams` is built from the registry (stages/filter/checks/base.py), so a new check module
+brings its block with it.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
 from stages.core.params import Section
-
-FilterCheck = Literal[
-    "schema", "length", "blocklist", "pii", "refusal", "ai_boilerplate", "language", "repetition", "policy_facts",
-    "intent",
-]  # fmt: skip
-FILTER_CHECKS: tuple[str, ...] = FilterCheck.__args__  # type: ignore[attr-defined]
+from stages.filter.checks.base import registered
 
 
-class FilterParams(Section):
-    """Filter checks (stages/common/checks.py); each is switched on by listing it in `checks`."""
+class FilterSection(Section):
+    """What every composed `FilterParams` has: the checks switched on, in run order."""
 
-    checks: list[FilterCheck] = Field(default=list(FILTER_CHECKS))
-    min_user_chars: int = Field(default=3, ge=0)
-    max_user_chars: int = Field(default=800, ge=1)
-    min_assistant_chars: int = Field(default=20, ge=0)
-    max_assistant_chars: int = Field(default=1500, ge=1)
-    pii_kinds: list[Literal["email", "phone", "card_number", "iban"]] = Field(
-        default=["email", "phone", "card_number", "iban"], min_length=1
-    )
-    language_min_words: int = Field(default=6, ge=1)
-    language_min_latin_share: float = Field(default=0.9, ge=0, le=1)
-    repetition_max_duplicate_share: float = Field(default=0.5, gt=0, le=1)
-    repetition_cross_turn_words: int = Field(default=5, ge=0)  # 0: off
-    policy_facts_context: bool = True
-    policy_action_claims: bool = True
-    intent_margin: float = Field(default=0.4, gt=0, le=1)
-    intent_min_probability: float = Field(default=0.0, ge=0, le=1)
-    intent_min_seed_rows: int = Field(default=3, ge=1)
+    checks: list[str]
 
     @model_validator(mode="after")
-    def _consistent(self) -> FilterParams:
+    def _consistent(self) -> FilterSection:
         if len(set(self.checks)) != len(self.checks):
             raise ValueError("checks: a check is listed twice")
-        if self.min_user_chars > self.max_user_chars:
-            raise ValueError(f"min_user_chars ({self.min_user_chars}) exceeds max_user_chars ({self.max_user_chars})")
-        if self.min_assistant_chars > self.max_assistant_chars:
-            raise ValueError(
-                f"min_assistant_chars ({self.min_assistant_chars}) exceeds max_assistant_chars"
-                f" ({self.max_assistant_chars})"
-            )
+        classes = registered()
+        for position, name in enumerate(self.checks):
+            if position and classes[name].runs_first:
+                raise ValueError(f"checks: {name} must come first (the other checks assume a row it passed)")
         return self
+
+    def block(self, name: str) -> Section | None:
+        """The params block of check `name`, or None if that check has no settings."""
+        return getattr(self, name) if name in type(self).model_fields and name != "checks" else None
+
+
+def _compose() -> type[FilterSection]:
+    classes = registered()
+    names = tuple(classes)
+    fields: dict[str, Any] = {"checks": (list[Literal[names]], Field(default=list(names)))}  # type: ignore[valid-type]
+    for name, cls in classes.items():
+        if cls.Params is not None:
+            fields[name] = (cls.Params, Field(default_factory=cls.Params))
+    return create_model("FilterParams", __base__=FilterSection, __doc__=__doc__, **fields)
+
+
+FilterParams = _compose()

@@ -1,6 +1,6 @@
 """Stage filter: quality checks on synthetic rows; every rejected row is kept with all its reasons.
 
-Checks (switched and tuned in params `filter`; one unit each in stages/common/checks.py):
+Checks (switched on, ordered and tuned in params `filter`; one module per family in stages/filter/checks/):
   schema, length, blocklist    the row schema, character limits, blocked phrases (seeds/blocklist.txt)
   pii                          e-mails, phone numbers, Luhn-valid card numbers, valid IBANs
   refusal, ai_boilerplate      replies that decline to help; "as an AI", model names, prompt leftovers
@@ -10,130 +10,104 @@ Checks (switched and tuned in params `filter`; one unit each in stages/common/ch
                                trained on the human seed rows of data/seed/seeds.jsonl)
 Runs standalone on any JSONL of rows. Explicit --policy/--seeds files must exist; if the default ones
 are missing, the checks that need them are skipped (said on stderr and in the metrics).
-Outputs: data/filter/kept.jsonl, data/filter/rejected.jsonl, metrics/filter.json (per check, per slice
-and per template rejection counts and rates).
+Outputs: data/filter/kept.jsonl, data/filter/rejected.jsonl (each row with its `reasons`),
+data/filter/pairs.jsonl (preference-pair candidates with their reasons), metrics/filter.json (per
+check, per reason code, per slice and per template rejection counts and rates).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code
-from stages.core.tally import share
-from stages.filter.checks import Check, CheckSet, assemble_checks, check_of, run_checks_batch
-from stages.filter.checks.policy_facts import PolicyFacts
+from stages.core.tally import GateTally, RemovedRows, share
+from stages.filter.checks.base import Check, CheckInputs, Row, check_of
 from stages.filter.params import FilterParams
-
-BATCH_ROWS = 4096
-Row = dict[str, Any]
+from stages.filter.runner import CheckSet, assemble_checks, filter_batches
 
 
-def filter_batches(rows: Iterable[Row], checks: list[tuple[str, Check]]) -> Iterator[tuple[Row, list[str]]]:
-    """(row, reasons) for every row in order; batches let the intent classifier score many rows at once."""
-    iterator = iter(rows)
-    while batch := list(islice(iterator, BATCH_ROWS)):
-        yield from zip(batch, run_checks_batch(batch, checks), strict=True)
+@dataclass
+class FilterCounts:
+    """What one filter run counted: the gate tally (rows, removals per reason code, per slice and
+    template) and, per check, the rows that check alone rejected."""
+
+    tally: GateTally = field(default_factory=GateTally)
+    only_check: Counter[str] = field(default_factory=Counter)
 
 
-def filter_rows(rows: list[Row], checks: list[tuple[str, Check]]) -> tuple[list[Row], list[Row]]:
-    kept, rejected = [], []
-    for row, reasons in filter_batches(rows, checks):
-        if reasons:
-            rejected.append({**row, "reasons": reasons})
-        else:
-            kept.append(row)
-    return kept, rejected
+def write_filtered(rows: Iterable[Row], checks: list[Check], out: Path) -> FilterCounts:
+    """Run `checks` over `rows`, writing `out`/kept.jsonl (rows as read) and `out`/rejected.jsonl
+    (rows with their `reasons`), both atomically, and count them."""
+    counts = FilterCounts()
+    with atomic_open(out / "kept.jsonl") as kept, RemovedRows(out / "rejected.jsonl", counts.tally) as rejected:
+        for row, reasons in filter_batches(rows, checks):
+            if reasons:
+                rejected.add(row, reasons)
+                if len(reasons) == 1:  # a check gives at most one reason per row
+                    counts.only_check[check_of(reason_code(reasons[0]))] += 1
+            else:
+                counts.tally.add(row)
+                kept.write(dumps_row(row) + "\n")
+    return counts
 
 
-class FilterTally:
-    """Rejections per reason code and per check, overall and per slice and template."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.rejected = 0
-        self.by_reason: Counter[str] = Counter()
-        self.by_check: Counter[str] = Counter()
-        self.only_check: Counter[str] = Counter()
-        self.groups: dict[str, defaultdict[str, Counter[str]]] = {
-            "slices": defaultdict(Counter),
-            "templates": defaultdict(Counter),
-        }
-
-    def add(self, row: Row, reasons: list[str]) -> None:
-        codes = sorted({reason_code(reason) for reason in reasons})
-        checks = sorted({check_of(code) for code in codes})
-        self.rows += 1
-        self.rejected += bool(codes)
-        self.by_reason.update(codes)
-        self.by_check.update(checks)
-        if len(checks) == 1:
-            self.only_check[checks[0]] += 1
-        for group, key in (("slices", str(row.get("slice", "?"))), ("templates", _template(row))):
-            figures = self.groups[group][key]
-            figures["rows"] += 1
-            figures["rejected"] += bool(codes)
-            figures.update(f"rejected_{code}" for code in codes)
-
-    def to_dict(self, check_set: CheckSet | None = None) -> dict[str, Any]:
-        names = [name for name, _ in check_set.checks] if check_set else sorted(self.by_check)
-        result: dict[str, Any] = {
-            "rows": self.rows,
-            "kept": self.rows - self.rejected,
-            "rejected": self.rejected,
-            "reject_rate": share(self.rejected, self.rows),
-            "by_reason": dict(sorted(self.by_reason.items())),
-            "checks": {
-                name: {
-                    "rejected": self.by_check[name],
-                    "reject_rate": share(self.by_check[name], self.rows),
-                    "rejected_by_this_check_only": self.only_check[name],
-                }
-                for name in names
-            },
-        }
-        for group, members in self.groups.items():
-            result[group] = {}
-            for name in sorted(members):
-                figures = dict(members[name])
-                figures["reject_rate"] = share(figures["rejected"], figures["rows"])
-                result[group][name] = dict(sorted(figures.items()))
-        if check_set is not None:
-            result["checks_skipped"] = {name: 1 for name in sorted(check_set.skipped)}
-            if check_set.classifier is not None:
-                result["intent_classifier"] = {
-                    "training_rows": check_set.classifier.training_rows,
-                    "intents": len(check_set.classifier.intents),
-                }
-        return result
+def filter_metrics(counts: FilterCounts, check_set: CheckSet) -> dict[str, Any]:
+    """metrics/filter.json without the pair figures: totals, `by_reason` (rows per reason code),
+    `checks` (per check run: rows rejected, their share, rows rejected by it alone), `slices` and
+    `templates` (rows, rejected, rejected_<code>, reject_rate), `checks_skipped`, and the checks'
+    own facts (e.g. `intent_classifier`). Rates are shares of rows, rounded to 4 decimals."""
+    total = counts.tally.total
+    rows, rejected = total["rows"], total["removed"]
+    by_reason = counts.tally.reasons()
+    by_check: Counter[str] = Counter()
+    for code, count in by_reason.items():
+        by_check[check_of(code)] += count  # each check gives a row at most one reason
+    result: dict[str, Any] = {
+        "rows": rows,
+        "kept": rows - rejected,
+        "rejected": rejected,
+        "reject_rate": share(rejected, rows),
+        "by_reason": by_reason,
+        "checks": {
+            name: {
+                "rejected": by_check[name],
+                "reject_rate": share(by_check[name], rows),
+                "rejected_by_this_check_only": counts.only_check[name],
+            }
+            for name in check_set.names()
+        },
+        "checks_skipped": {name: 1 for name in sorted(check_set.skipped)},
+        **check_set.metrics(),
+    }
+    for group, members in counts.tally.groups.items():
+        result[group] = {name: _group_figures(figures, counts.tally) for name, figures in sorted(members.items())}
+    return result
 
 
-def filter_metrics(kept: list[Row], rejected: list[Row]) -> dict[str, Any]:
-    tally = FilterTally()
-    for row in kept:
-        tally.add(row, [])
-    for row in rejected:
-        tally.add(row, row["reasons"])
-    return tally.to_dict()
+def _group_figures(figures: Counter[str], tally: GateTally) -> dict[str, Any]:
+    """One slice's or template's figures under the keys metrics/filter.json has always used."""
+    named = {
+        "rows": figures["rows"],
+        "rejected": figures["removed"],
+        "reject_rate": share(figures["removed"], figures["rows"]),
+    }
+    named |= {f"rejected_{code}": count for code, count in tally.reasons(figures).items()}
+    return dict(sorted(named.items()))
 
 
-def check_pair_candidates(pairs: list[Row], checks: list[tuple[str, Check]]) -> list[Row]:
+def check_pair_candidates(pairs: list[Row], checks: list[Check]) -> list[Row]:
     """Each preference pair with every candidate's reasons (empty: passed); mix picks the winner."""
     candidates = [candidate for pair in pairs for candidate in pair["candidates"]]
     reasons = iter([found for _, found in filter_batches(candidates, checks)])
     return [{**pair, "candidates": [{**c, "reasons": next(reasons)} for c in pair["candidates"]]} for pair in pairs]
-
-
-def _template(row: Row) -> str:
-    provenance = row.get("provenance") or {}
-    return str(provenance.get("template_id", "none"))
 
 
 def _input(given: Path | None, default: Path, what: str, flag: str) -> Path | None:
@@ -146,7 +120,7 @@ def _input(given: Path | None, default: Path, what: str, flag: str) -> Path | No
     return None
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m stages.filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -170,29 +144,28 @@ def main() -> None:
         "--out", type=Path, default=Path("data/filter"), help="folder for kept.jsonl and rejected.jsonl"
     )
     parser.add_argument("--metrics", type=Path, default=Path("metrics/filter.json"))
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main() -> None:
+    """Filter --rows into --out (kept, rejected, pairs) and write --metrics; see the module docstring."""
+    args = _arguments()
     params = load_section(args.params, "filter", FilterParams)
-    policy = seed_rows = None
-    if "policy_facts" in params.checks:
-        path = _input(args.policy, Path("seeds/policy.md"), "policy_facts", "--policy")
-        policy = PolicyFacts.from_file(path) if path else None
-    if "intent" in params.checks:
-        path = _input(args.seeds, Path("data/seed/seeds.jsonl"), "intent", "--seeds")
-        seed_rows = read_jsonl(path) if path else None
-    check_set = assemble_checks(params, args.blocklist, policy, seed_rows)
+    inputs = CheckInputs(
+        blocklist=args.blocklist,
+        policy=_input(args.policy, Path("seeds/policy.md"), "policy_facts", "--policy")
+        if "policy_facts" in params.checks
+        else None,
+        seeds=_input(args.seeds, Path("data/seed/seeds.jsonl"), "intent", "--seeds")
+        if "intent" in params.checks
+        else None,
+    )
+    check_set = assemble_checks(params, inputs)
     for name, why in check_set.skipped.items():
         print(f"filter: check {name} skipped: {why}", file=sys.stderr)
 
-    tally = FilterTally()
-    with atomic_open(args.out / "kept.jsonl") as kept_file, atomic_open(args.out / "rejected.jsonl") as rejected_file:
-        for row, reasons in filter_batches((row for _, row in iter_jsonl(args.rows)), check_set.checks):
-            tally.add(row, reasons)
-            if reasons:
-                rejected_file.write(dumps_row({**row, "reasons": reasons}) + "\n")
-            else:
-                kept_file.write(dumps_row(row) + "\n")
-    metrics = tally.to_dict(check_set)
+    counts = write_filtered((row for _, row in iter_jsonl(args.rows)), check_set.checks, args.out)
+    metrics = filter_metrics(counts, check_set)
     pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
     checked_pairs = check_pair_candidates(pairs, check_set.checks)
     write_jsonl(args.out / "pairs.jsonl", checked_pairs)

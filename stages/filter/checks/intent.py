@@ -1,11 +1,13 @@
-"""A cheap intent classifier trained on the human seed rows, to catch synthetic rows whose user text
-does not look like their labelled intent (a wrong label at generation time, or a teacher that drifted).
+"""The intent check: a cheap classifier trained on the human seed rows catches synthetic rows whose
+user text does not look like their labelled intent (a wrong label at generation time, or a teacher
+that drifted).
 
-TF-IDF on word 1-2-grams and character 3-5-grams (robust to the typos of logged traffic) feeding a
-logistic regression; both are deterministic, so the same seeds give the same model. A row is rejected
-when another intent is more probable than its label by at least `margin`, or when its label's
-probability is below `min_probability`. Intents with fewer than `min_rows` seed rows are not judged.
-On the repository's seeds (about 13 rows per intent; `python -m bench.bench_filter` measures it):
+The classifier is the pipeline's intent model (stages/core/intent_model.py: TF-IDF feeding a logistic
+regression) with the `filter.intent` settings: word 1-2-grams and character 3-5-grams (robust to the
+typos of logged traffic), C = 10. It is deterministic, so the same seeds give the same model. A row is
+rejected when another intent is more probable than its label by at least `margin`, or when its label's
+probability is below `min_probability`. Intents with fewer than `min_seed_rows` seed rows are not judged.
+On the repository's seeds (about 13 rows per intent; `python -m bench.bench_filter quality` measures it):
 mislabelled built-in variations are caught ~98% of the time at margin 0.4, while real BANKING77 queries
 of the same intents, a stand-in for what a teacher model writes, are wrongly rejected ~1% of the time.
 """
@@ -15,46 +17,63 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
+from stages.core.intent_model import TextFeatures, fit_intent_model
+from stages.core.jsonl import read_jsonl
+from stages.core.params import Section
 from stages.core.rows import user_text
+from stages.filter.checks.base import Check, CheckInputs, Row
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-# Chosen on bench_filter's classifier table: C = 1 catches far fewer mislabels, C = 30 doubles wrong
-# rejections of real queries; character 2-grams add nothing over 3-5-grams and cost 40% more time;
-# words alone are 4x faster but catch half as many mislabels in real text.
-REGULARISATION_C = 10.0
+
+class IntentParams(Section):
+    """`filter.intent`: when a row's label is doubted, and the classifier's features and regularisation.
+
+    Defaults chosen on bench_filter's classifier table (BENCHMARKS.md, issue 4): C = 1 catches far fewer
+    mislabels, C = 30 doubles wrong rejections of real queries; character 2-grams add nothing over 3-5-grams
+    and cost 40% more time; words alone are 4x faster but catch half as many mislabels in real text.
+    """
+
+    margin: float = Field(default=0.4, gt=0, le=1)
+    min_probability: float = Field(default=0.0, ge=0, le=1)
+    min_seed_rows: int = Field(default=3, ge=1)
+    features: list[TextFeatures] = Field(
+        default=[
+            TextFeatures(analyzer="word", ngram_range=(1, 2)),
+            TextFeatures(analyzer="char_wb", ngram_range=(3, 5)),
+        ],
+        min_length=1,
+    )
+    C: float = Field(default=10.0, gt=0)
+    max_iter: int = Field(default=3000, ge=10)
 
 
 @dataclass
 class IntentClassifier:
+    """The fitted model, its intents (the columns of `probabilities`) and how many seed rows it saw."""
+
     model: Pipeline
     intents: list[str]
     training_rows: int
 
     @classmethod
-    def train(cls, seed_rows: Sequence[dict[str, Any]], min_rows: int = 3) -> IntentClassifier | None:
-        """Fit on the user turns of the human seed rows; None if fewer than two intents have `min_rows`."""
-        # imported here: scikit-learn takes ~1.5 s to import, and most runs of other stages never need it
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline, make_union
-
+    def train(cls, seed_rows: Sequence[Row], params: IntentParams | None = None) -> IntentClassifier | None:
+        """Fit on the user turns of the human seed rows (not the eval split); None if fewer than two
+        intents have `params.min_seed_rows` rows."""
+        params = params or IntentParams()
         human = [row for row in seed_rows if row.get("source") == "human" and row.get("origin") != "eval"]
         counts = Counter(row["intent"] for row in human)
-        usable = [row for row in human if counts[row["intent"]] >= min_rows]
+        usable = [row for row in human if counts[row["intent"]] >= params.min_seed_rows]
         if len({row["intent"] for row in usable}) < 2:
             return None
-        features = make_union(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True),
-        )
-        model = make_pipeline(features, LogisticRegression(C=REGULARISATION_C, max_iter=3000))
-        model.fit([user_text(row) for row in usable], [row["intent"] for row in usable])
+        texts, intents = [user_text(row) for row in usable], [row["intent"] for row in usable]
+        model = fit_intent_model(texts, intents, params.features, C=params.C, max_iter=params.max_iter)
         return cls(model, list(model.classes_), len(usable))
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -63,17 +82,33 @@ class IntentClassifier:
 
 
 @dataclass(frozen=True)
-class IntentCheck:
-    """Filter check: the user text must look like the row's labelled intent (batch-capable)."""
+class IntentCheck(Check):
+    """Rejects a row whose user text reads as another intent than its label (scores a batch at once).
+
+    Reason: "intent: reads as '<guess>' (<its probability>), not its label '<label>' (<the label's>)".
+    Rows whose label the classifier was not trained on are not judged.
+    """
+
+    name: ClassVar[str] = "intent"
+    Params: ClassVar[type[Section]] = IntentParams
+    run_order: ClassVar[int] = 90
+    needs: ClassVar[str] = "no seed rows, or fewer than two intents with intent.min_seed_rows seed rows"
 
     classifier: IntentClassifier
-    margin: float
-    min_probability: float
+    params: IntentParams
 
-    def __call__(self, row: dict[str, Any]) -> str | None:
+    @classmethod
+    def build(cls, params: IntentParams, inputs: CheckInputs) -> IntentCheck | None:
+        """The check with a classifier trained on `inputs.seeds` (None without usable seed rows)."""
+        classifier = IntentClassifier.train(read_jsonl(inputs.seeds), params) if inputs.seeds else None
+        return cls(classifier, params) if classifier else None
+
+    def check(self, row: Row) -> str | None:
+        """The reason for one row (a batch of one)."""
         return self.check_batch([row])[0]
 
-    def check_batch(self, rows: Sequence[dict[str, Any]]) -> list[str | None]:
+    def check_batch(self, rows: Sequence[Row]) -> list[str | None]:
+        """One reason or None per row, from one classifier call for all judged rows."""
         column = {intent: index for index, intent in enumerate(self.classifier.intents)}
         judged = [index for index, row in enumerate(rows) if row.get("intent") in column]
         results: list[str | None] = [None] * len(rows)
@@ -85,7 +120,16 @@ class IntentCheck:
             own = float(row_probabilities[column[label]])
             top = int(row_probabilities.argmax())
             best = float(row_probabilities[top])
-            if best - own >= self.margin or own < self.min_probability:
+            if best - own >= self.params.margin or own < self.params.min_probability:
                 guess = self.classifier.intents[top]
                 results[index] = f"intent: reads as '{guess}' ({best:.2f}), not its label '{label}' ({own:.2f})"
         return results
+
+    def metrics(self) -> dict[str, Any]:
+        """The classifier's training size for metrics: {"intent_classifier": {"training_rows", "intents"}}."""
+        return {
+            "intent_classifier": {
+                "training_rows": self.classifier.training_rows,
+                "intents": len(self.classifier.intents),
+            }
+        }

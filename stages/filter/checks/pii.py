@@ -1,4 +1,4 @@
-"""Personal data in text: e-mail addresses, phone numbers, card numbers (Luhn-valid), IBANs (mod-97 valid).
+"""The pii check: e-mail addresses, phone numbers, card numbers (Luhn-valid), IBANs (mod-97 valid).
 
 A teacher model writes realistic-looking personal data into synthetic turns ("my card is 4929 ..."),
 and a real number copied into training data is a leak; the support policy also forbids asking for card
@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-PII_KINDS = ("email", "phone", "card_number", "iban")
+from pydantic import Field
+
+from stages.core.params import Section
+from stages.core.rows import turns_text
+from stages.filter.checks.base import Check, CheckInputs, Row
+
+PiiKind = Literal["email", "phone", "card_number", "iban"]
+PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "card_number", "iban")
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
@@ -57,10 +65,12 @@ def iban_valid(iban: str) -> bool:
 
 
 def _mask(text: str, keep: int = 2) -> str:
+    """`text` with all but `keep` characters at each end starred (all starred if it is that short)."""
     return text[:keep] + "*" * max(0, len(text) - 2 * keep) + text[-keep:] if len(text) > 2 * keep else "*" * len(text)
 
 
 def find_card_number(text: str) -> str | None:
+    """The first Luhn-valid run of 13-19 digits (spaces or dashes allowed), masked; else None."""
     for match in _CARD.finditer(text):
         digits = re.sub(r"\D", "", match.group(0))
         if 13 <= len(digits) <= 19 and luhn_valid(digits):
@@ -69,6 +79,7 @@ def find_card_number(text: str) -> str | None:
 
 
 def find_iban(text: str) -> str | None:
+    """The first IBAN with valid length and mod-97 check digits, masked; else None."""
     for match in _IBAN.finditer(text):
         compact = match.group(0).replace(" ", "")
         expected = IBAN_LENGTHS.get(compact[:2])
@@ -80,6 +91,7 @@ def find_iban(text: str) -> str | None:
 
 
 def find_phone(text: str) -> str | None:
+    """The first phone number (10-15 digits, not a card number), masked; else None."""
     for match in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", match.group(0))
         if 10 <= len(digits) <= 15 and not luhn_card_like(digits):
@@ -88,10 +100,12 @@ def find_phone(text: str) -> str | None:
 
 
 def luhn_card_like(digits: str) -> bool:
+    """Whether a digit string could be a card number (13-19 digits passing Luhn)."""
     return 13 <= len(digits) <= 19 and luhn_valid(digits)
 
 
 def find_email(text: str) -> str | None:
+    """The first e-mail address, its local part masked; else None."""
     match = _EMAIL.search(text)
     if match is None:
         return None
@@ -109,10 +123,42 @@ class PiiFinder:
     kinds: tuple[str, ...] = PII_KINDS
 
     def __call__(self, text: str) -> tuple[str, str] | None:
+        """(kind, masked value) of the first kind in `kinds` order found in `text`, else None."""
         if not _DIGITS_OR_AT.search(text):
             return None  # every kind needs a run of digits or an @: skip most texts cheaply
         for kind in self.kinds:
             found = FINDERS[kind](text)
             if found:
                 return kind, found
+        return None
+
+
+class PiiParams(Section):
+    """`filter.pii`: the kinds of personal data to look for, in this order."""
+
+    kinds: list[PiiKind] = Field(default=list(PII_KINDS), min_length=1)
+
+
+@dataclass(frozen=True)
+class PiiCheck(Check):
+    """Rejects personal data in any user or assistant turn ("pii: card_number in user text (4111********1111)")."""
+
+    name: ClassVar[str] = "pii"
+    Params: ClassVar[type[Section]] = PiiParams
+    run_order: ClassVar[int] = 30
+
+    finder: PiiFinder
+
+    @classmethod
+    def build(cls, params: PiiParams, inputs: CheckInputs) -> PiiCheck:
+        """The check for the kinds params list."""
+        return cls(PiiFinder(tuple(params.kinds)))
+
+    def check(self, row: Row) -> str | None:
+        """`pii: <kind> in <role> text (<masked>)` for the first finding, user turns first; else None."""
+        for role in ("user", "assistant"):
+            found = self.finder(turns_text(row, role))
+            if found:
+                kind, masked = found
+                return f"pii: {kind} in {role} text ({masked})"
         return None

@@ -1,4 +1,4 @@
-"""Figures and claims in assistant replies checked against the written policy (seeds/policy.md).
+"""The policy_facts check: figures and claims in assistant replies checked against the written policy.
 
 A figure is a number with what it counts: "£7", "0.5%", "4pm", "3 to 5 working days", "24 hours", or a
 bare count ("3 failed attempts" -> 3). Replies are rejected for
@@ -21,8 +21,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 from stages.core.errors import UserError
+from stages.core.params import Section
+from stages.core.rows import assistant_text, user_text
+from stages.filter.checks.base import Check, CheckInputs, Row
 
 Figure = tuple[object, ...]  # (unit, value) or (unit, low, high); unit "" for bare counts
 
@@ -77,6 +81,7 @@ _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 
 def _number(text: str) -> float:
+    """A number as written ("5,000", "0.5", "three") as a float."""
     text = text.lower().replace(",", "")
     return float(NUMBER_WORDS[text]) if text in NUMBER_WORDS else float(text)
 
@@ -132,6 +137,7 @@ class PolicyFacts:
 
     @classmethod
     def from_text(cls, policy: str) -> PolicyFacts:
+        """The facts of a policy document's text (Markdown; paragraphs split by blank lines)."""
         facts = cls()
         for paragraph in re.split(r"\n\s*\n", policy):
             paragraph_topics = topic_words(paragraph)
@@ -144,6 +150,7 @@ class PolicyFacts:
 
     @classmethod
     def from_file(cls, path: Path) -> PolicyFacts:
+        """The facts of a policy file; UserError if it is missing or states no figure."""
         if not path.exists():
             raise UserError(f"{path}: policy file not found")
         facts = cls.from_text(path.read_text(encoding="utf-8"))
@@ -176,3 +183,35 @@ def _analyse(reply: str) -> tuple[str | None, list[tuple[Figure, str]], frozense
     claim = _ACTION_CLAIM.search(reply)
     stated = [found for sentence in _SENTENCE.split(reply) for found in figures(sentence)]
     return (claim.group(0) if claim else None), stated, (topic_words(reply) if stated else frozenset())
+
+
+class PolicyFactsParams(Section):
+    """`filter.policy_facts`: the two rules beyond "the policy states this figure somewhere"."""
+
+    context: bool = True  # a figure must appear in a policy paragraph on the reply's topic
+    action_claims: bool = True  # "I've refunded...": the assistant cannot act on the account
+
+
+@dataclass(frozen=True)
+class PolicyFactsCheck(Check):
+    """Rejects replies stating figures or account actions the policy does not support (module docstring)."""
+
+    name: ClassVar[str] = "policy_facts"
+    Params: ClassVar[type[Section]] = PolicyFactsParams
+    run_order: ClassVar[int] = 80
+    needs: ClassVar[str] = "no policy file"
+
+    policy: PolicyFacts
+    params: PolicyFactsParams
+
+    @classmethod
+    def build(cls, params: PolicyFactsParams, inputs: CheckInputs) -> PolicyFactsCheck | None:
+        """The check against `inputs.policy` (None without one; a bad file is a UserError)."""
+        return cls(PolicyFacts.from_file(inputs.policy), params) if inputs.policy else None
+
+    def check(self, row: Row) -> str | None:
+        """`policy_facts: <what the policy does not support>` for the assistant turns, else None."""
+        problem = self.policy.problem(
+            assistant_text(row), user_text(row), self.params.context, self.params.action_claims
+        )
+        return f"policy_facts: {problem}" if problem else None
