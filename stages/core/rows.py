@@ -61,6 +61,13 @@ class Provenance(BaseModel):
     request_key: str | None = None
     system_fingerprint: str | None = None
     created_at: str | None = None
+    # Teacher rows: the endpoint (normalised base URL, never credentials) that answered, the
+    # structured-output mode that produced the answer, whether its JSON was repaired, and the Batch
+    # API batch it came from (None: a direct request).
+    endpoint: str | None = None
+    response_format: str | None = None
+    json_repaired: bool | None = None
+    batch_id: str | None = None
     human_edited: bool = False
 
 
