@@ -163,6 +163,7 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     write_fixture_domain(root)
     (root / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (root / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
+    (root / "seeds/reviews/label_studio_export.json").write_text("[]\n")  # no Label Studio decisions
     return root
 
 

@@ -155,7 +155,7 @@ def test_csv_import_derives_slices_and_counts_skips(tmp_path: Path) -> None:
         ("refund_request", "payments"),
     ]
     assert loaded.skipped_unknown_intent == 1
-    assert loaded.examples[1].where == f"{path}:5"  # the multi-line cell ends on the file's line 5
+    assert loaded.examples[1].where == f"{path}:4 (text lines 4-5)"  # spreadsheet row 4, a cell over two lines
 
 
 @pytest.mark.parametrize(

@@ -10,17 +10,17 @@ The file is set by params `evaluate.eval_set` (EvalSetParams, here so that dedup
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from stages.core.errors import UserError
+from stages.core.files import iter_csv
 from stages.core.jsonl import iter_jsonl
-from stages.core.params import Section, Taxonomy, read_params_file
+from stages.core.params import Section, Taxonomy, read_params_file, repository_path
 from stages.core.rows import user_text
 from stages.core.text import tidy
 
@@ -34,12 +34,27 @@ class EvalSetColumns(Section):
 
 
 class EvalSetParams(Section):
-    """`evaluate.eval_set`: the real held-out traffic, the repository's eval split or an imported log."""
+    """`evaluate.eval_set`: the real held-out traffic, the repository's eval split or an imported log.
 
+    `path` is relative to the repository and, when read from a params file (core.params.load_section:
+    the file's folder is the repository), must stay inside it (a ValueError naming the key that allows
+    it, never the file's content) unless `allow_outside_repository`.
+    """
+
+    allow_outside_repository: bool = False
     path: str = Field(default="data/seed/eval.jsonl", min_length=1)
     format: Literal["rows", "csv", "jsonl"] = "rows"
     columns: EvalSetColumns = EvalSetColumns()
     unknown_intents: Literal["error", "skip"] = "error"
+
+    @field_validator("path")
+    @classmethod
+    def _inside_repository(cls, value: str, info: ValidationInfo) -> str:
+        root = (info.context or {}).get("repository")
+        if root is not None:
+            allowed = bool(info.data.get("allow_outside_repository"))
+            repository_path(value, allowed, "evaluate.eval_set.allow_outside_repository", root)
+        return value
 
 
 @dataclass(frozen=True)
@@ -92,22 +107,11 @@ def _raw_records(path: Path, params: EvalSetParams) -> Iterator[tuple[str, str, 
             where = f"{path}:{line_no}"
             yield where, *_mapped(record, where, columns.text, columns.intent, columns.slice)
         return
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        wanted = [name for name in (columns.text, columns.intent, columns.slice) if name is not None]
-        missing = [name for name in wanted if name not in header]
-        if missing:
-            raise UserError(
-                f"{path}:1: column(s) {missing} not in the header {header}; "
-                "set evaluate.eval_set.columns to the file's column names"
-            )
-        for record in reader:
-            # line_num is the physical line the record ends on: the one an editor shows.
-            where = f"{path}:{reader.line_num}"
-            yield where, *_mapped(record, where, columns.text, columns.intent, columns.slice)
+    wanted = [name for name in (columns.text, columns.intent, columns.slice) if name is not None]
+    hint = "; set evaluate.eval_set.columns to the file's column names"
+    for record in iter_csv(path, wanted, "eval set", hint):
+        # record.where names the spreadsheet row (and the text lines when a cell spans several)
+        yield record.where, *_mapped(record.values, record.where, columns.text, columns.intent, columns.slice)
 
 
 def _mapped(
@@ -163,7 +167,7 @@ def eval_set_params(params_path: str | Path) -> EvalSetParams:
     evaluate that read the eval set; a bad block is a UserError naming the key."""
     raw = (read_params_file(params_path).get("evaluate") or {}).get("eval_set") or {}
     try:
-        return EvalSetParams.model_validate(raw)
+        return EvalSetParams.model_validate(raw, context={"repository": Path(params_path).resolve().parent})
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(["evaluate", "eval_set", *(str(part) for part in first["loc"])])

@@ -26,6 +26,7 @@ from pathlib import Path
 import snowballstemmer
 
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.filter.figures import NUMBER_WORDS, UNITS, Figure, figures
 
 REPLY_WEIGHT = 0.3  # weight of the rest of the reply's topic words beside the figure's own sentence
@@ -132,7 +133,7 @@ class PolicyFacts:
         """The facts of a policy file; UserError if it is missing or states no figure."""
         if not path.exists():
             raise UserError(f"{path}: policy file not found")
-        facts = cls.from_text(path.read_text(encoding="utf-8"))
+        facts = cls.from_text(read_text(path, "policy file"))
         if not facts.stating:
             raise UserError(f"{path}: no figures found in the policy: is this the policy document?")
         return facts

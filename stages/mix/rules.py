@@ -2,8 +2,9 @@
 
 Rules (params `mix`), applied in this order; a row is removed by the first rule that drops it:
 1. `exclusion`: rules by provenance (targeted rollback: a model version, template, seed, date...);
-2. `review_rejected`: reviewer-rejected rows never enter; `critical_unapproved`: in critical slices only
-   reviewer-approved (or edited) rows enter when `critical_requires_approval`;
+2. `review_rejected`: reviewer-rejected rows never enter; `edit_failed`: nor do rows whose reviewer edit
+   failed the filter's checks; `critical_unapproved`: in critical slices only reviewer-approved (or
+   edited) rows enter when `critical_requires_approval`;
 3. `critical_share_cap`: in each critical slice synthetic rows are at most `max_synthetic_share_critical`
    of the slice;
 4. `target_rows`: optional per-slice caps on rows (synthetic rows are trimmed, human rows never);
@@ -32,6 +33,7 @@ from stages.mix.params import ExclusionRule, MixParams
 Row = dict[str, Any]
 ADMITTED_REVIEW = ("approved", "edited")
 # The salt of each trimming rule's seeded draw: part of the params' meaning, so never renamed.
+HUMAN_RULES = ("human_checks",)  # gates on human rows (stages/mix/gates.py): not in the synthetic-rows note
 DRAW_SALTS = {
     "critical_share_cap": "critical-share",
     "target_rows": "target-rows",
@@ -129,10 +131,14 @@ def review_gate(candidates: list[Row], params: MixParams, taxonomy: Taxonomy, re
     """The rows reviewers let through: never a rejected one; in critical slices only approved or edited
     ones when `critical_requires_approval`."""
     admitted = []
+    removals.drop("edit_failed", [], "")  # the rule ran: metrics list it, at zero too
     for row in candidates:
         review = row.get("review", {})
         status = review.get("status")
-        if status == "rejected":
+        if status == "edit_failed":
+            detail = f"the edit by {review.get('reviewer') or 'a reviewer'} fails the filter's checks"
+            removals.drop("edit_failed", [row], f"{detail}: {'; '.join(review.get('checks', []))}")
+        elif status == "rejected":
             who = review.get("reviewer") or "a reviewer"
             removals.drop("review_rejected", [row], f"rejected by {who}: {review.get('reason', '')}")
         elif taxonomy.is_critical(row["slice"]) and params.critical_requires_approval and status not in ADMITTED_REVIEW:
@@ -189,10 +195,11 @@ def _keep_human_share(
 
 
 def select_rows(
-    humans: list[Row], candidates: list[Row], params: MixParams, taxonomy: Taxonomy
+    humans: list[Row], candidates: list[Row], params: MixParams, taxonomy: Taxonomy, removals: Removals | None = None
 ) -> tuple[list[Row], Removals]:
-    """The synthetic rows admitted to the mix (in input order), and what each rule removed and why."""
-    removals = Removals()
+    """The synthetic rows admitted to the mix (in input order), and what each rule removed and why
+    (recorded in `removals`, a new one if None)."""
+    removals = removals if removals is not None else Removals()
     trimmer = _Trimmer(params.seed, removals)
     admitted = review_gate(apply_exclusions(candidates, params.exclude, removals), params, taxonomy, removals)
     humans_per_slice = Counter(row["slice"] for row in humans)
@@ -243,7 +250,7 @@ def removal_note(candidates: int, kept: int, removals: Removals, params: MixPara
     when the mix keeps fewer than half of the `candidates` synthetic rows that reached it; else None."""
     if not candidates or kept * 2 >= candidates:
         return None
-    counts = Counter({rule: count for rule, count in removals.by_rule.items() if count})
+    counts = Counter({rule: n for rule, n in removals.by_rule.items() if n and rule not in HUMAN_RULES})
     counts["exclusion"] = sum(removals.by_exclusion.values())
     named = _rule_params(params)
     parts = [f"{rule} {count} ({named.get(rule, rule)})" for rule, count in counts.most_common() if count]
