@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from stages.core.decisions import edit_key
-from tests.conftest import CRITICAL, ROOT, read_rows, run_stage
+from tests.conftest import CRITICAL, read_rows, run_stage
 
 GOOD_FIX = "Thanks for waiting. Open the app, go to Help and follow the steps there; an agent can help too."
 BAD_EDITS = {  # the reason code each edit fails with
@@ -44,7 +43,6 @@ def _training_text(project: Path) -> str:
 
 
 def test_failing_edits_are_reported_and_kept_out_of_the_mix(project: Path) -> None:
-    shutil.copy(ROOT / "seeds/policy.md", project / "seeds/policy.md")  # the policy_facts check needs it
     _through(project, "review")
     queue = read_rows(project / "data/review/queue.jsonl")
     by_intent = {row["intent"]: row for row in queue if row["slice"] in CRITICAL}
