@@ -106,6 +106,9 @@ def banking77_eval_set(data_dir: Path) -> dict[str, Any]:
     }
 
 
+BENCH_DOMAIN = "product: BANKING77\nsystem_prompt: You are a bank's support assistant.\n"  # no policy, no PII
+
+
 def build_project(workdir: Path, data_dir: Path, per_intent: int, intents: list[str] | None, sample_seed: int) -> None:
     """params.yaml and seeds/ of a throwaway project in `workdir`, seeded with BANKING77 train queries."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
@@ -144,6 +147,7 @@ def build_project(workdir: Path, data_dir: Path, per_intent: int, intents: list[
     write_jsonl(workdir / "seeds/failures.jsonl", [])
     write_jsonl(workdir / "seeds/eval_traffic.jsonl", eval_lines)
     (workdir / "seeds/blocklist.txt").write_text((ROOT / "seeds/blocklist.txt").read_text(encoding="utf-8"))
+    (workdir / "seeds/domain.yaml").write_text(BENCH_DOMAIN, encoding="utf-8")  # the mix's system prompt
     (workdir / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (workdir / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
 

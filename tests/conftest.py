@@ -61,7 +61,9 @@ Freshbox delivers groceries. The assistant states only these rules.
 - delivery fee: €4, free over €50
 """
 FIXTURE_DOMAIN = """product: Freshbox
-system_prompt: You are the support assistant of Freshbox. Follow the Freshbox policy.
+system_prompt: >-
+  You are the support assistant of Freshbox, a grocery delivery service. Follow the Freshbox support
+  policy, never ask for passwords or card details, and hand over to a human agent where the policy says so.
 rules:
   - Never ask for a password.
 action_claims: [refunded, cancelled, delivered, credited]

@@ -109,7 +109,7 @@ def test_an_exclusion_rule_date_must_be_a_real_date(tmp_path: Path, date: str) -
 
 def test_an_exclusion_rule_window_must_not_be_reversed() -> None:
     with pytest.raises(ValueError, match="generated_from is after generated_until"):
-        MixParams.model_validate({"system_prompt": "x", "exclude": [
+        MixParams.model_validate({"exclude": [
             {"name": "r", "generated_from": "2026-10-31", "generated_until": "2026-10-01"}]})  # fmt: skip
 
 

@@ -87,12 +87,26 @@ def teacher_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
     return settings
 
 
-# The fixture policy grown to ~17 kB with numbered rules, the size of a real support policy.
-TEACHER_POLICY = FIXTURE_POLICY + "\n".join(
-    f"\n{section}.{rule} **Rule {section}.{rule}.** Orders of this kind are checked by a person within"
-    f" {rule + 1} working days; the customer is told by e-mail, and an agent takes over if the answer is late."
-    for section in range(4, 18)
-    for rule in range(1, 8)
+# The tests' own policy, the size and shape of a real one (~17 kB; an introduction and rule 1.1 of a
+# real policy's length, since prompts quote them), so prompt sizes do not depend on seeds/.
+TEACHER_POLICY = (
+    "# Freshbox - Support Policy (teacher test fixture)\n\n"
+    "Freshbox delivers groceries ordered in the Freshbox app to homes and offices. The support assistant"
+    ' states only the facts and rules below. "Hand over" means connecting the customer to a human agent'
+    ' in the chat. Times are local; "working day" means Monday to Friday, excluding public holidays.\n\n'
+    "## 1. Deliveries\n\n"
+    "1.1 **Late orders.** Orders arrive in the chosen 1-hour slot; the driver's position is in Orders >"
+    " Track order. An order more than 30 minutes late earns a €5 voucher, added to the account within 1"
+    " working day. If the order has not arrived 2 hours after the slot ends, the customer reports it in"
+    " Orders > Report a problem and the order is refunded in full. Before that, ask them to wait; the"
+    " driver may call from an unknown number.\n"
+    + FIXTURE_POLICY[FIXTURE_POLICY.index("1.2 **Missing items.**") - 1 :]
+    + "\n".join(
+        f"\n{section}.{rule} **Rule {section}.{rule}.** Orders of this kind are checked by a person within"
+        f" {rule + 1} working days; the customer is told by e-mail, and an agent takes over if the answer is late."
+        for section in range(4, 18)
+        for rule in range(1, 8)
+    )
 )
 
 

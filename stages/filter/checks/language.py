@@ -48,7 +48,7 @@ class LanguageParams(Section):
 
 @dataclass(frozen=True)
 class LanguageCheck(Check):
-    """English, Latin script, clean characters: what a UK bank's training data must be.
+    """English, Latin script, clean characters: what an English-language assistant's training data must be.
 
     Language is told by function words, which even a telegraphic English turn keeps a few of
     ("card not arrived, wat do"), while a Spanish or German turn has its own; a turn of fewer than
