@@ -149,7 +149,8 @@ def main() -> None:
         for name, repo in repos.items():
             other = set().union(*(vocab[o] for o in repos if o != name))
             generated, carrying, in_mix, found = foreign_rows(repo, vocab[name], other, neutral)
-            top = ", ".join(f"{word} ({count})" for word, count in found.most_common(6)) or "-"
+            ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))[:6]  # ties by word: stable
+            top = ", ".join(f"{word} ({count})" for word, count in ranked) or "-"
             table[f"{products[name]} ({name})"] = [generated, carrying, in_mix, top]
         print(_table("Synthetic rows carrying a word of the other domain (must be 0)",
                      ["generated rows", "carrying one", "of them in the mix", "words (rows)"], table))  # fmt: skip
