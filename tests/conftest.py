@@ -96,6 +96,7 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["taxonomy"] = {"slices": TAXONOMY, "critical": CRITICAL}
     params["seed"]["min_cases_per_intent"] = 1
+    params["generate"]["builtin"]["lexicon"] = None  # the neutral lexicon: engine tests carry no domain words
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cases, failures, evaluation = [], [], []
     for slice_name, intents in TAXONOMY.items():

@@ -14,12 +14,13 @@ from stages.core.hashing import sha256_hex
 from stages.core.params import Section
 
 BUILTIN_TEMPLATES = (
-    "lexical_swap",
+    "word_edits",
     "casual_short",
     "formal_verbose",
     "noisy_typing",
     "frustrated",
     "situational",
+    "recombined",
 )
 
 
@@ -129,15 +130,17 @@ class OpenAIParams(Section):
 
 
 class BuiltinParams(Section):
-    """The `builtin` backend: the offline rule-based generator (stages/generate/builtin.py).
+    """The `builtin` backend: the offline rule-based generator (stages/generate/builtin/).
 
     `templates` are names from BUILTIN_TEMPLATES (each listed once); every (seed, variation) gets
-    one by a seeded draw. `temperatures` (0 to 2) scale how hard a template perturbs the text; each
-    row takes one by its sampling seed.
+    one by a seeded rotation (the next one when it cannot apply to the seed). `temperatures` (0 to 2)
+    scale how much a template changes the text; each row takes one by its sampling seed. `lexicon`:
+    the domain's word lists (a YAML file, added to the neutral default; null: the neutral default alone).
     """
 
     templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)
     temperatures: list[float] = Field(default=[0.4, 0.8, 1.2], min_length=1)
+    lexicon: str | None = "seeds/lexicon.yaml"
 
     @field_validator("templates")
     @classmethod
