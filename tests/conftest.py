@@ -96,7 +96,6 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["taxonomy"] = {"slices": TAXONOMY, "critical": CRITICAL}
     params["seed"]["min_cases_per_intent"] = 1
-    params["generate"]["builtin"]["lexicon"] = None  # the neutral lexicon: engine tests carry no domain words
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cases, failures, evaluation = [], [], []
     for slice_name, intents in TAXONOMY.items():
@@ -116,6 +115,8 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     write_lines(root / "seeds/failures.jsonl", failures)
     write_lines(root / "seeds/eval_traffic.jsonl", evaluation)
     shutil.copy(ROOT / "seeds/blocklist.txt", root / "seeds/blocklist.txt")
+    # No domain words: the built-in generator uses its neutral default lexicon alone.
+    (root / "seeds/lexicon.yaml").write_text("# the built-in generator's domain words: none here\n")
     (root / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (root / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
     return root

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from stages.core.hashing import sha256_hex
 from stages.core.params import Section
+from stages.generate.variety import VarietyParams
 
 BUILTIN_TEMPLATES = (
     "word_edits",
@@ -178,6 +179,7 @@ class GenerateParams(Section):
     variations_per_seed: int = Field(default=4, ge=0, le=1000)
     builtin: BuiltinParams = Field(default_factory=BuiltinParams)
     openai: OpenAIParams = Field(default_factory=OpenAIParams)
+    variety: VarietyParams = Field(default_factory=VarietyParams)
 
     def provenance_hash(self, backend: Literal["builtin", "openai"]) -> str:
         """The rows' `params_hash`: 16 hex chars of sha256 over the settings that decide what `backend`'s rows say.

@@ -27,6 +27,7 @@ from stages.core.text import match_key
 from stages.generate import builtin
 from stages.generate.params import GenerateParams
 from stages.generate.rows import rejected_row, synthetic_row
+from stages.generate.variety import template_variety
 
 Row = dict[str, Any]
 
@@ -160,7 +161,12 @@ def main() -> None:
         rows, rejected = generate_builtin(seeds, params)
         cache_dir.mkdir(parents=True, exist_ok=True)  # a DVC output of the stage, whatever the backend
     tally = write_rows(args.out, rows, rejected, pairs)
-    write_json(args.metrics, {**generate_metrics(tally, rows, seeds), **teacher_metrics})
+    variety = template_variety(rows, seeds, params.variety)
+    collapsed = {name: entry["why"] for name, entry in variety.items() if entry["collapsed"]}
+    metrics = {**generate_metrics(tally, rows, seeds), "variety": variety, "collapsed_templates": sorted(collapsed)}
+    write_json(args.metrics, {**metrics, **teacher_metrics})
     print(f"generate: {len(rows)} rows from {len(seeds)} seeds ({len(rejected)} rejected, {len(pairs)} pairs)")
+    for name, why in collapsed.items():
+        print(f"generate: template {name} collapsed: {'; '.join(why)} (params generate.variety)")
     if stop_message:
         raise UserError(stop_message)
