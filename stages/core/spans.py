@@ -4,7 +4,7 @@ Two stages use this: the built-in generator protects these spans from every tran
 filter's meaning check rejects a synthetic row whose user turns lost one of its seed's spans or
 one of its negations, whoever wrote the row. The rules are plain English orthography, no domain words:
 
-- protected spans: quoted phrases; numbers with what they count ("80 quid", "3 weeks", "£5,000",
+- protected spans: quoted phrases; codes ("BA123"); numbers with what they count ("80 quid", "3 weeks", "£5,000",
   "6pm", "2nd"); number words ("two"); dates and times of day (weekdays, months, "yesterday",
   "next week"); names and places (capitalised words that do not open a sentence, and acronyms
   such as "UK"); e-mail addresses and links.
@@ -37,6 +37,7 @@ _FUNCTION_WORDS = (
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("quote", re.compile(r"\"[^\"\n]{1,120}\"|“[^”\n]{1,120}”|(?<![\w'])'[^'\n]{2,120}?'(?![\w])")),
     ("link", re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b|\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)),
+    ("code", re.compile(r"\b[A-Za-z]+\d[\w-]*")),  # flight numbers, references: "BA123", "2FA" below
     (
         "number",
         re.compile(

@@ -6,7 +6,8 @@ expert reply, so no policy fact is invented here. Numbers, amounts, dates, names
 phrases and negations are protected (stages/core/spans.py): no template may drop or change them.
 The words come from a lexicon (lexicon.py): a neutral default plus the domain's own file.
 Every draw comes from a `random.Random` seeded per (params seed, seed row, variation), so a row's
-text never depends on which other rows are generated.
+text depends only on its seed, the params, the lexicon and, for `recombined`, the other seeds of its
+intent (the donors of openings), never on which other rows are generated.
 """
 
 from __future__ import annotations

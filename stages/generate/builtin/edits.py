@@ -6,7 +6,7 @@ edit can drop or change them; negation words are never deleted, misspelt or swap
 without one. EDA (Wei and Zou, 2019) replaces, inserts, swaps and deletes random words, which
 often breaks grammar; here each operation is kept to edits that English allows:
 - synonym replacement: the lexicon's interchangeable phrases (`substitute`);
-- insertion: a hedge ("just", "really") between "I"/"we" and a verb (`insert_hedge`);
+- insertion: a hedge ("just", "really") between "I"/"we" and a verb of wanting or thinking (`insert_hedge`);
 - swap: a question that stands on its own moved to the front (`question_first`);
 - deletion: hedges and politeness words (`delete_hedges`; grammar.strip_politeness).
 """
@@ -23,10 +23,9 @@ from stages.generate.builtin.lexicon import Lexicon, Substitution
 
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 _PLACEHOLDER = re.compile(f"{MARK_OPEN}(\\d+){MARK_CLOSE}")
-# Where a hedge can go after "I"/"we": before a present-tense verb any hedge ("I really need"),
-# before a past-tense one only "just" ("I just ordered"); "I really ordered" says something else.
-_PRESENT_VERB = re.compile(r"(?:need|want|think|keep|can't|cannot|don't|didn't|have to|hope)\b", re.IGNORECASE)
-_PAST_VERB = re.compile(r"(?:\w+ed|sent|paid|made|got|lost|bought|took|gave|saw|put)\b", re.IGNORECASE)
+# Where a hedge can go after "I"/"we": before a verb of wanting or thinking ("I really need"). Never
+# before a past tense: "I just sent" says it was recent, "I really ordered" insists: both change meaning.
+_PRESENT_VERB = re.compile(r"(?:need|want|think|keep|can't|cannot|don't|have to|hope)\b", re.IGNORECASE)
 _PARTICLE_END = re.compile(r"\b(?:up|down|off|out|back|in|on|over|away)$", re.IGNORECASE)
 _PRONOUN_NEXT = re.compile(r"\s+(?:it|them|him|her|me|us)\b", re.IGNORECASE)
 _INVERSION = re.compile(r"\b(?:can|could|do|did|does|should|will|would|shall|am|have|may|must)\s+$", re.I)
@@ -114,8 +113,6 @@ def insert_hedge(text: str, lexicon: Lexicon, rng: random.Random) -> str:
         rest = text[match.end() :]
         if _PRESENT_VERB.match(rest):
             places.append((match.end(), list(lexicon.hedges)))
-        elif _PAST_VERB.match(rest) and "just" in lexicon.hedges:
-            places.append((match.end(), ["just"]))
     if not places:
         return text
     at, hedges = rng.choice(places)

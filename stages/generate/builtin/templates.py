@@ -140,16 +140,22 @@ def frustrated(text: str, ctx: Context) -> str:
     return " ".join(part for part in (after_opener(opener, text), closer) if part)
 
 
-def situational(text: str, ctx: Context) -> str:
-    """A situation sentence before the request, or after its first sentence."""
-    situation = ctx.pick(ctx.lexicon.situations)
-    text = strip_politeness(text)
+def place_situation(text: str, situation: str | None, rng: random.Random) -> str:
+    """`situation` before the request (half the time), after its first statement, or at the end."""
     if situation is None:
         return text
     parts = sentences(text)
-    if len(parts) > 1 and not parts[0].endswith("?") and ctx.rng.random() < 0.4:
+    draw = rng.random()
+    if draw < 0.25 and len(parts) > 1 and not parts[0].endswith("?"):
         return " ".join([end_sentence(parts[0]), situation, *parts[1:]])
+    if draw < 0.5:
+        return f"{end_sentence(text)} {situation}"
     return f"{situation} {capitalise_first(text)}"
+
+
+def situational(text: str, ctx: Context) -> str:
+    """A sentence about where the customer is or what they are doing, before, inside or after the request."""
+    return place_situation(strip_politeness(text), ctx.pick(ctx.lexicon.situations), ctx.rng)
 
 
 def split_opening(text: str) -> tuple[list[str], list[str]]:
@@ -199,7 +205,7 @@ def _extras(template_id: str, ctx: Context) -> list[Callable[[str], str]]:
     """Further meaning-keeping edits of the template's own kind, for a row still too close to its seed."""
     lex, rng = ctx.lexicon, ctx.rng
     substitute_all: Callable[[str], str] = lambda t: fix_articles(edits.substitute(t, lex, rng, 1.0))  # noqa: E731
-    situation: Callable[[str], str] = lambda t: _prepend(capitalise_first(t), ctx.pick(lex.situations), lex)  # noqa: E731
+    situation: Callable[[str], str] = lambda t: place_situation(strip_politeness(t), ctx.pick(lex.situations), rng)  # noqa: E731
     hedge: Callable[[str], str] = lambda t: edits.insert_hedge(t, lex, rng)  # noqa: E731
     by_register = {
         register: [
