@@ -6,7 +6,7 @@ edit can drop or change them; negation words are never deleted, misspelt or swap
 without one. EDA (Wei and Zou, 2019) replaces, inserts, swaps and deletes random words, which
 often breaks grammar; here each operation is kept to edits that English allows:
 - synonym replacement: the lexicon's interchangeable phrases (`substitute`);
-- insertion: a hedge ("just", "really") between "I"/"we" and a verb of wanting or thinking (`insert_hedge`);
+- insertion: a hedge ("really", "actually") between "I"/"we" and a verb of wanting or thinking (`insert_hedge`);
 - swap: a question that stands on its own moved to the front (`question_first`);
 - deletion: hedges and politeness words (`delete_hedges`; grammar.strip_politeness).
 """
@@ -98,7 +98,7 @@ def substitute(text: str, lexicon: Lexicon, rng: random.Random, p: float) -> str
 
 
 def delete_hedges(text: str, lexicon: Lexicon, rng: random.Random, p: float) -> str:
-    """Hedge words ("really", "just") left out, each with probability `p`."""
+    """Hedge words ("really", "basically") left out, each with probability `p`."""
     hedges = {h.casefold() for h in lexicon.hedges}
     kept = [w for w in text.split(" ") if w.casefold() not in hedges or rng.random() >= p]
     return " ".join(kept)
