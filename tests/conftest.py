@@ -119,6 +119,7 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     (root / "seeds/lexicon.yaml").write_text("# the built-in generator's domain words: none here\n")
     (root / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (root / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
+    (root / "seeds/reviews/label_studio_export.json").write_text("[]\n")  # no Label Studio decisions
     return root
 
 

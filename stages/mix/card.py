@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stages.core.params import Taxonomy
+from stages.mix.finetune import card_lines
 from stages.mix.params import MixParams
 
 Row = dict[str, Any]
@@ -143,5 +144,6 @@ def _review(card: CardInputs) -> list[str]:
 
 def render_card(card: CardInputs) -> str:
     """The data card as Markdown text, ending with a newline."""
-    sections = [*_header(card), *_slices(card), *_generators(card), *_variety(card), *_gates(card), *_review(card)]
-    return "\n".join(sections)
+    tuning = card_lines(card.metrics["fine_tuning"]) if "fine_tuning" in card.metrics else []
+    sections = [*_header(card), *_slices(card), *_generators(card), *_variety(card), *_gates(card), *tuning]
+    return "\n".join([*sections, *_review(card)])

@@ -1,7 +1,8 @@
 """metrics/review.json: review progress and estimated error rates per slice.
 
-Per slice: rows, sampled, reviewed (decided), approved / rejected / edited / pending counts, the error
-rate (rejected or edited among decided rows) with its 95% Wilson interval (core.stats), the unreviewed
+Per slice: rows, sampled, reviewed (decided), approved / rejected / edited / edit_failed (an edit the
+filter's checks rejected: the row stays out of the mix) / pending counts, the error rate (rejected,
+edited or edit_failed among decided rows) with its 95% Wilson interval (core.stats), the unreviewed
 rows and the bad ones estimated among them (rate and interval times unreviewed rows), and `flagged`
 when the interval's upper end exceeds `flag_error_rate`. Totals over slices and the flagged slices on top.
 """
@@ -14,15 +15,16 @@ from stages.core.params import Taxonomy
 from stages.core.stats import wilson_interval
 
 Row = dict[str, Any]
-DECIDED = ("approved", "rejected", "edited")
-TOTALS = ("rows", "sampled", "reviewed", "approved", "rejected", "edited", "pending")
+DECIDED = ("approved", "rejected", "edited", "edit_failed")
+BAD = ("rejected", "edited", "edit_failed")  # the reviewer found the row wrong (an edit that failed the checks too)
+TOTALS = ("rows", "sampled", "reviewed", "approved", "rejected", "edited", "edit_failed", "pending")
 
 
 def slice_figures(members: list[Row], sampled: set[str], critical: bool, threshold: float) -> dict[str, Any]:
     """The figures of one slice's reviewed rows (see the module docstring); rates rounded to 4 decimals."""
     status = [row["review"]["status"] for row in members]
     decided = sum(1 for s in status if s in DECIDED)
-    bad = sum(1 for s in status if s in ("rejected", "edited"))
+    bad = sum(1 for s in status if s in BAD)
     low, high = wilson_interval(bad, decided)
     unreviewed = sum(1 for s in status if s in ("pending", "not_sampled"))
     return {
@@ -33,6 +35,7 @@ def slice_figures(members: list[Row], sampled: set[str], critical: bool, thresho
         "approved": status.count("approved"),
         "rejected": status.count("rejected"),
         "edited": status.count("edited"),
+        "edit_failed": status.count("edit_failed"),
         "pending": status.count("pending"),
         "error_rate": round(bad / decided, 4) if decided else None,
         "error_rate_ci95": [round(low, 4), round(high, 4)],

@@ -3,7 +3,9 @@
 Sampling (stages/review/sampling.py) is a per-row draw from (params seed, row id), so adding rows
 never reshuffles who was already sampled; critical slices are sampled at a far higher rate (up to a cap
 per slice). Verdicts (stages/review/decisions.py) come from a versioned CSV (seeds/reviews/decisions.csv)
-keyed by row id: approve, reject (with a reason) or edit (with a corrected reply, which becomes the row).
+and from a Label Studio export (seeds/reviews/label_studio_export.json), keyed by row id: approve, reject
+(with a reason) or edit (with a corrected reply, which becomes the row once the filter's checks have
+passed it: data/filter/human.jsonl; a failing edit keeps the row out of the mix).
 Outputs: data/review/rows.jsonl (every candidate with its review status), data/review/queue.csv,
 queue.jsonl and label_studio.json (sampled rows still awaiting a verdict: stages/review/queue.py),
 metrics/review.json (stages/review/metrics.py).
@@ -12,11 +14,13 @@ metrics/review.json (stages/review/metrics.py).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl
 from stages.core.params import Taxonomy, load_section
-from stages.review.decisions import apply_decision, read_decisions
+from stages.review.decisions import EditVerdicts, apply_decision, read_decisions
 from stages.review.metrics import review_metrics
 from stages.review.params import ReviewParams
 from stages.review.queue import label_studio_tasks, queue_record, write_queue_csv
@@ -33,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         default=[Path("data/filter/rejected.jsonl"), Path("data/dedup/removed.jsonl")],
         help="rows removed upstream: decisions about them are counted, not errors",
     )
-    parser.add_argument("--decisions", type=Path, default=Path("seeds/reviews/decisions.csv"))
+    parser.add_argument("--decisions", type=Path, default=DECISIONS_FILE)
+    parser.add_argument("--label-studio", type=Path, default=LABEL_STUDIO_EXPORT, help="Label Studio JSON export")
+    parser.add_argument(
+        "--human-checks", type=Path, default=Path("data/filter/human.jsonl"), help="the filter's verdicts on edits"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/review"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/review.json"))
@@ -47,9 +55,20 @@ def main() -> None:
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     rows = read_jsonl(args.rows)
     removed_ids = {row["id"] for path in args.removed if path.exists() for row in read_jsonl(path)}
-    decisions = read_decisions(args.decisions, {row["id"] for row in rows}, removed_ids, params.on_unknown_id)
+    known = {row["id"] for row in rows}
+    decisions = read_decisions(args.decisions, known, removed_ids, params.on_unknown_id, args.label_studio)
+    edits = [d for d in decisions.by_id.values() if d.verdict == "edit"]
+    verdicts = EditVerdicts.read(args.human_checks)
+    edit_reasons = {d.row_id: verdicts.of(d) for d in edits}
+    for decision in edits:
+        failed = "; ".join(edit_reasons[decision.row_id])
+        if failed:
+            print(f"review: {decision.where}: the edit fails the filter's checks: {failed}", file=sys.stderr)
     sampled = sample_for_review(rows, params, taxonomy)
-    reviewed = [apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled) for row in rows]
+    reviewed = [
+        apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled, edit_reasons.get(row["id"]))
+        for row in rows
+    ]
     queue = [row for row in reviewed if row["review"]["status"] == "pending"]
     write_jsonl(args.out / "rows.jsonl", reviewed)
     write_jsonl(args.out / "queue.jsonl", queue)

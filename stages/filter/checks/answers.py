@@ -72,7 +72,8 @@ class AnswersCheck(Check):
     def check_batch(self, rows: Sequence[Row]) -> list[str | None]:
         """One reason or None per row, from one model call for all rows with a known label."""
         column = {intent: index for index, intent in enumerate(self.classifier.intents)}
-        judged = [index for index, row in enumerate(rows) if row.get("intent") in column]
+        # Synthetic rows only: a seed's intent is its expert's label, whatever the model says of it.
+        judged = [i for i, row in enumerate(rows) if row.get("intent") in column and row.get("source") == "synthetic"]
         results: list[str | None] = [None] * len(rows)
         if not judged:
             return results

@@ -57,6 +57,8 @@ class MeaningCheck(Check):
 
     def check(self, row: Row) -> str | None:
         """The first meaning fault of `row` (spans, then negation, then grammar), or None."""
+        if row.get("source") != "synthetic":  # human text is the reference, not a rewording of one
+            return None
         seed = self.seeds.get(row.get("seed_id", ""))
         text = user_text(row)
         if seed is not None and self.params.spans:

@@ -8,7 +8,7 @@ seed back unchanged. Each is caught against the row's seed (its `seed_id` in dat
     role_swap       a turn close to the seed's turn of the other role (word Jaccard >= role_swap_similarity)
     seed_copy       a variation whose user turns are the seed's, word for word (case and punctuation aside)
 
-Rows without a known seed are not judged. Preference-pair candidates keep the seed's user turns by
+Human rows and rows without a known seed are not judged. Preference-pair candidates keep the seed's user turns by
 design, so `seed_copy` applies to variations only.
 """
 
@@ -53,7 +53,7 @@ class StructureCheck(Check):
     def check(self, row: Row) -> str | None:
         """The first structural fault of `row` against its seed, or None."""
         seed = self.seeds.get(row.get("seed_id", ""))
-        if seed is None:
+        if seed is None or row.get("source") != "synthetic":  # a seed (human text) is its own seed
             return None
         turns, seed_turns = conversation_turns(row), conversation_turns(seed)
         roles, seed_roles = [t["role"] for t in turns], [t["role"] for t in seed_turns]
