@@ -11,17 +11,15 @@ there is any (0 and one line per part when all is valid):
     replies    every expert reply passes the filter's blocklist, PII and policy_facts checks (a
                reply the filter would reject means the policy, blocklist or reply needs a fix)
     prompts    prompts/*.md parse, with their domain placeholders filled from the domain file
-    lexicon    the built-in generator's word lists (seeds/lexicon.yaml), by the generator's own
-               validator (LEXICON_VALIDATOR) once it has one
+    lexicon    the built-in generator's word lists (params `generate.builtin.lexicon`, e.g.
+               seeds/lexicon.yaml), by the generator's own validator
 Not a stage and no stage's dependency: it imports every stage's code.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from stages.filter.checks.pii import PiiCheck, PiiParams
 from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParams
 from stages.filter.params import FilterParams
 from stages.filter.policy import PolicyFacts
+from stages.generate.builtin.lexicon import validate_lexicon
 from stages.generate.params import GenerateParams
 from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template
 from stages.mix.params import MixParams
@@ -56,9 +55,6 @@ SECTIONS: dict[str, type[Section]] = {
     "evaluate": EvaluateParams,
 }
 SEED_FILES = {"cases.jsonl": "case", "failures.jsonl": "failure", "eval_traffic.jsonl": "eval"}
-# Hook for the built-in generator's lexicon check: "module:function", the function taking the lexicon
-# file's path and returning its problems (strings naming file, line and field). None: not available yet.
-LEXICON_VALIDATOR: str | None = None
 Located = list[tuple[str, dict[str, Any]]]
 
 
@@ -161,13 +157,12 @@ def prompt_problems(prompts_dir: Path, domain: Domain | None) -> tuple[int, list
     return count, problems
 
 
-def lexicon_problems(seeds_dir: Path) -> list[str] | None:
-    """The lexicon's problems by LEXICON_VALIDATOR; None when there is no validator yet."""
-    if LEXICON_VALIDATOR is None:
-        return None
-    module, function = LEXICON_VALIDATOR.split(":")
-    validate: Callable[[Path], list[str]] = getattr(importlib.import_module(module), function)
-    return validate(seeds_dir / "lexicon.yaml")
+def lexicon_problems(settings: GenerateParams | None) -> tuple[str, list[str]]:
+    """(what was checked, the problems) of the lexicon params `generate.builtin.lexicon` names."""
+    path = settings.builtin.lexicon if settings is not None else None
+    if path is None:
+        return "no domain lexicon (the neutral default alone)", []
+    return path, validate_lexicon(path)
 
 
 def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tuple[list[str], list[str]]:
@@ -196,11 +191,10 @@ def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
     count, found = prompt_problems(prompts_dir, domain)
     problems += found
     report.append(f"{prompts_dir}/: {count} templates")
-    lexicon = lexicon_problems(seeds_dir)
-    report.append(
-        f"{seeds_dir / 'lexicon.yaml'}: " + ("not checked (no validator yet)" if lexicon is None else "checked")
-    )
-    problems += lexicon or []
+    generate = sections.get("generate")
+    checked, found = lexicon_problems(generate if isinstance(generate, GenerateParams) else None)
+    problems += found
+    report.append(f"{checked}: the built-in generator's words")
     return report, problems
 
 

@@ -19,6 +19,7 @@ def test_a_valid_domain_says_what_it_checked(tmp_path: Path) -> None:
     result = run_stage("validate", _project(tmp_path))
     assert result.stdout.startswith("valid:\n  params.yaml: 8 of 8 sections valid\n")
     assert "seeds/cases.jsonl: 24 valid rows" in result.stdout and "prompts/: 5 templates" in result.stdout
+    assert "seeds/lexicon.yaml: the built-in generator's words" in result.stdout
 
 
 def test_every_problem_is_listed_at_once_with_file_line_and_field(tmp_path: Path) -> None:
@@ -38,10 +39,12 @@ def test_every_problem_is_listed_at_once_with_file_line_and_field(tmp_path: Path
     (project / "prompts/broken.md").write_text(
         "---\nkind: variation\n---\n=== system ===\n{{brand}}\n=== user ===\nx\n"
     )
+    (project / "seeds/lexicon.yaml").write_text("substitutions:\n  - [only one]\n")
     result = run_stage("validate", project, check=False)
     assert result.returncode == 2
     errors = result.stderr
-    assert "error: 7 problem(s):" in errors, errors
+    assert "error: 8 problem(s):" in errors, errors
+    assert "seeds/lexicon.yaml:2: substitutions" in errors  # the built-in generator's own validator
     assert "seeds/domain.yaml:1: field 'system_prompt': Field required" in errors
     assert "seeds/domain.yaml:5: field 'pii.0.pattern': not a valid regular expression" in errors
     assert "seeds/cases.jsonl:2: field 'intent': 'teleport_request' is not in params taxonomy.slices" in errors

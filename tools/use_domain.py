@@ -3,7 +3,7 @@
     python tools/use_domain.py examples/travel
 
 A domain folder holds what seeds/ holds (domain.yaml, policy.md, cases.jsonl, failures.jsonl,
-eval_traffic.jsonl, blocklist.txt, reviews/ (created empty if absent), optionally lexicon.yaml and README.md) plus
+eval_traffic.jsonl, blocklist.txt; reviews/ and lexicon.yaml are created empty if absent; README.md) plus
 taxonomy.yaml, the params.yaml `taxonomy` section for it. seeds/ is replaced as a whole; in
 params.yaml only the `taxonomy:` block is replaced (its text, so every other line and comment stays).
 Then: `python -m stages.validate`, `dvc repro`, and commit dvc.lock and metrics/ (README, "Start your
@@ -52,10 +52,14 @@ def use_domain(folder: Path, seeds: Path, params: Path) -> list[str]:
         shutil.rmtree(seeds)
     shutil.copytree(folder, seeds, ignore=shutil.ignore_patterns(TAXONOMY_FILE, "__pycache__"))
     (seeds / "reviews").mkdir(exist_ok=True)
-    empty = {"decisions.csv": "id,verdict,reason,corrected_reply,reviewer,note\n", "label_studio_export.json": "[]\n"}
-    for name, text in empty.items():  # reviewers' files, empty until someone reviews
-        if not (seeds / "reviews" / name).exists():
-            (seeds / "reviews" / name).write_text(text, encoding="utf-8")
+    empty = {  # reviewers' files, empty until someone reviews; no domain words: the neutral lexicon alone
+        "reviews/decisions.csv": "id,verdict,reason,corrected_reply,reviewer,note\n",
+        "reviews/label_studio_export.json": "[]\n",
+        "lexicon.yaml": "# the built-in generator's domain words: none yet (its neutral default alone)\n",
+    }
+    for name, text in empty.items():
+        if not (seeds / name).exists():
+            (seeds / name).write_text(text, encoding="utf-8")
     replace_taxonomy(params, block)
     return sorted(str(path.relative_to(seeds)) for path in seeds.rglob("*") if path.is_file())
 
