@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.core.domain import load_domain
 from stages.mix.finetune import TokenCounter, default_epochs
-from stages.mix.formats import chat_record_problem
+from stages.mix.formats import chat_record, chat_record_problem
 from tests.conftest import read_rows, run_stage
 
 # (text, o200k_base tokens, cl100k_base tokens): counted by tiktoken 0.12 with OpenAI's encoding files
@@ -75,20 +76,31 @@ def _through_mix(project: Path) -> None:
         run_stage(stage, project)
 
 
+def _human_tokens(project: Path) -> list[int]:
+    """Token counts of the fixture's human fine-tuning lines (system prompt from its domain file)."""
+    run_stage("seed", project)
+    system = load_domain(project / "seeds/domain.yaml").system_prompt
+    counter = TokenCounter("o200k_base")
+    return sorted(counter.example(chat_record(row, system)) for row in read_rows(project / "data/seed/seeds.jsonl"))
+
+
 def test_examples_over_the_limit_leave_the_mix_and_the_card_counts_tokens(project: Path) -> None:
-    # The fixture's human examples count 123-129 tokens: a limit of 126 keeps some and removes others.
-    _params(project, max_tokens_per_example=126)
+    # a limit between the fixture's shortest and longest human examples keeps some and removes others
+    counts = _human_tokens(project)
+    limit = counts[len(counts) // 2]
+    assert counts[0] <= limit < counts[-1]
+    _params(project, max_tokens_per_example=limit)
     _through_mix(project)
     counter = TokenCounter("o200k_base")
     lines = read_rows(project / "data/mix/train.jsonl") + read_rows(project / "data/mix/eval.jsonl")
-    assert lines and max(counter.example(line) for line in lines) <= 126
+    assert lines and max(counter.example(line) for line in lines) <= limit
     removed = [
         row for row in read_rows(project / "data/mix/removed.jsonl") if row["reasons"][0].startswith("token_limit")
     ]
     assert removed and any(row["source"] == "human" for row in removed)
-    assert "over mix.fine_tuning.max_tokens_per_example 126" in removed[0]["reasons"][0]
+    assert f"over mix.fine_tuning.max_tokens_per_example {limit}" in removed[0]["reasons"][0]
     figures = json.loads((project / "metrics/mix.json").read_text())["fine_tuning"]
-    assert figures["token_count"] == "exact" and figures["max_example_tokens"] <= 126
+    assert figures["token_count"] == "exact" and figures["max_example_tokens"] <= limit
     train = read_rows(project / "data/mix/train.jsonl")
     assert figures["train_tokens"] == sum(counter.example(line) for line in train)
     assert figures["epochs"] == default_epochs(len(train))

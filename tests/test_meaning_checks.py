@@ -22,7 +22,7 @@ from stages.filter.grammar import grammar_problems
 from stages.filter.params import FilterParams
 from stages.filter.runner import assemble_checks
 from stages.filter.stage import filter_metrics, write_filtered
-from tests.conftest import ROOT, read_rows
+from tests.conftest import ROOT, read_rows, write_fixture_domain
 
 REPLY = "I can help with that. Open the app, go to your trips and choose the booking to see its options."
 CASES = {
@@ -189,7 +189,8 @@ def test_rejections_keep_their_reason_and_metrics_give_the_rate_per_template(
     good = _variation(seed, [{"role": "user", "content": "My case never showed up in Madrid. Where is it?"},
                              seed["messages"][1]], template="good")  # fmt: skip
     bad = _variation(seed, [{"role": "user", "content": "..."}, seed["messages"][1]], template="bad")
-    inputs = CheckInputs(blocklist=ROOT / "seeds/blocklist.txt", seeds=path, prompts=ROOT / "prompts")
+    blocklist = write_fixture_domain(tmp_path / "domain") / "seeds/blocklist.txt"  # the tests' own, not seeds/
+    inputs = CheckInputs(blocklist=blocklist, seeds=path, prompts=ROOT / "prompts")
     check_set = assemble_checks(FilterParams(checks=["schema", "turns", "structure", "meaning"]), inputs)
     counts = write_filtered(iter([good, bad]), check_set.checks, tmp_path)
     metrics = filter_metrics(counts, check_set)
