@@ -29,7 +29,6 @@ from typing import Any
 from stages.core.errors import UserError
 
 EXECUTORS = ("local", "ray")
-ACTOR_CPUS = 1.0  # one worker process per CPU; actors are killed when their map ends, so tasks get the CPUs
 IN_FLIGHT_PER_WORKER = 2  # shards sent ahead per worker: keeps workers busy, bounds driver memory
 
 
@@ -102,9 +101,15 @@ def ray_session(executor: Executor) -> Iterator[Any]:
 
 def worker_count(ray: Any, executor: Executor) -> int:
     """Workers to start: PIPELINE_WORKERS, else the cluster's CPUs (at least 1)."""
-    if executor.workers:
-        return executor.workers
-    return max(1, int(ray.cluster_resources().get("CPU", 1) // ACTOR_CPUS))
+    return executor.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def actor_cpus(ray: Any, workers: int) -> float:
+    """CPUs to reserve per actor so that all `workers` actors fit in the cluster at once: 1, or a
+    fraction when there are more workers than CPUs (an actor that cannot be placed would never run
+    its shards, and the map would wait forever). Actors are killed when their map ends, so the
+    tasks that follow get the CPUs back."""
+    return min(1.0, float(ray.cluster_resources().get("CPU", 1)) / workers)
 
 
 def unwrapped(ray: Any, error: BaseException) -> BaseException:

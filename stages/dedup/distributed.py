@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.core.executor import ACTOR_CPUS, Executor, ray_session, unwrapped, worker_count
+from stages.core.executor import Executor, actor_cpus, ray_session, unwrapped, worker_count
 from stages.core.tally import BATCH_ROWS, batches
 from stages.dedup.candidates import Candidates
 from stages.dedup.config import NearDuplicateConfig
@@ -102,7 +102,7 @@ class RaySearch(DuplicateSearch):
         super().__init__(params)
         self.ray, self.shard_rows = ray, shard_rows
         self.partitions = max(2, 2 * workers)
-        actor_class = ray.remote(num_cpus=ACTOR_CPUS)(DedupWorker)
+        actor_class = ray.remote(num_cpus=actor_cpus(ray, workers))(DedupWorker)
         self.actors = [actor_class.remote(self.finder.config, self.partitions) for _ in range(workers)]
         self.shards: list[list[Any]] = []  # per shard: [rows ref, summary ref, one ref per partition]
         self.count = 0

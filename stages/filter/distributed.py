@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from stages.core.executor import ACTOR_CPUS, Executor, ordered_map, ray_session, worker_count
+from stages.core.executor import Executor, actor_cpus, ordered_map, ray_session, worker_count
 from stages.core.tally import BATCH_ROWS, batches
 from stages.filter.checks.base import Check, Row
 from stages.filter.stage import FilterCounts, ShardOutcome, filter_shard, write_outcomes
@@ -39,7 +39,7 @@ def filtered_shards(
     ray: Any, rows: Iterable[Row], checks: Sequence[Check], workers: int, shard_rows: int = SHARD_ROWS
 ) -> Iterable[ShardOutcome]:
     """The outcome of every shard of `rows`, in input order, from `workers` actors (killed at the end)."""
-    actor_class = ray.remote(num_cpus=ACTOR_CPUS)(FilterWorker)
+    actor_class = ray.remote(num_cpus=actor_cpus(ray, workers))(FilterWorker)
     shipped = ray.put(list(checks))
     actors = [actor_class.remote(shipped) for _ in range(workers)]
     try:

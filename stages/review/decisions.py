@@ -76,6 +76,16 @@ def _file_decisions(handle: Any, path: Path) -> Iterator[Decision]:
         yield decision
 
 
+def decision_ids(path: Path) -> set[str]:
+    """The ids the decisions file names, read as is (nothing validated: `read_decisions` does that,
+    line by line); none for an absent file or one without an `id` column. The stage streams the rows
+    once to learn which of these ids are current, instead of holding every row id."""
+    if not path.exists():
+        return set()
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return {(record.get("id") or "").strip() for record in csv.DictReader(handle)}
+
+
 def read_decisions(path: Path, known_ids: set[str], removed_ids: set[str], on_unknown: str = "error") -> DecisionSet:
     """Validated verdicts by row id (an absent file: none).
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stages.core.jsonl import read_jsonl, write_json, write_jsonl
+from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import Taxonomy, load_section
-from stages.review.decisions import apply_decision, read_decisions
-from stages.review.metrics import review_metrics
+from stages.review.decisions import apply_decision, decision_ids, read_decisions
+from stages.review.metrics import ReviewTally, tally_metrics
 from stages.review.params import ReviewParams
-from stages.review.queue import label_studio_tasks, queue_record, write_queue_csv
+from stages.review.queue import QueueFiles
 from stages.review.sampling import sample_for_review
 
 
@@ -40,23 +40,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _ids_in(paths: list[Path], wanted: set[str]) -> set[str]:
+    """The ids in `wanted` that a row of one of the JSONL `paths` (absent files skipped) has, streamed."""
+    return {row["id"] for path in paths if path.exists() for _, row in iter_jsonl(path) if row["id"] in wanted}
+
+
 def main() -> None:
-    """Sample the rows, apply the decisions, write the reviewed rows, the queue files and the metrics."""
+    """Sample the rows, apply the decisions, write the reviewed rows, the queue files and the metrics.
+
+    The rows are streamed twice (ids and slices, then the review), so memory holds the sampled ids and
+    the decisions, never the rows: the output is byte for byte what one pass over rows in memory wrote."""
     args = _parser().parse_args()
     params = load_section(args.params, "review", ReviewParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
-    rows = read_jsonl(args.rows)
-    removed_ids = {row["id"] for path in args.removed if path.exists() for row in read_jsonl(path)}
-    decisions = read_decisions(args.decisions, {row["id"] for row in rows}, removed_ids, params.on_unknown_id)
-    sampled = sample_for_review(rows, params, taxonomy)
-    reviewed = [apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled) for row in rows]
-    queue = [row for row in reviewed if row["review"]["status"] == "pending"]
-    write_jsonl(args.out / "rows.jsonl", reviewed)
-    write_jsonl(args.out / "queue.jsonl", queue)
-    write_queue_csv(args.out / "queue.csv", [queue_record(row, taxonomy) for row in queue])
-    write_json(args.out / "label_studio.json", label_studio_tasks(queue, taxonomy))
-    metrics = review_metrics(reviewed, sampled, taxonomy, params.flag_error_rate)
+    named = decision_ids(args.decisions)
+    known_ids = _ids_in([args.rows], named)
+    removed_ids = _ids_in(args.removed, named)
+    decisions = read_decisions(args.decisions, known_ids, removed_ids, params.on_unknown_id)
+    sampled = sample_for_review((row for _, row in iter_jsonl(args.rows)), params, taxonomy)
+    tally = ReviewTally(sampled)
+    with atomic_open(args.out / "rows.jsonl") as rows_file, QueueFiles(args.out, taxonomy) as queue:
+        for _, row in iter_jsonl(args.rows):
+            reviewed = apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled)
+            rows_file.write(dumps_row(reviewed) + "\n")
+            tally.add(reviewed)
+            if reviewed["review"]["status"] == "pending":
+                queue.add(reviewed)
+    metrics = tally_metrics(tally, taxonomy, params.flag_error_rate)
     metrics["decisions_for_removed_rows"] = decisions.for_removed_rows
     metrics["decisions_unknown"] = decisions.unknown
     write_json(args.metrics, metrics)
-    print(f"review: {len(sampled)} sampled, {len(decisions.by_id)} decided, {len(queue)} in the queue")
+    print(f"review: {len(sampled)} sampled, {len(decisions.by_id)} decided, {queue.count} in the queue")
