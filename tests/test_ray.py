@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import random
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +32,7 @@ from stages.filter.runner import assemble_checks
 from stages.filter.stage import filter_metrics, write_filtered
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, VENV_BIN, env_with_venv, make_project, read_rows, run, run_stage, write_lines
+from tests.conftest import ROOT, env_with_venv, make_project, read_rows, run, run_stage, write_lines
 
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install -e '.[distributed]')"
@@ -190,49 +184,14 @@ def test_dedup_on_ray_writes_the_same_bytes(
 # --- against `ray start --head` on 127.0.0.1, through the stage commands and dvc ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[dict[str, str]]:
-    """A Ray head on 127.0.0.1 with 2 CPUs and token authentication; yields the environment a driver
-    needs to join it, and stops it by its process id (its own process group) afterwards."""
-    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    port = _free_port()
-    env = {
-        **env_with_venv(),
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [f"{VENV_BIN}/ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-               "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-               f"--temp-dir={temp_dir}"]  # fmt: skip
-    log = Path(temp_dir) / "head.log"
-    with log.open("w") as handle:
-        head = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_for_start(head, log)
-        yield {**env, "PIPELINE_EXECUTOR": "ray", "RAY_ADDRESS": f"127.0.0.1:{port}"}
-    finally:
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)  # the group we started, by its id
-            head.wait()
+    """A Ray head on 127.0.0.1 with 2 CPUs and token authentication (bench/ray_cluster.py): yields the
+    environment a driver needs to join it, and stops it by its process id afterwards."""
+    from bench.ray_cluster import ray_head as started_head
 
-
-def _wait_for_start(head: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and head.poll() is None:
-        if "Ray runtime started" in log.read_text(errors="replace"):
-            return
-        time.sleep(0.5)
-    raise AssertionError("ray start --head did not start:\n" + log.read_text(errors="replace")[-3000:])
+    with started_head(2, env_with_venv()) as (env, _):
+        yield env
 
 
 @needs_ray
