@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from stages.core.intent_model import TextFeatures
 from stages.core.params import Section
 
 
@@ -26,22 +27,12 @@ class EvalSetParams(Section):
     unknown_intents: Literal["error", "skip"] = "error"
 
 
-class ProbeParams(Section):
-    """The cheap intent probe: TF-IDF features and a logistic regression."""
+class ProbeParams(TextFeatures):
+    """The cheap intent probe: its TF-IDF features (the `TextFeatures` fields) and a logistic regression."""
 
-    analyzer: Literal["word", "char_wb"] = "word"
-    ngram_range: tuple[int, int] = (1, 2)
-    sublinear_tf: bool = True
     C: float = Field(default=10.0, gt=0)
     max_iter: int = Field(default=2000, ge=10)
     random_state: int = 0
-
-    @field_validator("ngram_range")
-    @classmethod
-    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= value[0] <= value[1] <= 8:
-            raise ValueError(f"needs 1 <= low <= high <= 8, got {list(value)}")
-        return value
 
 
 class EvaluateParams(Section):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stages.core.intent_model import TextFeatures, fit_intent_model
+from stages.core.intent_model import fit_intent_model
 from stages.evaluate.params import ProbeParams
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def train_probe(texts: Sequence[str], intents: Sequence[str], params: ProbeParam
     """Fit the probe on (text, intent) pairs; fewer than two distinct intents give a constant probe."""
     if len(set(intents)) < 2:
         return Probe(None, intents[0] if intents else None)
-    features = TextFeatures(analyzer=params.analyzer, ngram_range=params.ngram_range, sublinear_tf=params.sublinear_tf)
     pipeline = fit_intent_model(
-        texts, intents, [features], C=params.C, max_iter=params.max_iter, random_state=params.random_state
+        texts, intents, [params], C=params.C, max_iter=params.max_iter, random_state=params.random_state
     )
     return Probe(pipeline, None)
