@@ -1,6 +1,9 @@
 """Filter and dedup, local against Ray (issue 15): the stage commands on the same generated rows, in one run.
 
     python -m bench.bench_ray --rows 1000000 [--stages filter,dedup] [--workers 2] [--keep DIR]
+    python -m bench.bench_ray --variations 37,580      dedup (local) on built-in variations of the seeds:
+                                                       CPU per row and candidate pairs per row as
+                                                       variations per seed grow (lineage-first, README)
 
 Rows: schema-valid synthetic rows, the user turn from the dedup throughput stream (2-3 BANKING77 queries,
 20% edited copies, a fresh vocabulary every 100k rows so near-threshold pairs per row stay constant),
@@ -8,7 +11,7 @@ the reply, intent and slice of a seed row (cycled). Each stage runs as users run
 (`python -m stages.<stage>` in a subprocess): first PIPELINE_EXECUTOR=local, then PIPELINE_EXECUTOR=ray
 against a `ray start --head` on 127.0.0.1 with --workers CPUs (bench/ray_cluster.py; its start-up is not
 timed). Printed per run: wall seconds, the driver's CPU seconds and peak RSS (os.wait4), the cluster's CPU
-seconds (the head's process tree, from /proc, before and after), CPU ms per 1,000 rows, and whether every
+seconds (the head's process tree, sampled from /proc every 0.2 s), CPU ms per 1,000 rows, and whether every
 output file is byte-identical to the local run's; then Ray's wall time as a ratio of local's.
 Needs data/seed/ (dvc repro seed), BANKING77 in ../shared/data/banking77/ and the [distributed] extra.
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.near_duplicate_corpus import banking77_dir, load_banking77, stream_rows
-from bench.ray_cluster import ray_head, tree_cpu_seconds
+from bench.ray_cluster import TreeCpu, ray_head
 from stages.core.jsonl import read_jsonl
 from stages.core.rows import row_id
 
@@ -75,13 +78,13 @@ def _digests(out: Path, stage: str) -> dict[str, str]:
 
 def run_stage(stage: str, rows: Path, out: Path, env: dict[str, str], group: int | None) -> dict[str, Any]:
     """One stage run in a subprocess: times, CPU, peak RSS and output digests."""
-    cluster_before = tree_cpu_seconds(group) if group else 0.0
-    start = time.perf_counter()
-    child = subprocess.Popen(_command(stage, rows, out), cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
+    with TreeCpu(group or os.getpid()) as cluster_cpu:
+        start = time.perf_counter()
+        child = subprocess.Popen(_command(stage, rows, out), cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
     assert child.stdout is not None and status == 0, f"stages.{stage} failed ({status})"
-    cluster = (tree_cpu_seconds(group) - cluster_before) if group else 0.0
+    cluster = cluster_cpu.seconds if group else 0.0
     driver = usage.ru_utime + usage.ru_stime
     count = sum(1 for _ in rows.open(encoding="utf-8"))
     return {
@@ -93,6 +96,33 @@ def run_stage(stage: str, rows: Path, out: Path, env: dict[str, str], group: int
     }  # fmt: skip
 
 
+def variations(counts: list[int]) -> None:
+    """The dedup stage (local) on `generate_builtin` rows at each variations-per-seed count: rows, CPU
+    seconds and µs per row of the whole process, peak RSS, and the search figures per row."""
+    from stages.core.jsonl import write_jsonl
+    from stages.generate.params import GenerateParams
+    from stages.generate.stage import generate_builtin
+
+    seeds = read_jsonl(SEEDS)
+    for count in counts:
+        with tempfile.TemporaryDirectory() as scratch:
+            rows, out = Path(scratch) / "rows.jsonl", Path(scratch) / "out"
+            total = write_jsonl(rows, generate_builtin(seeds, GenerateParams(variations_per_seed=count))[0])
+            command = [*_command("dedup", rows, out)]
+            child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            _, status, usage = os.wait4(child.pid, 0)
+            assert status == 0, "stages.dedup failed"
+            metrics = json.loads((out / "metrics.json").read_text())
+            cpu = usage.ru_utime + usage.ru_stime
+            print(json.dumps({
+                "variations_per_seed": count, "rows": total, "cpu_s": round(cpu, 2),
+                "cpu_us_per_row": round(cpu * 1e6 / total), "peak_rss_mb": usage.ru_maxrss // 1024,
+                "candidate_pairs_per_row": round(metrics["search"]["candidate_pairs"] / total, 2),
+                "confirmed_pairs_per_row": round(metrics["search"]["pairs_confirmed"] / total, 2),
+                "by_reason": metrics["by_reason"],
+            }), flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_ray", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -100,7 +130,11 @@ def main() -> None:
     parser.add_argument("--stages", default="filter,dedup")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, default=None, help="folder for the input (reused if there)")
+    parser.add_argument("--variations", default=None, help="comma-separated variations per seed (see above)")
     args = parser.parse_args()
+    if args.variations:
+        variations([int(count) for count in args.variations.split(",")])
+        return
     base = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     base = {key: value for key, value in base.items() if not key.startswith(("PIPELINE_", "RAY_"))}
     with tempfile.TemporaryDirectory(dir=args.keep) as scratch:

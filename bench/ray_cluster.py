@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,26 +29,59 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system, own and reaped children's) of process `root` and its live descendants,
-    from /proc (Ray's workers start their own sessions, so the tree, not the process group): sampled
-    before and after a run, the difference is what the cluster spent on it."""
-    ticks, parents, spent = os.sysconf("SC_CLK_TCK"), {}, {}
+def _tree_ticks(root: int) -> dict[int, int]:
+    """{pid: user + system clock ticks} of `root` and its live descendants, from /proc."""
+    parents, spent = {}, {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            parents[int(entry.name)] = int(fields[1])  # ppid; utime, stime, cutime, cstime are fields 11-14
-            spent[int(entry.name)] = sum(int(value) for value in fields[11:15])
-    total = 0
-    for pid, ticks_spent in spent.items():
+            parents[int(entry.name)] = int(fields[1])  # ppid; utime and stime are fields 11 and 12
+            spent[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree = {}
+    for pid, ticks in spent.items():
         ancestor = pid
         while ancestor not in (root, 0, 1) and ancestor in parents:
             ancestor = parents[ancestor]
-        total += ticks_spent if ancestor == root else 0
-    return total / ticks
+        if ancestor == root:
+            tree[pid] = ticks
+    return tree
+
+
+class TreeCpu:
+    """CPU seconds spent by a process tree (a Ray head: raylet, workers, actors) while running, sampled
+    from /proc every `interval` seconds: Ray reaps its workers without adding their time to the
+    raylet's (cutime stays 0), and a job's workers end with the job, so the samples must catch them
+    alive. Each process counts from its first to its last sample (or from 0 if it started after the
+    first one): up to `interval` of CPU per process that ends between samples is missed."""
+
+    def __init__(self, root: int, interval: float = 0.2) -> None:
+        self.root, self.interval = root, interval
+        self._first = _tree_ticks(root)
+        self._last = dict(self._first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._last.update(_tree_ticks(self.root))
+
+    def __enter__(self) -> TreeCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._last.update(_tree_ticks(self.root))
+
+    @property
+    def seconds(self) -> float:
+        """CPU seconds between entering and leaving."""
+        ticks = sum(last - self._first.get(pid, 0) for pid, last in self._last.items())
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
