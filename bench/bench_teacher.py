@@ -7,7 +7,7 @@
 throughput: tests/openai_server.py runs in its own process (so it does not share this process's
 GIL) and answers every request after a fixed latency (default 200 ms). The client is the real
 generate path (`generate_with_teacher`: planning, the openai SDK over HTTP, the cache, parsing,
-rows), with the repository's prompts and policy, so requests have their real size (~18 kB). The
+rows), with the repository's prompts and policy excerpts, so requests have their real size. The
 ideal is concurrency / latency rows per second; the goal is >= 90% of it at concurrency 64.
 
 cached: the cache is filled with one answer per planned request (written directly, no server),
@@ -36,6 +36,7 @@ from stages.core.rows import row_id
 from stages.generate.params import GenerateParams
 from stages.generate.teacher.cache import ResponseCache, cache_entry
 from stages.generate.teacher.plan import plan_requests
+from stages.generate.teacher.policy import PolicyIndex
 from stages.generate.teacher.prompts import load_templates
 from stages.generate.teacher.run import TeacherPaths, TeacherResult, generate_with_teacher
 from tests.openai_server import TEST_API_KEY, answer, completion
@@ -85,7 +86,17 @@ def bench_params(base_url: str, concurrency: int, variations: int) -> GeneratePa
                 "tpm_limit": None,
                 "max_cost_usd": None,
                 "timeout_s": 30,
-                "prices": {name: {"input_per_1m": 0.15, "output_per_1m": 0.6} for name in ("bench-a", "bench-b")},
+                "prices": {
+                    base_url: {
+                        name: {
+                            "input_per_1m": 0.15,
+                            "output_per_1m": 0.6,
+                            "batch_input_per_1m": 0.075,
+                            "batch_output_per_1m": 0.3,
+                        }
+                        for name in ("bench-a", "bench-b")
+                    }
+                },
             },
         }
     )
@@ -112,7 +123,7 @@ def throughput(latency: float) -> None:
         assert server.stdout is not None
         port = int(server.stdout.readline().split()[1])
         base_url = f"http://127.0.0.1:{port}/v1"
-        print(f"throughput: fake server with {latency * 1000:.0f} ms latency, real prompts (~18 kB per request)")
+        print(f"throughput: fake server with {latency * 1000:.0f} ms latency, real prompts (policy excerpts)")
         print("| concurrency | requests | seconds | rows/s | ideal rows/s | ratio |")
         print("|---:|---:|---:|---:|---:|---:|")
         with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +132,7 @@ def throughput(latency: float) -> None:
                 count = max(20, round(concurrency * SECONDS_PER_LEVEL / latency))
                 params = bench_params(base_url, concurrency, 1)
                 result, seconds = run_generate(make_seeds(count), params, Path(tmp) / f"c{concurrency}")
-                sent = result.metrics["teacher"]["requests_sent"]
+                sent = result.run["requests_sent"]
                 assert sent == count and len(result.rows) == count, (sent, len(result.rows))
                 rate, ideal = count / seconds, concurrency / latency
                 print(f"| {concurrency} | {count} | {seconds:.2f} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.1%} |")
@@ -132,11 +143,12 @@ def throughput(latency: float) -> None:
 
 def fill_cache(seeds: list[dict[str, Any]], params: GenerateParams, cache: Path) -> int:
     templates = load_templates(params.openai, ROOT / "prompts", Path("-"))
-    policy = (ROOT / "seeds/policy.md").read_text(encoding="utf-8").strip()
-    variations, _ = plan_requests(seeds, params, templates, policy)
+    policy = PolicyIndex((ROOT / "seeds/policy.md").read_text(encoding="utf-8"))
+    endpoint = params.openai.endpoint_url()
+    variations, _ = plan_requests(seeds, params, templates, policy, endpoint)
     with ResponseCache(cache) as store:
         for request in variations:
-            content, finish = answer(request.body, None)
+            content, finish = answer(request.body_for("json_schema"), None)
             body = completion(request.body, content, finish)
             response = {
                 "content": content,
@@ -147,7 +159,7 @@ def fill_cache(seeds: list[dict[str, Any]], params: GenerateParams, cache: Path)
                 "created": body["created"],
                 "usage": {key: body["usage"][key] for key in ("prompt_tokens", "completion_tokens")},
             }
-            store.append(cache_entry(request, response))
+            store.append(cache_entry(request, response, endpoint, "json_schema"))
     return len(variations)
 
 
@@ -168,8 +180,7 @@ def cached(rows: int, repeats: int) -> None:
             for name, items in (("rows", result.rows), ("rejected", result.rejected), ("pairs", result.pairs)):
                 write_jsonl(Path(tmp) / f"{name}.jsonl", items)
             seconds = time.perf_counter() - started
-            teacher = result.metrics["teacher"]
-            assert teacher["requests_sent"] == 0 and teacher["cache_hits"] == filled == len(result.rows)
+            assert result.run["requests_sent"] == 0 and result.run["cache_hits"] == filled == len(result.rows)
             print(f"| {repeat} | {seconds:.3f} | {seconds / filled * 1000 * 1000:.1f} |")
 
 

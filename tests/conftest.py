@@ -117,6 +117,7 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     shutil.copy(ROOT / "seeds/blocklist.txt", root / "seeds/blocklist.txt")
     (root / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (root / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
+    (root / "seeds/reviews/label_studio_export.json").write_text("[]\n")  # no Label Studio decisions
     return root
 
 

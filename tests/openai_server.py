@@ -7,10 +7,19 @@ answer. It counts requests, checks the bearer key, and injects faults on demand:
 - `faults`: arrival number (1-based, complete requests) -> one of FAULTS, for that request only;
 - `content_fault(body)`: per-request answer faults (deterministic per request, unlike arrival
   order): "malformed" (not JSON), "length" (cut off, finish_reason=length), "refusal", "prose"
-  (JSON wrapped in prose, which the client must still parse), "http_400" (refused every time);
+  (JSON wrapped in prose, which the client must still parse), "almost_json" (a trailing comma and
+  a raw newline in a string: json-repair's job), "http_400" (refused every time), "http_500";
 - `requests_per_window`: a rate limit of so many requests per `window_s`, announced on every answer
-  with OpenAI's `x-ratelimit-*-requests` headers; a request over it gets a 429 without retry-after
-  (counted as fault "window_429").
+  with OpenAI's `x-ratelimit-*-requests` headers (unless `window_headers` is False); a request over
+  it gets a 429 (counted as fault "window_429") without retry-after, or with the time to the
+  window's reset when `window_retry_after` is set;
+- `refused_formats`: response formats (as `response_format_name` spells them: "json_schema",
+  "json_object+schema", "json_object", "none") refused with llama.cpp's HTTP 500 ("Input should be
+  'text' or 'json_object'");
+- `context_tokens`: a context size; a request whose prompt (characters / 4, as `usage` counts it)
+  plus its token limit is over it gets llama.cpp's and OpenAI's HTTP 400 "This model's maximum
+  context length is N tokens...";
+- `batches` (tests/openai_batches.py): OpenAI's Files and Batch APIs, each line answered as above.
 
 Run standalone (its own process, so it does not share the benchmark's GIL):
     python -m tests.openai_server --latency 0.2      # prints "PORT <n>", serves until killed
@@ -31,9 +40,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.openai_batches import BatchStore
+
 TEST_API_KEY = "sk-test-3f9c2b7e5a1d4c8e9f0a6b2d7c1e5f3a"
 FAULTS = ("429", "500", "slow", "drop", "bad_body")
-CONTENT_FAULTS = ("malformed", "length", "refusal", "prose", "http_400")
+CONTENT_FAULTS = ("malformed", "length", "refusal", "prose", "http_400", "http_500", "almost_json")
 WORDS = (
     "hello", "morning", "evening", "quick", "question", "honestly", "worried", "confused", "again", "yesterday",
     "today", "weekend", "abroad", "holiday", "phone", "laptop", "online", "shop", "restaurant", "taxi", "train",
@@ -63,6 +74,8 @@ class FakeOpenAIServer:
         port: int = 0,
         requests_per_window: int | None = None,
         window_s: float = 1.0,
+        refused_formats: set[str] | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency_s = latency_s
@@ -72,6 +85,11 @@ class FakeOpenAIServer:
         self.retry_after = retry_after
         self.requests_per_window = requests_per_window
         self.window_s = window_s
+        self.window_headers = True
+        self.window_retry_after = False
+        self.refused_formats = set(refused_formats or ())
+        self.context_tokens = context_tokens
+        self.batches = BatchStore(self)
         self.window_ends = 0.0
         self.window_used = 0
         self.lock = threading.Lock()
@@ -123,6 +141,8 @@ class FakeOpenAIServer:
             self.window_used += 1
             remaining = max(-1, self.requests_per_window - self.window_used)
             reset_ms = math.ceil((self.window_ends - now) * 1000)
+        if not self.window_headers:
+            return {"x-ratelimit-remaining-requests": str(remaining), "reset-ms": str(reset_ms)}
         return {
             "x-ratelimit-limit-requests": str(self.requests_per_window),
             "x-ratelimit-remaining-requests": str(remaining),
@@ -139,6 +159,13 @@ class FakeOpenAIServer:
             if fault:
                 self.fault_counts[fault] += 1
         return fault
+
+    def refuse_key(self, authorization: str) -> Reply | None:
+        """The 401 a request with the wrong key gets (echoing the key, as real servers do), or None."""
+        if authorization == f"Bearer {self.api_key}":
+            return None
+        message = f"Incorrect API key provided: {authorization.removeprefix('Bearer ')}"
+        return 401, {"error": {"message": message, "type": "invalid_request_error"}}, {}
 
     def admit(self, path: str, authorization: str, fault: str | None) -> tuple[Reply | None, dict[str, str]]:
         """(the error reply a request gets before any answer is made: route, key, rate limits, a 500;
@@ -157,10 +184,47 @@ class FakeOpenAIServer:
             limit_headers["x-ratelimit-remaining-requests"] = "0"
             with self.lock:
                 self.fault_counts["window_429"] += 1
+            reset_ms = limit_headers.pop("reset-ms", None) or limit_headers["x-ratelimit-reset-requests"][:-2]
+            if not self.window_headers:
+                limit_headers = {}
+            if self.window_retry_after:
+                limit_headers["retry-after-ms"] = reset_ms
             return (429, error, limit_headers), {}
+        if not self.window_headers:
+            limit_headers = {}
         if fault == "500":
             return (500, {"error": {"message": "The server had an error", "type": "server_error"}}, {}), {}
         return None, limit_headers
+
+    def chat_reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) of a chat completion request, without transport faults: format
+        refusals, the context limit, content faults, else a teacher's answer."""
+        name = response_format_name(body)
+        with self.lock:
+            self.response_formats[name] += 1
+        if name in self.refused_formats:  # llama.cpp's pydantic error, as its server returns it
+            message = (
+                "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'),"
+                f" 'msg': \"Input should be 'text' or 'json_object'\", 'input': '{name}'}}"
+            )
+            return 500, {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}}
+        prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+        limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+        if self.context_tokens is not None and prompt + limit > self.context_tokens:
+            message = (
+                f"This model's maximum context length is {self.context_tokens} tokens. However, you requested"
+                f" {prompt + limit} tokens ({prompt} in the messages, {limit} in the completion). Please reduce"
+                " the length of the messages or completion."
+            )
+            error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+            return 400, {"error": {**error, "code": "context_length_exceeded"}}
+        content_fault = self.content_fault(body) if self.content_fault else None
+        if content_fault == "http_400":  # a request this server will never accept
+            return 400, {"error": {"message": "context too long", "type": "invalid_request_error"}}
+        if content_fault == "http_500":
+            return 500, {"error": {"message": "The server had an error", "type": "server_error"}}
+        content, finish = answer(body, content_fault)
+        return 200, completion(body, content, finish, refused=content_fault == "refusal")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -171,8 +235,36 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        fake, path = self.server.fake, self.path.split("?")[0]
+        refused = fake.refuse_key(self.headers.get("authorization", ""))
+        if refused is not None:
+            return self._json(*refused)
+        parts = path.strip("/").split("/")  # v1, batches|files, id, content
+        if parts[1:] == ["batches"]:
+            return self._json(*fake.batches.listing())
+        if len(parts) == 3 and parts[1] == "batches":
+            return self._json(*fake.batches.retrieve(parts[2]))
+        if len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+            status, data = fake.batches.content(parts[2])
+            return self._send(status, data, {"content-type": "application/octet-stream"})
+        return self._json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+
+    def _batch_api(self, raw: bytes) -> None:
+        fake, path = self.server.fake, self.path.split("?")[0]
+        refused = fake.refuse_key(self.headers.get("authorization", ""))
+        if refused is not None:
+            return self._json(*refused)
+        if path.endswith("/files"):
+            return self._json(*fake.batches.upload(self.headers.get("content-type", ""), raw))
+        if path.endswith("/cancel"):
+            return self._json(*fake.batches.cancel(path.strip("/").split("/")[2]))
+        return self._json(*fake.batches.create(json.loads(raw)))
+
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if "/files" in self.path or "/batches" in self.path:
+            return self._batch_api(raw)
         try:
             body = json.loads(raw)
         except ValueError:  # a client killed mid-request sends half a body: not a request
@@ -190,18 +282,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: dict[str, Any], fault: str | None, limit_headers: dict[str, str]) -> None:
         fake = self.server.fake
-        with fake.lock:
-            fake.response_formats[response_format_name(body)] += 1
         time.sleep(fake.slow_s if fault == "slow" else fake.latency_s)
         if fault == "bad_body":
             return self._send(200, b'{"id": "chatcmpl-x", "choices": [', {"content-type": "application/json"})
-        content_fault = fake.content_fault(body) if fake.content_fault else None
-        if content_fault == "http_400":  # a request this server will never accept
-            return self._json(400, {"error": {"message": "context too long", "type": "invalid_request_error"}})
-        content, finish = answer(body, content_fault)
-        self._json(200, completion(body, content, finish, refused=content_fault == "refusal"), limit_headers)
-        with fake.lock:
-            fake.completed += 1
+        status, value = fake.chat_reply(body)
+        self._json(status, value, limit_headers if status == 200 else {})
+        if status == 200:
+            with fake.lock:
+                fake.completed += 1
         return None
 
     def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
@@ -244,6 +332,8 @@ def answer(body: dict[str, Any], content_fault: str | None) -> tuple[str, str]:
         return text[: len(text) // 2], "length"
     if content_fault == "prose":
         return f"Here you go:\n```json\n{text}\n```\nHope this helps.", "stop"
+    if content_fault == "almost_json":  # what small models write: a trailing comma, a raw newline
+        return text[:-1].replace(". ", ".\n", 1) + ",}", "stop"
     return text, "stop"
 
 
@@ -297,8 +387,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--requests-per-window", type=int, default=None, help="a rate limit: requests per window")
+    parser.add_argument("--window-s", type=float, default=1.0)
+    parser.add_argument("--no-window-headers", action="store_true", help="do not announce the limit (x-ratelimit-*)")
+    parser.add_argument("--window-retry-after", action="store_true", help="429s over the window carry retry-after")
+    parser.add_argument("--fault-429-every", type=int, default=0, help="every Nth request: 429 with --retry-after")
+    parser.add_argument("--retry-after", default="0.2")
     args = parser.parse_args()
-    server = FakeOpenAIServer(latency_s=args.latency, port=args.port)
+    server = FakeOpenAIServer(
+        latency_s=args.latency,
+        port=args.port,
+        retry_after=args.retry_after,
+        requests_per_window=args.requests_per_window,
+        window_s=args.window_s,
+        faults=(
+            {n: "429" for n in range(args.fault_429_every, 10**6, args.fault_429_every)}
+            if args.fault_429_every
+            else None
+        ),
+    )
+    server.window_headers = not args.no_window_headers
+    server.window_retry_after = args.window_retry_after
     print(f"PORT {server.httpd.server_address[1]}", flush=True)
     server.httpd.serve_forever()
 

@@ -147,7 +147,7 @@ def test_csv_import_derives_slices_and_counts_skips(tmp_path: Path) -> None:
     loaded = load_eval_set(path, csv_params(unknown_intents="skip"), TAX)
     assert [(e.intent, e.slice) for e in loaded.examples] == [("card_arrival", "cards"), ("request_refund", "billing")]
     assert loaded.skipped_unknown_intent == 1
-    assert loaded.examples[1].where == f"{path}:5"  # the multi-line cell ends on the file's line 5
+    assert loaded.examples[1].where == f"{path}:4 (text lines 4-5)"  # spreadsheet row 4, a cell over two lines
 
 
 @pytest.mark.parametrize(

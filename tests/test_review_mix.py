@@ -95,6 +95,7 @@ def test_verdicts_gate_the_mix(project: Path) -> None:
         {"id": reject["id"], "verdict": "reject", "reason": "wrong fee", "reviewer": "MK"},
         {"id": edit["id"], "verdict": "edit", "corrected_reply": CORRECTED, "reviewer": "JL"},
     ])  # fmt: skip
+    run_stage("filter", project)  # checks the edit, as `dvc repro` does when the decisions change
     run_stage("review", project)
     run_stage("mix", project)
     mixed = {row.get("edited_from", row["id"]): row for row in read_rows(project / "data/mix/rows.jsonl")}

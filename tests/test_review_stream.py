@@ -9,7 +9,6 @@ import pytest
 
 from stages.core.jsonl import write_json, write_jsonl
 from stages.core.params import Taxonomy
-from stages.review.decisions import decision_ids
 from stages.review.queue import QueueFiles, label_studio_tasks, queue_record, write_queue_csv
 from tests.conftest import CRITICAL, TAXONOMY
 
@@ -46,10 +45,3 @@ def test_a_failed_run_leaves_no_queue_file(tmp_path: Path) -> None:
         files.add(_row(1))
         raise RuntimeError("stopped")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_decision_ids_are_read_without_validation(tmp_path: Path) -> None:
-    path = tmp_path / "decisions.csv"
-    assert decision_ids(path) == set()
-    path.write_text("\ufeffid,verdict\n a ,approve\nb,not-a-verdict\n", encoding="utf-8")
-    assert decision_ids(path) == {"a", "b"}

@@ -32,7 +32,7 @@ from stages.core.params import load_section
 from stages.core.rows import schema_problem
 from stages.generate.params import GenerateParams, TeacherGenerator
 from stages.generate.teacher import limits as teacher_limits
-from stages.generate.teacher.answers import parse_answer, response_problem
+from stages.generate.teacher.answers import Parsed, parse_answer, response_problem
 from stages.generate.teacher.cache import ResponseCache
 from stages.generate.teacher.limits import Budget, parse_reset, parse_retry_after, rate_limit_pause, retry_delay
 from stages.generate.teacher.plan import pick_generators
@@ -67,7 +67,17 @@ def teacher_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
         "max_retries": 4,
         "backoff_base_s": 0.01,
         "backoff_max_s": 0.2,
-        "prices": {name: {"input_per_1m": price[0], "output_per_1m": price[1]} for name, price in MODELS.items()},
+        "prices": {
+            base_url or "http://127.0.0.1/v1": {
+                name: {
+                    "input_per_1m": price[0],
+                    "output_per_1m": price[1],
+                    "batch_input_per_1m": price[0] / 2,
+                    "batch_output_per_1m": price[1] / 2,
+                }
+                for name, price in MODELS.items()
+            }
+        },
         "max_cost_usd": None,
         "rpm_limit": None,  # the server's own limits are what the tests exercise
         "tpm_limit": None,
@@ -108,6 +118,7 @@ def stage_args(project: Path) -> list[str]:
         "--metrics", str(project / "metrics/generate.json"),
         "--prompts", str(project / "prompts"),
         "--policy", str(project / "seeds/policy.md"),
+        "--run-log", str(project / "logs/generate_runs.jsonl"),
     ]  # fmt: skip
 
 
@@ -119,7 +130,7 @@ def run_generate(project: Path, monkeypatch: Any) -> None:
     generate.main()
 
 
-def teacher_result(project: Path) -> TeacherResult:
+def teacher_result(project: Path, progress: io.StringIO | None = None) -> TeacherResult:
     """generate_with_teacher on the project, progress captured."""
     params = load_section(project / "params.yaml", "generate", GenerateParams)
     paths = TeacherPaths(
@@ -129,11 +140,17 @@ def teacher_result(project: Path) -> TeacherResult:
         params=project / "params.yaml",
     )
     seeds = read_rows(project / "data/seed/seeds.jsonl")
-    return generate_with_teacher(seeds, params, paths, progress_stream=io.StringIO())
+    return generate_with_teacher(seeds, params, paths, progress_stream=progress or io.StringIO())
 
 
 def metrics(project: Path) -> dict[str, Any]:
     return json.loads((project / "metrics/generate.json").read_text())
+
+
+def figures(project: Path) -> dict[str, Any]:
+    """The data's teacher metrics and the last run's figures (the untracked run log) in one dict."""
+    runs = (project / "logs/generate_runs.jsonl").read_text().splitlines()
+    return {**metrics(project)["teacher"], **json.loads(runs[-1])}
 
 
 def output_bytes(project: Path) -> dict[str, bytes]:
@@ -214,10 +231,10 @@ def test_faults_are_retried_and_every_row_is_accounted_for(
     server.content_fault = content_faults
     run_generate(teacher_project, monkeypatch)
 
-    teacher = metrics(teacher_project)["teacher"]
+    teacher = figures(teacher_project)
     assert teacher["retries"] == len(server.faults)  # each faulty answer cost exactly one retry
     assert teacher["failures"] == 0 and teacher["missing"] == 0
-    assert teacher["requests"] == teacher["requests_sent"] == REQUESTS
+    assert teacher["requests"] == teacher["requests_sent"] == teacher["answered"] == REQUESTS
     assert server.arrivals == REQUESTS + len(server.faults)
     assert accounted(teacher_project) == REQUESTS
 
@@ -300,9 +317,10 @@ def test_rerun_sends_nothing_and_writes_the_same_bytes(
     run_generate(teacher_project, monkeypatch)
     assert server.arrivals == 0
     assert output_bytes(teacher_project) == first
-    teacher = metrics(teacher_project)["teacher"]
+    teacher = figures(teacher_project)
     assert teacher["cache_hits"] == REQUESTS and teacher["requests_sent"] == 0 and teacher["cost_usd"] == 0
     assert teacher["dataset_cost_usd"] > 0
+    assert teacher["answered"] == REQUESTS and teacher["prompt_tokens_per_request"]["mean"] > 0
     # A fully cached run needs no key at all (say, after `dvc pull` on a machine without one).
     monkeypatch.delenv("OPENAI_API_KEY")
     run_generate(teacher_project, monkeypatch)
@@ -379,7 +397,7 @@ def test_killed_run_resumes_without_resending_completed_requests(
     # Re-sent: exactly the requests that were in flight when the run died, never a completed one.
     assert len(first_bodies & set(server.body_counts)) == first_arrivals - len(persisted)
     assert accounted(teacher_project) == REQUESTS
-    assert metrics(teacher_project)["teacher"]["cache_hits"] == len(persisted)
+    assert figures(teacher_project)["cache_hits"] == len(persisted)
     assert len(cache_lines(teacher_project)) == REQUESTS  # the torn line was cut, not glued to the next
 
 
@@ -409,11 +427,11 @@ def test_cache_reads_past_a_torn_last_line_and_appends_cleanly(tmp_path: Path) -
 def test_budget_stops_the_run_cleanly_and_a_bigger_one_finishes_it(
     teacher_project: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    budget = 0.05  # a few requests' worth at the test prices
+    budget = 0.01  # a few requests' worth at the test prices (the whole run costs ~0.04)
     update_openai(teacher_project, max_cost_usd=budget)
-    with pytest.raises(UserError, match=r"budget reached: generate\.openai\.max_cost_usd=0\.05"):
+    with pytest.raises(UserError, match=r"budget reached: generate\.openai\.max_cost_usd=0\.01"):
         run_generate(teacher_project, monkeypatch)
-    teacher = metrics(teacher_project)["teacher"]
+    teacher = figures(teacher_project)
     assert teacher["stopped_by_budget"] is True
     assert 0 < teacher["cost_usd"] <= budget
     assert 0 < server.completed < REQUESTS and teacher["missing"] == REQUESTS - server.completed
@@ -432,7 +450,7 @@ def test_budget_stops_the_run_cleanly_and_a_bigger_one_finishes_it(
     update_openai(teacher_project, max_cost_usd=10.0)
     run_generate(teacher_project, monkeypatch)
     assert server.arrivals == REQUESTS - cached
-    assert metrics(teacher_project)["teacher"]["missing"] == 0
+    assert figures(teacher_project)["missing"] == 0
 
 
 def test_a_request_the_server_always_refuses_is_one_rejected_row_and_retried_next_run(
@@ -447,7 +465,7 @@ def test_a_request_the_server_always_refuses_is_one_rejected_row_and_retried_nex
 
     server.content_fault = refuse_one
     run_generate(teacher_project, monkeypatch)  # completes: the row is rejected, not the run
-    teacher = metrics(teacher_project)["teacher"]
+    teacher = figures(teacher_project)
     assert teacher["failures"] == 1 and teacher["retries"] == 0  # a 400 is not retried
     rejected = read_rows(teacher_project / "data/generate/rejected.jsonl")
     assert [r["reasons"][0].split(":")[0] for r in rejected] == ["http_400"]
@@ -547,8 +565,8 @@ def write_generate(path: Path, generate: dict[str, Any]) -> Path:
         ({"openai": {"max_cost_usd": -1}}, "generate.openai.max_cost_usd: Input should be greater than or equal to 0"),
         ({"openai": {"api_key": "sk-x"}}, "generate.openai: never put the API key in params"),
         ({"openai": {"concurrency": 0}}, "generate.openai.concurrency: Input should be greater than or equal to 1"),
-        ({"openai": {"generators": [{"model": "m", "template": "variation_rephrase"}]}},
-         "generate.openai: prices: no price for model(s) ['m']"),
+        ({"openai": {"prices": {"api.openai.com": {}}}}, "generate.openai.prices: keys are endpoints (base URLs)"),
+        ({"openai": {"trial_seeds": 3, "trial_share": 0.1}}, "trial_seeds and trial_share: set one of them"),
         ({"openai": {"pair_generators": [{"model": "gpt-4o-mini", "template": "reply_concise"}]}},
          "pair_generators: list at least two"),
         ({"openai": {"generators": [{"model": "gpt-4o-mini", "template": "variation_rephrase"}] * 2}},
@@ -663,7 +681,7 @@ def test_spent_rate_limit_window_pauses_requests_instead_of_drawing_429s(
     server.requests_per_window, server.window_s = 12, 0.5
     update_openai(teacher_project, concurrency=1)
     run_generate(teacher_project, monkeypatch)
-    teacher = metrics(teacher_project)["teacher"]
+    teacher = figures(teacher_project)
     assert server.fault_counts["window_429"] == 0
     assert teacher["retries"] == 0 and teacher["missing"] == 0 and teacher["requests_sent"] == REQUESTS
     assert 1 <= teacher["rate_limit_pauses"] <= REQUESTS // 12  # one per spent window
@@ -677,7 +695,7 @@ def test_429_without_retry_after_waits_for_the_window_reset(
     server.requests_per_window, server.window_s = 12, 0.5
     update_openai(teacher_project, concurrency=4, max_retries=3)
     run_generate(teacher_project, monkeypatch)
-    teacher = metrics(teacher_project)["teacher"]
+    teacher = figures(teacher_project)
     assert teacher["retries"] == server.fault_counts["window_429"]
     assert teacher["failures"] == 0 and teacher["missing"] == 0 and teacher["requests_sent"] == REQUESTS
     assert accounted(teacher_project) == REQUESTS
@@ -691,8 +709,8 @@ def test_answers_are_parsed_leniently_and_rejected_with_reasons() -> None:
         "Sure:\n```json\n" + json.dumps({"messages": turns}) + "\n```",
         "Here it is " + json.dumps({"messages": turns}) + " cheers",
     ):
-        assert parse_answer(text, "variation") == (expected, None)
-    assert parse_answer('{"reply": " Sure. "}', "reply") == ([{"role": "assistant", "content": "Sure."}], None)
+        assert parse_answer(text, "variation") == Parsed(expected, None, False)
+    assert parse_answer('{"reply": " Sure. "}', "reply") == Parsed([{"role": "assistant", "content": "Sure."}], None)
     bad = {
         "no json here": "unparseable",
         '{"messages": [{"role": "user", "content": "a"}]}': "invalid_answer",
@@ -701,9 +719,9 @@ def test_answers_are_parsed_leniently_and_rejected_with_reasons() -> None:
         '{"text": "hi"}': "invalid_answer",
     }
     for text, code in bad.items():
-        parsed, reason = parse_answer(text, "variation")
-        assert parsed is None and reason is not None and reason.startswith(code), (text, reason)
-    assert parse_answer('{"reply": 3}', "reply")[1].startswith("invalid_answer")
+        parsed = parse_answer(text, "variation")
+        assert parsed.turns is None and parsed.reason is not None and parsed.reason.startswith(code), (text, parsed)
+    assert parse_answer('{"reply": 3}', "reply").reason.startswith("invalid_answer")
     assert response_problem({"content": "{}", "finish_reason": "length"}).startswith("truncated")
     assert response_problem({"content": None, "refusal": "No.", "finish_reason": "stop"}).startswith("refusal")
     assert response_problem({"content": " ", "finish_reason": "stop"}).startswith("empty_answer")
@@ -715,12 +733,13 @@ def test_cost_figures_add_up_per_model_and_template(teacher_project: Path, serve
     teacher = result.metrics["teacher"]
     for group in ("by_model", "by_template"):
         parts = teacher[group].values()
-        for figure in ("requests", "requests_sent", "prompt_tokens", "completion_tokens"):
+        for figure in ("requests", "answered", "prompt_tokens", "completion_tokens"):
             assert sum(part[figure] for part in parts) == teacher[figure], (group, figure)
-        assert math.isclose(sum(part["cost_usd"] for part in parts), teacher["cost_usd"], abs_tol=1e-5)
+        assert math.isclose(sum(p["dataset_cost_usd"] for p in parts), teacher["dataset_cost_usd"], abs_tol=1e-5)
     assert set(teacher["by_model"]) == {"teacher-a", "teacher-b"}
     assert set(teacher["by_template"]) == {"variation_rephrase", "variation_persona", "reply_concise", "reply_thorough"}
-    assert teacher["prompt_tokens"] > 0 and teacher["cost_usd"] == teacher["dataset_cost_usd"]
+    assert teacher["prompt_tokens"] > 0
+    assert math.isclose(result.run["cost_usd"], teacher["dataset_cost_usd"], abs_tol=1e-5)
 
 
 # --- the whole pipeline through DVC ----------------------------------------------------------------
@@ -757,65 +776,18 @@ def test_dvc_repro_runs_the_whole_pipeline_on_the_teacher_backend(tmp_path: Path
     assert any(row["source"] == "synthetic" and row["provenance"]["generator"] == "openai" for row in mix)
     outputs = output_bytes(repo)
 
-    # Forced rerun of generate: DVC keeps the persisted cache, so nothing is sent and nothing changes.
+    # Forced rerun of generate: DVC keeps the persisted cache, so nothing is sent and no tracked file
+    # changes (metrics describe the data; what the run did goes to the untracked run log).
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "first build"], repo)
     server.reset_counts()
     forced = run(["dvc", "repro", "-f", "-s", "generate"], repo)
     assert server.arrivals == 0 and output_bytes(repo) == outputs
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    assert (repo / "logs/generate_runs.jsonl").read_text().count("\n") == 2
 
     # (That a params change re-requests only the rows it affects is checked in-process above.)
     logs = "".join(r.stdout + r.stderr for r in (first, forced))
     assert TEST_API_KEY not in logs
     stored = [repo / "data", repo / "metrics", repo / "dvc.lock", repo / "params.yaml", repo / ".dvc/cache"]
     assert files_containing(TEST_API_KEY, *stored) == []
-
-
-# --- optional: a real llama.cpp server ----------------------------------------------------------------
-
-
-LLAMA_CPP_MODEL = os.environ.get("LLAMA_CPP_MODEL")  # a .gguf file, see ../shared/notes/teacher.md
-
-
-@pytest.mark.skipif(not LLAMA_CPP_MODEL, reason="set LLAMA_CPP_MODEL=/path/model.gguf to run against llama.cpp")
-def test_llama_cpp_server_end_to_end(teacher_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(LLAMA_CPP_MODEL), "--model_alias", "gemma",
-         "--chat_format", "gemma", "--n_ctx", "8192", "--host", "127.0.0.1", "--port", str(port),
-         "--interrupt_requests", "False"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as client:
-                if client.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.5)
-        gemma = {"model": "gemma", "temperature": 0.0}
-        update_openai(
-            teacher_project,
-            base_url=f"http://127.0.0.1:{port}/v1",
-            generators=[{**gemma, "template": "variation_rephrase"}],
-            pair_generators=[{**gemma, "template": "reply_concise"}, {**gemma, "template": "reply_thorough"}],
-            response_format="json_object_schema",  # llama.cpp: json_schema gives HTTP 500
-            prices={"gemma": {"input_per_1m": 0, "output_per_1m": 0}},
-            concurrency=1, timeout_s=300, max_tokens=300,
-        )  # fmt: skip
-        params = yaml.safe_load((teacher_project / "params.yaml").read_text())
-        params["generate"]["variations_per_seed"] = 1
-        (teacher_project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        # Two seeds, one of them a pair seed: ~40 s a request on 2 cores (a 5k-token prompt at ~150 tok/s).
-        seeds_file = teacher_project / "data/seed/seeds.jsonl"
-        seeds = read_rows(seeds_file)
-        kept = [next(s for s in seeds if s["meta"].get("pair")), next(s for s in seeds if not s["meta"].get("pair"))]
-        seeds_file.write_text("".join(json.dumps(seed) + "\n" for seed in kept))
-        monkeypatch.setenv("OPENAI_API_KEY", "none")
-        run_generate(teacher_project, monkeypatch)
-        teacher = metrics(teacher_project)["teacher"]
-        assert teacher["failures"] == 0 and teacher["prompt_tokens"] > 0
-        assert accounted(teacher_project) == 2 + 2  # two variations and one pair: rows or reasoned rejections
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

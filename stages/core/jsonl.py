@@ -1,4 +1,4 @@
-"""JSONL and JSON I/O: reads that name file and line on bad input, atomic writes.
+"""JSONL and JSON I/O: reads that name file, line and character on bad input (core.files), atomic writes.
 
 Every output is written to a temporary file beside its target and renamed into place, so a crash
 never leaves a half-written output (and DVC-linked outputs are replaced, never edited in place).
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stages.core.errors import UserError
+from stages.core.files import json_error_detail, text_lines
 from stages.core.hashing import canonical_json
 
 
@@ -28,21 +29,18 @@ _UMASK = _current_umask()
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a bad line is a UserError."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{line_no}: not valid JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(value, dict):
-                raise UserError(f"{path}:{line_no}: expected a JSON object, got {type(value).__name__}")
-            yield line_no, value
+    """Yield (line number, object) for each non-blank line, read by core.files (UTF-8, lines split at
+    "\n" only); a bad line is a UserError naming the line and the character of the fault."""
+    for line_no, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{line_no}: not valid JSON: {json_error_detail(err, line)}") from None
+        if not isinstance(value, dict):
+            raise UserError(f"{path}:{line_no}: expected a JSON object, got {type(value).__name__}")
+        yield line_no, value
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

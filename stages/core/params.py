@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.core.hashing import sha256_hex
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
@@ -72,15 +73,65 @@ def _describe(err: ValidationError, path: Path, section: str) -> str:
     return "\n".join(lines)
 
 
-def read_params_file(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
-    """The raw params mapping; a missing file or bad YAML is a UserError."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
+# Values that YAML aliases (*name) may add to params.yaml by repeating anchored ones. A handful of
+# aliases add tens of values; an "alias bomb" (aliases of aliases) adds billions and exhausts memory.
+MAX_ALIAS_VALUES = 10_000
+
+
+def _expanded_sizes(root: yaml.Node) -> tuple[int, int]:
+    """(nodes written, nodes once every alias is expanded) of a composed YAML document, without
+    expanding: each node's expanded size is computed once (aliases share their anchor's node)."""
+    sizes: dict[int, int] = {}
+    written: set[int] = set()
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise ValueError("a YAML alias refers to the node it is in (a recursive alias)")
+        in_progress.add(key)
+        written.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        sizes[key] = 1 + sum(size(child) for child in children)
+        in_progress.discard(key)
+        return sizes[key]
+
+    total = size(root)
+    return len(written), total
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    """The YAML document, refusing alias expansion past MAX_ALIAS_VALUES (a UserError, at once)."""
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is None:
+            return None
+        written, expanded = _expanded_sizes(root)
+        if expanded - written > MAX_ALIAS_VALUES:
+            raise UserError(
+                f"{path}: YAML aliases would add {expanded - written} values (more than {MAX_ALIAS_VALUES}:"
+                " an alias bomb?); write the values out instead of aliasing aliases"
+            )
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {err}") from None
+        raise UserError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    except ValueError as err:
+        raise UserError(f"{path}: not valid params: {err}") from None
+    except RecursionError:
+        raise UserError(f"{path}: YAML nested too deeply to be params") from None
+
+
+def read_params_file(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
+    """The raw params mapping; a missing file, a file that is not UTF-8, bad YAML or YAML aliases that
+    expand past MAX_ALIAS_VALUES are a UserError."""
+    path = Path(path)
+    raw: Any = _load_yaml(path, read_text(path, "params file"))
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections at the top level")
     unknown = sorted(set(raw) - set(SECTION_NAMES))
@@ -96,9 +147,24 @@ def load_section(path: str | Path, name: str, model: type[S]) -> S:
     if name not in raw:
         raise UserError(f"{path}: {name}: section missing")
     try:
-        return model.model_validate(raw[name] if raw[name] is not None else {})
+        # Paths in params are checked against the folder that holds the params file (the repository's root).
+        context = {"repository": Path(path).resolve().parent}
+        return model.model_validate(raw[name] if raw[name] is not None else {}, context=context)
     except ValidationError as err:
         raise UserError(_describe(err, Path(path), name)) from None
+
+
+def repository_path(value: str, allow_outside: bool, allow_key: str, root: Path) -> Path:
+    """A path from params, relative to the repository whose root is `root` (where params.yaml is and DVC
+    runs every stage). A path that leads outside it (absolute, "..", or a symlink out) is a ValueError
+    naming `allow_key`, the param that allows it, unless `allow_outside`; the file itself is not read."""
+    base = root.resolve()
+    path = Path(value)
+    if not allow_outside and not (base / path).resolve().is_relative_to(base):
+        raise ValueError(
+            f"'{value}' is outside the repository; copy the file into it (and `dvc add` it) or set {allow_key}: true"
+        )
+    return path
 
 
 def section_hash(section: BaseModel) -> str:

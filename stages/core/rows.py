@@ -21,19 +21,27 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stages.core.hashing import sha256_hex
+from stages.core.text import has_visible
 
 ROW_ID_CHARS = 20
 
 
 class Message(BaseModel):
-    """One chat turn: a role and non-empty content."""
+    """One chat turn: a role and content that shows something (not only spaces or invisible characters)."""
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1)
+
+    @field_validator("content")
+    @classmethod
+    def _visible(cls, value: str) -> str:
+        if not has_visible(value):
+            raise ValueError("empty once spaces and invisible characters are removed")
+        return value
 
 
 class Provenance(BaseModel):
@@ -53,6 +61,13 @@ class Provenance(BaseModel):
     request_key: str | None = None
     system_fingerprint: str | None = None
     created_at: str | None = None
+    # Teacher rows: the endpoint (normalised base URL, never credentials) that answered, the
+    # structured-output mode that produced the answer, whether its JSON was repaired, and the Batch
+    # API batch it came from (None: a direct request).
+    endpoint: str | None = None
+    response_format: str | None = None
+    json_repaired: bool | None = None
+    batch_id: str | None = None
     human_edited: bool = False
 
 

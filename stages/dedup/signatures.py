@@ -1,8 +1,9 @@
 """Phase 1, signatures: words, shingles and MinHash signatures, vectorised over a batch of rows.
 
-Shingles are word n-grams of `words(text)`. Words are found and hashed in numpy, on the bytes of a
-whole batch at once (no Python object per word: ASCII texts, the common case, are lowercased as bytes;
-other texts go through `words()` first, so the tokens are the same). A word's 64-bit hash is a
+Shingles are n-grams of `tokens(text)` (core.text: words, or a wordless text's visible characters).
+Words are found and hashed in numpy, on the bytes of a whole batch at once (no Python object per word:
+ASCII texts with a word, the common case, are lowercased as bytes; other texts go through `tokens()`
+first, so the tokens are the same in every script). A word's 64-bit hash is a
 polynomial over its bytes, finalised with MurmurHash3's fmix64; an n-gram's 32-bit hash combines its
 words' hashes (a position-weighted sum mod 2^64, folded to 32 bits). So the batch path never builds
 n-gram strings, while `shingle_hash` stays a function of the shingle's bytes that datasketch can call.
@@ -17,13 +18,14 @@ the candidate screen. The pure-Python functions (`word_hash`, `shingle_hash`, `s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash
 
-from stages.core.text import words
+from stages.core.text import tokens
 from stages.dedup.arrays import (
     MASK32,
     MASK64,
@@ -73,12 +75,12 @@ def shingle_hash(shingle: bytes) -> int:
 def shingles(text: str, ngram: int) -> list[bytes]:
     """Word n-grams of the normalised text as UTF-8 bytes (the whole text if it is shorter than
     `ngram` words; [EMPTY_SHINGLE] if it has no words)."""
-    tokens = words(text)
-    if not tokens:
+    found = tokens(text)
+    if not found:
         return [EMPTY_SHINGLE]
-    if len(tokens) <= ngram:
-        return [" ".join(tokens).encode("utf-8")]
-    return [" ".join(tokens[i : i + ngram]).encode("utf-8") for i in range(len(tokens) - ngram + 1)]
+    if len(found) <= ngram:
+        return [" ".join(found).encode("utf-8")]
+    return [" ".join(found[i : i + ngram]).encode("utf-8") for i in range(len(found) - ngram + 1)]
 
 
 def shingle_set(text: str, ngram: int) -> frozenset[int]:
@@ -96,10 +98,10 @@ def jaccard(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> float
 def exact_key(text: str) -> int:
     """The 64-bit exact-match key `tokenise` gives this text (reference implementation, for tests)."""
     total = 0
-    tokens = words(text)
-    for position, token in enumerate(tokens):
+    found = tokens(text)
+    for position, token in enumerate(found):
         total = (total + word_hash(token.encode("utf-8")) * pow(EXACT_PRIME, position, 1 << 64)) & MASK64
-    return fmix64_int((total + len(tokens) * _LENGTH_SALT) & MASK64)
+    return fmix64_int((total + len(found) * _LENGTH_SALT) & MASK64)
 
 
 # --- words of a batch ----------------------------------------------------------------------------------
@@ -124,10 +126,13 @@ _WORD_POWERS = _Powers(WORD_PRIME)
 _WORD_INVERSE_POWERS = _Powers(WORD_PRIME, inverse=True)
 _EXACT_POWERS = _Powers(EXACT_PRIME)
 _TOKENISE_BYTES = 1 << 20  # text per numpy pass: bounds the power tables (2 x 8 bytes per byte of text)
-# Bytes that belong to words once text is lowercased: [a-z0-9_'] as in `words()`, and every byte of a
-# multi-byte UTF-8 character (non-ASCII texts only get here as `words()` tokens joined by spaces).
-_WORD_BYTE = np.array([chr(b).isalnum() or chr(b) in "_'" if b < 128 else True for b in range(256)], dtype=bool)
+# Bytes that belong to words once text is lowercased: [a-z0-9_] as in `words()`, and every byte of a
+# multi-byte UTF-8 character (non-ASCII texts only get here as `tokens()` joined by spaces); apostrophes
+# belong to a word only inside it ("don't"; 'quoted' is `quoted`).
+_WORD_BYTE = np.array([chr(b).isalnum() or chr(b) == "_" if b < 128 else True for b in range(256)], dtype=bool)
+_APOSTROPHE = ord("'")
 _ROW_SEPARATOR = b"\x00"
+_HAS_ASCII_WORD = re.compile(r"[A-Za-z0-9_]")
 
 
 @dataclass
@@ -147,14 +152,14 @@ class TokenisedBatch:
 
 
 def _normalised(text: str) -> str:
-    """Text whose lowercased bytes split into exactly the tokens of `words(text)`."""
-    if text.isascii():  # NFKC and casefold leave ASCII as lowercase does
+    """Text whose lowercased bytes split into exactly the tokens of `tokens(text)`."""
+    if text.isascii() and _HAS_ASCII_WORD.search(text):  # NFKC and casefold leave ASCII as lowercase does
         return text.replace("\x00", " ")
-    return " ".join(words(text))
+    return " ".join(tokens(text))
 
 
 def tokenise(texts: Sequence[str]) -> TokenisedBatch:
-    """The words of each text (`words()` tokens) as 64-bit hashes, and each text's exact-match key.
+    """The tokens of each text (`tokens()`) as 64-bit hashes, and each text's exact-match key.
     Text is processed about 1 MB at a time (~2.3 us per 30-word row, BENCHMARKS.md)."""
     encoded = [_normalised(text).encode("utf-8") for text in texts]
     parts, start, size = [], 0, 0
@@ -176,9 +181,25 @@ def tokenise(texts: Sequence[str]) -> TokenisedBatch:
     )
 
 
+def _word_bytes(buffer: np.ndarray) -> np.ndarray:
+    """Whether each byte belongs to a word: a word byte, or an apostrophe in a run of them with a word
+    byte on both sides (as `words()` reads "didn''t")."""
+    inside = _WORD_BYTE[buffer]
+    quotes = buffer == _APOSTROPHE
+    if not quotes.any():
+        return inside
+    index = np.arange(len(buffer))
+    before = np.maximum.accumulate(np.where(quotes, -1, index))  # last other byte at or before each byte
+    after = np.minimum.accumulate(np.where(quotes, len(buffer), index)[::-1])[::-1]  # first at or after
+    enclosed = quotes & (before >= 0) & (after < len(buffer))
+    spots = np.flatnonzero(enclosed)
+    inside[spots] = inside[before[spots]] & inside[after[spots]]
+    return inside
+
+
 def _tokenise_bytes(pieces: list[bytes]) -> TokenisedBatch:
     buffer = np.frombuffer(_ROW_SEPARATOR.join(pieces).lower(), dtype=np.uint8)
-    edges = np.diff(_WORD_BYTE[buffer].astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    edges = np.diff(_word_bytes(buffer).astype(np.int8), prepend=np.int8(0), append=np.int8(0))
     word_starts, word_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     lengths = word_ends - word_starts
     # sum(byte_k * prime^k) over each word, k from the word's first byte: a difference of prefix sums

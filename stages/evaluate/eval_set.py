@@ -9,13 +9,13 @@ Every example remembers its `file:line`, so errors and leak reports point at the
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stages.core.errors import UserError
+from stages.core.files import iter_csv
 from stages.core.jsonl import iter_jsonl
 from stages.core.params import Taxonomy
 from stages.core.rows import user_text
@@ -82,22 +82,11 @@ def _raw_records(path: Path, params: EvalSetParams) -> Iterator[tuple[str, str, 
             where = f"{path}:{line_no}"
             yield where, *_mapped(record, where, columns.text, columns.intent, columns.slice)
         return
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        wanted = [name for name in (columns.text, columns.intent, columns.slice) if name is not None]
-        missing = [name for name in wanted if name not in header]
-        if missing:
-            raise UserError(
-                f"{path}:1: column(s) {missing} not in the header {header}; "
-                "set evaluate.eval_set.columns to the file's column names"
-            )
-        for record in reader:
-            # line_num is the physical line the record ends on: the one an editor shows.
-            where = f"{path}:{reader.line_num}"
-            yield where, *_mapped(record, where, columns.text, columns.intent, columns.slice)
+    wanted = [name for name in (columns.text, columns.intent, columns.slice) if name is not None]
+    hint = "; set evaluate.eval_set.columns to the file's column names"
+    for record in iter_csv(path, wanted, "eval set", hint):
+        # record.where names the spreadsheet row (and the text lines when a cell spans several)
+        yield record.where, *_mapped(record.values, record.where, columns.text, columns.intent, columns.slice)
 
 
 def _mapped(

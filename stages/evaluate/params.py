@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from stages.core.intent_model import TextFeatures
-from stages.core.params import Section
+from stages.core.params import Section, repository_path
 
 
 class EvalSetColumns(Section):
@@ -19,12 +19,27 @@ class EvalSetColumns(Section):
 
 
 class EvalSetParams(Section):
-    """The real held-out traffic: the repository's eval split, or an imported log."""
+    """The real held-out traffic: the repository's eval split, or an imported log.
 
+    `path` is relative to the repository and, when read from a params file (core.params.load_section:
+    the file's folder is the repository), must stay inside it (a ValueError naming the key that allows
+    it, never the file's content) unless `allow_outside_repository`.
+    """
+
+    allow_outside_repository: bool = False
     path: str = Field(default="data/seed/eval.jsonl", min_length=1)
     format: Literal["rows", "csv", "jsonl"] = "rows"
     columns: EvalSetColumns = EvalSetColumns()
     unknown_intents: Literal["error", "skip"] = "error"
+
+    @field_validator("path")
+    @classmethod
+    def _inside_repository(cls, value: str, info: ValidationInfo) -> str:
+        root = (info.context or {}).get("repository")
+        if root is not None:
+            allowed = bool(info.data.get("allow_outside_repository"))
+            repository_path(value, allowed, "evaluate.eval_set.allow_outside_repository", root)
+        return value
 
 
 class ProbeParams(TextFeatures):

@@ -140,11 +140,14 @@ def main() -> None:
     args = _parser().parse_args()
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "evaluate", EvaluateParams)
+    eval_path = Path(params.eval_set.path)
+    if not eval_path.is_file():  # a params mistake: said before any data is read
+        raise UserError(f"{args.params}: evaluate.eval_set.path: '{eval_path}' does not exist (or is not a file)")
     mix_rows = read_jsonl(args.mix)
     train = training_sets(mix_rows)
     if not train["mix"]:
         raise UserError(f"{args.mix}: no rows in the train split to train a probe on")
-    loaded = load_eval_set(Path(params.eval_set.path), params.eval_set, taxonomy)
+    loaded = load_eval_set(eval_path, params.eval_set, taxonomy)
     examples, leaks = find_leaks(loaded.examples, train)
     if leaks and params.on_leak == "error":
         raise leak_error(leaks)

@@ -11,8 +11,9 @@ Checks (switched on, ordered and tuned in params `filter`; one module per family
 Runs standalone on any JSONL of rows. Explicit --policy/--seeds files must exist; if the default ones
 are missing, the checks that need them are skipped (said on stderr and in the metrics).
 Outputs: data/filter/kept.jsonl, data/filter/rejected.jsonl (each row with its `reasons`),
-data/filter/pairs.jsonl (preference-pair candidates with their reasons), metrics/filter.json (per
-check, per reason code, per slice and per template rejection counts and rates).
+data/filter/pairs.jsonl (preference-pair candidates with their reasons), data/filter/human.jsonl (the
+same checks on the seed rows and the reviewers' edits: stages/filter/human.py), metrics/filter.json (per
+check, per reason code, per slice and per template rejection counts and rates; `human_text`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT
 from stages.core.executor import executor_from_env
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code
 from stages.core.tally import GateTally, RemovedRows, batches, share
 from stages.filter.checks.base import Check, CheckInputs, Row, check_of
+from stages.filter.human import HumanInputs, failures, write_human_verdicts
 from stages.filter.params import FilterParams
 from stages.filter.runner import CheckSet, assemble_checks, filter_batches
 
@@ -168,6 +171,8 @@ def _arguments() -> argparse.Namespace:
         help="preference-pair candidates to check as well (skipped when the file is absent)",
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--decisions", type=Path, default=DECISIONS_FILE, help="reviewers' decisions: edits checked")
+    parser.add_argument("--label-studio", type=Path, default=LABEL_STUDIO_EXPORT, help="Label Studio export: edits")
     parser.add_argument(
         "--out", type=Path, default=Path("data/filter"), help="folder for kept.jsonl and rejected.jsonl"
     )
@@ -206,5 +211,10 @@ def main() -> None:
     write_jsonl(args.out / "pairs.jsonl", checked_pairs)
     metrics["pairs"] = len(checked_pairs)
     metrics["pair_candidates_rejected"] = sum(1 for p in checked_pairs for c in p["candidates"] if c["reasons"])
+    seeds = args.seeds or _input(None, Path("data/seed/seeds.jsonl"), "human seed text", "--seeds")
+    human = HumanInputs(seeds, args.decisions, args.label_studio, args.rows)
+    metrics["human_text"] = write_human_verdicts(human, check_set.checks, args.out / "human.jsonl")
+    for line in failures(args.out / "human.jsonl"):
+        print(f"filter: human text fails the checks: {line}", file=sys.stderr)
     write_json(args.metrics, metrics)
     print(f"filter: kept {metrics['kept']} of {metrics['rows']} ({metrics['rejected']} rejected)")

@@ -26,13 +26,16 @@ BUILTIN_TEMPLATES = (
 class TeacherGenerator(Section):
     """One (model, prompt template, temperature) combination of the teacher backend.
 
-    `template` names a file prompts/<template>.md; `weight` is its share relative to the others.
+    `template` names a file prompts/<template>.md; `weight` is its share relative to the others;
+    `context_tokens` is the model's context size in tokens (None: what the server reports, in
+    /v1/models or in its "maximum context length is N tokens" error, else unchecked).
     """
 
     model: str = Field(min_length=1)
     template: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     temperature: float = Field(default=0.7, ge=0, le=2)
     weight: int = Field(default=1, ge=1, le=1000)
+    context_tokens: int | None = Field(default=None, ge=256)
 
     @property
     def identity(self) -> str:
@@ -45,19 +48,52 @@ class TeacherGenerator(Section):
 
 
 class ModelPrice(Section):
-    """USD per million tokens, as on the provider's price page."""
+    """USD per million tokens, as on the provider's price page; `batch_*`: the Batch API's prices
+    (None: this endpoint has no batch price, so `batch: true` is refused for the model)."""
 
     input_per_1m: float = Field(ge=0)
     output_per_1m: float = Field(ge=0)
+    batch_input_per_1m: float | None = Field(default=None, ge=0)
+    batch_output_per_1m: float | None = Field(default=None, ge=0)
 
 
-TeacherResponseFormat = Literal["json_schema", "json_object", "json_object_schema", "text"]
+FREE = ModelPrice(input_per_1m=0, output_per_1m=0, batch_input_per_1m=0, batch_output_per_1m=0)
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+TeacherResponseFormat = Literal["json_schema", "json_object_schema", "json_object", "text"]
+
+
+def normalise_base_url(url: str) -> str:
+    """The endpoint's identity: scheme and host lower-cased, default port, credentials, query and
+    trailing slash dropped ("HTTP://Host:80/v1/" -> "http://host/v1"). Raises ValueError for a
+    URL that is not http(s) with a host."""
+    from urllib.parse import urlsplit  # local: only endpoint handling parses URLs
+
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8080/v1, got {url!r}")
+    scheme, host = parts.scheme.lower(), parts.hostname.lower()
+    port = parts.port
+    default_port = {"http": 80, "https": 443}[scheme]
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != default_port:
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def is_local(base_url: str) -> bool:
+    """Whether the endpoint is on this machine (loopback): a local server, free unless priced."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in LOCAL_HOSTS or host.startswith("127.")
 
 
 class OpenAIParams(Section):
     """The `openai` backend: any OpenAI-compatible chat completions endpoint.
 
-    The key is read only from the OPENAI_API_KEY environment variable, never from here.
+    The key is read only from the OPENAI_API_KEY environment variable, never from here. `prices`
+    are per endpoint (normalised base URL) and model; a local endpoint without prices is free.
     """
 
     base_url: str | None = None  # None: OPENAI_BASE_URL, else the SDK default (api.openai.com)
@@ -76,12 +112,16 @@ class OpenAIParams(Section):
             TeacherGenerator(model="gpt-4.1-mini", template="reply_thorough", temperature=0.7, weight=1),
         ]
     )
-    # json_schema: OpenAI structured outputs; json_object: JSON mode; json_object_schema: llama.cpp's
-    # {"type": "json_object", "schema": ...}; text: no response_format (answers are still parsed).
+    # The first structured-output mode tried; a server that refuses it moves the endpoint and model
+    # down json_schema -> json_object_schema (llama.cpp) -> json_object -> text (answers are parsed).
     response_format: TeacherResponseFormat = "json_schema"
     max_tokens: int = Field(default=800, ge=1, le=200_000)
     # Reasoning models (o-series, gpt-5) accept only max_completion_tokens.
     token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    prompt_bytes_per_token: float = Field(default=3.0, ge=1.0, le=8.0)
+    min_answer_tokens: int = Field(default=200, ge=16)
+    trial_seeds: int | None = Field(default=None, ge=1)
+    trial_share: float | None = Field(default=None, gt=0, le=1)
     concurrency: int = Field(default=16, ge=1, le=1024)
     rpm_limit: int | None = Field(default=500, ge=1)  # None: no requests-per-minute limit
     tpm_limit: int | None = Field(default=200_000, ge=1)  # None: no tokens-per-minute limit
@@ -89,10 +129,23 @@ class OpenAIParams(Section):
     max_retries: int = Field(default=5, ge=0, le=20)
     backoff_base_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=60.0, gt=0)
-    prices: dict[str, ModelPrice] = Field(
+    batch: bool = False
+    batch_max_requests: int = Field(default=50_000, ge=1, le=50_000)
+    batch_max_bytes: int = Field(default=200_000_000, ge=1_000, le=200_000_000)
+    batch_poll_s: float = Field(default=10.0, gt=0)
+    batch_poll_max_s: float = Field(default=300.0, gt=0)
+    batch_retry_failed: Literal["batch", "direct"] = "batch"
+    batch_max_rounds: int = Field(default=3, ge=1, le=20)
+    prices: dict[str, dict[str, ModelPrice]] = Field(
         default_factory=lambda: {
-            "gpt-4o-mini": ModelPrice(input_per_1m=0.15, output_per_1m=0.6),
-            "gpt-4.1-mini": ModelPrice(input_per_1m=0.4, output_per_1m=1.6),
+            OPENAI_BASE_URL: {
+                "gpt-4o-mini": ModelPrice(
+                    input_per_1m=0.15, output_per_1m=0.6, batch_input_per_1m=0.075, batch_output_per_1m=0.3
+                ),
+                "gpt-4.1-mini": ModelPrice(
+                    input_per_1m=0.4, output_per_1m=1.6, batch_input_per_1m=0.2, batch_output_per_1m=0.8
+                ),
+            }
         }
     )
     max_cost_usd: float | None = Field(default=5.0, ge=0)  # hard cap on what one run spends; None: no cap
@@ -104,15 +157,37 @@ class OpenAIParams(Section):
             raise ValueError("never put the API key in params: set the OPENAI_API_KEY environment variable")
         return data
 
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _old_price_table(cls, prices: Any) -> Any:
+        if isinstance(prices, dict) and any(isinstance(v, dict) and "input_per_1m" in v for v in prices.values()):
+            raise ValueError(
+                "prices are per endpoint, then model: {'https://api.openai.com/v1': {'gpt-4o-mini':"
+                " {input_per_1m: ..., output_per_1m: ...}}}; a local endpoint without prices is free"
+            )
+        return prices
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_by_endpoint(cls, prices: dict[str, dict[str, ModelPrice]]) -> dict[str, dict[str, ModelPrice]]:
+        normalised = {}
+        for url, models in prices.items():
+            try:
+                normalised[normalise_base_url(url)] = models
+            except ValueError as err:
+                raise ValueError(f"keys are endpoints (base URLs) with prices per model: {err}") from None
+        return normalised
+
     @model_validator(mode="after")
     def _consistent(self) -> OpenAIParams:
         if self.base_url is not None:
-            from urllib.parse import urlsplit  # local: only this validator parses URLs
+            from urllib.parse import urlsplit
 
+            try:
+                normalise_base_url(self.base_url)
+            except ValueError as err:
+                raise ValueError(f"base_url: {err}") from None
             parts = urlsplit(self.base_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                example = "http://127.0.0.1:8080/v1"
-                raise ValueError(f"base_url: expected an http(s) URL such as {example}, got {self.base_url!r}")
             if parts.username or parts.password:
                 raise ValueError("base_url: must not contain credentials; the key comes from OPENAI_API_KEY")
         for field in ("generators", "pair_generators"):
@@ -122,10 +197,24 @@ class OpenAIParams(Section):
                 raise ValueError(f"{field}: each (model, template) combination may be listed once")
         if len(self.pair_generators) == 1:
             raise ValueError("pair_generators: list at least two (the two candidates must differ) or none")
-        unpriced = sorted({g.model for g in self.generators + self.pair_generators} - set(self.prices))
-        if unpriced:
-            raise ValueError(f"prices: no price for model(s) {unpriced} (use 0 for a local server)")
+        if self.trial_seeds is not None and self.trial_share is not None:
+            raise ValueError("trial_seeds and trial_share: set one of them (or neither)")
         return self
+
+    def endpoint_url(self, environ: dict[str, str] | None = None) -> str:
+        """The normalised base URL requests go to: params, else OPENAI_BASE_URL, else OpenAI's."""
+        import os
+
+        env = os.environ if environ is None else environ
+        return normalise_base_url(self.base_url or env.get("OPENAI_BASE_URL") or OPENAI_BASE_URL)
+
+    def price(self, endpoint: str, model: str) -> ModelPrice | None:
+        """USD per million tokens for `model` at `endpoint` (normalised); FREE for an unpriced
+        local endpoint; None when a remote endpoint has no price for it."""
+        listed = self.prices.get(endpoint, {}).get(model)
+        if listed is not None:
+            return listed
+        return FREE if is_local(endpoint) else None
 
 
 class BuiltinParams(Section):
@@ -159,7 +248,15 @@ class BuiltinParams(Section):
 
 # The openai settings that decide what the rows say; operational knobs (limits, retries, budget,
 # endpoint, prices) are left out so that tuning them does not change every row's provenance.
-OPENAI_CONTENT_PARAMS = ("generators", "pair_generators", "response_format", "max_tokens", "token_limit_field")
+OPENAI_CONTENT_PARAMS = (
+    "generators",
+    "pair_generators",
+    "response_format",
+    "max_tokens",
+    "token_limit_field",
+    "prompt_bytes_per_token",
+    "min_answer_tokens",
+)
 PARAMS_HASH_CHARS = 16
 
 

@@ -8,7 +8,8 @@ Every row carries a provenance record; variations that come out unusable are wri
 rejected file with a reason instead of being dropped.
 Outputs: data/generate/rows.jsonl, data/generate/rejected.jsonl, data/generate/pairs.jsonl
 (preference-pair candidates, openai backend), data/generate/cache/ (teacher responses, kept by DVC
-between runs), metrics/generate.json.
+between runs), metrics/generate.json (the data's figures only, so a fully cached rerun leaves it
+unchanged), and for the teacher the run log logs/generate_runs.jsonl (untracked: what each run did).
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="teacher prompt templates")
     parser.add_argument("--policy", type=Path, default=Path("seeds/policy.md"), help="grounds the teacher")
     parser.add_argument("--cache", type=Path, default=None, help="teacher response cache (default: OUT/cache)")
+    parser.add_argument(
+        "--run-log", type=Path, default=Path("logs/generate_runs.jsonl"), help="teacher run figures (untracked)"
+    )
     return parser.parse_args()
 
 
@@ -138,11 +142,11 @@ def main() -> None:
         from stages.generate.teacher.metrics import print_summary
         from stages.generate.teacher.run import TeacherPaths, generate_with_teacher
 
-        paths = TeacherPaths(prompts=args.prompts, policy=args.policy, cache=cache_dir, params=args.params)
+        paths = TeacherPaths(args.prompts, args.policy, cache_dir, args.params, args.run_log)
         result = generate_with_teacher(seeds, params, paths)
         rows, rejected, pairs, stop_message = result.rows, result.rejected, result.pairs, result.stop_message
         teacher_metrics = {"pairs": len(pairs), **result.metrics}
-        print_summary(result.metrics)
+        print_summary(result.run)
     else:
         rows, rejected = generate_builtin(seeds, params)
         cache_dir.mkdir(parents=True, exist_ok=True)  # a DVC output of the stage, whatever the backend

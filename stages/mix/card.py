@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stages.core.params import Taxonomy
+from stages.mix.finetune import card_lines
 from stages.mix.params import MixParams
 
 Row = dict[str, Any]
@@ -128,4 +129,5 @@ def _review(card: CardInputs) -> list[str]:
 
 def render_card(card: CardInputs) -> str:
     """The data card as Markdown text, ending with a newline."""
-    return "\n".join([*_header(card), *_slices(card), *_generators(card), *_gates(card), *_review(card)])
+    tuning = card_lines(card.metrics["fine_tuning"]) if "fine_tuning" in card.metrics else []
+    return "\n".join([*_header(card), *_slices(card), *_generators(card), *_gates(card), *tuning, *_review(card)])

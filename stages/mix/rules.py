@@ -2,8 +2,9 @@
 
 Rules (params `mix`), applied in this order; a row is removed by the first rule that drops it:
 1. `exclusion`: rules by provenance (targeted rollback: a model version, template, seed, date...);
-2. `review_rejected`: reviewer-rejected rows never enter; `critical_unapproved`: in critical slices only
-   reviewer-approved (or edited) rows enter when `critical_requires_approval`;
+2. `review_rejected`: reviewer-rejected rows never enter; `edit_failed`: nor do rows whose reviewer edit
+   failed the filter's checks; `critical_unapproved`: in critical slices only reviewer-approved (or
+   edited) rows enter when `critical_requires_approval`;
 3. `critical_share_cap`: in each critical slice synthetic rows are at most `max_synthetic_share_critical`
    of the slice;
 4. `target_rows`: optional per-slice caps on rows (synthetic rows are trimmed, human rows never);
@@ -128,10 +129,14 @@ def review_gate(candidates: list[Row], params: MixParams, taxonomy: Taxonomy, re
     """The rows reviewers let through: never a rejected one; in critical slices only approved or edited
     ones when `critical_requires_approval`."""
     admitted = []
+    removals.drop("edit_failed", [], "")  # the rule ran: metrics list it, at zero too
     for row in candidates:
         review = row.get("review", {})
         status = review.get("status")
-        if status == "rejected":
+        if status == "edit_failed":
+            detail = f"the edit by {review.get('reviewer') or 'a reviewer'} fails the filter's checks"
+            removals.drop("edit_failed", [row], f"{detail}: {'; '.join(review.get('checks', []))}")
+        elif status == "rejected":
             who = review.get("reviewer") or "a reviewer"
             removals.drop("review_rejected", [row], f"rejected by {who}: {review.get('reason', '')}")
         elif taxonomy.is_critical(row["slice"]) and params.critical_requires_approval and status not in ADMITTED_REVIEW:
@@ -186,10 +191,11 @@ def _keep_human_share(
 
 
 def select_rows(
-    humans: list[Row], candidates: list[Row], params: MixParams, taxonomy: Taxonomy
+    humans: list[Row], candidates: list[Row], params: MixParams, taxonomy: Taxonomy, removals: Removals | None = None
 ) -> tuple[list[Row], Removals]:
-    """The synthetic rows admitted to the mix (in input order), and what each rule removed and why."""
-    removals = Removals()
+    """The synthetic rows admitted to the mix (in input order), and what each rule removed and why
+    (recorded in `removals`, a new one if None)."""
+    removals = removals if removals is not None else Removals()
     trimmer = _Trimmer(params.seed, removals)
     admitted = review_gate(apply_exclusions(candidates, params.exclude, removals), params, taxonomy, removals)
     humans_per_slice = Counter(row["slice"] for row in humans)

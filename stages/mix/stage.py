@@ -2,7 +2,9 @@
 
 The rules that admit synthetic rows are in stages/mix/rules.py (exclusions by provenance, reviewer
 verdicts, the critical share cap, per-slice targets, the intent balance, the human share); every row
-they remove goes to data/mix/removed.jsonl with its reason ("rule: detail"). Human rows are never removed.
+they remove goes to data/mix/removed.jsonl with its reason ("rule: detail"). Human rows leave only
+through the gates of stages/mix/gates.py: a seed whose text failed the filter's checks, and any row
+over the fine-tuning token limit (stages/mix/finetune.py: tokens, epochs and cost in the card).
 The train/eval split is by seed lineage: a seed and all its variations land on the same side.
 
 Outputs: data/mix/train.jsonl and eval.jsonl (OpenAI chat fine-tuning format, validated),
@@ -24,7 +26,9 @@ from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.core.params import Taxonomy, load_section, section_hash
 from stages.core.tally import RemovedRows
 from stages.mix.card import CardInputs, render_card
+from stages.mix.finetune import TokenCounter, token_figures
 from stages.mix.formats import chat_record, chat_record_problem
+from stages.mix.gates import failing_seeds, human_gate, token_gate
 from stages.mix.metrics import composition_csv, mix_metrics
 from stages.mix.params import MixParams
 from stages.mix.preferences import failure_preferences, teacher_preferences
@@ -53,7 +57,8 @@ def chat_records(mixed: list[Row], system_prompt: str) -> dict[str, list[Row]]:
 
 
 def write_removed(path: Path, candidates: list[Row], removals: Removals) -> int:
-    """Write every candidate a rule removed, in input order, with its reason; return how many."""
+    """Write every candidate (human rows, then synthetic ones) a rule removed, in input order, with its
+    reason; return how many."""
     with RemovedRows(path) as removed:
         for row in candidates:
             reason = removals.reasons.get(row["id"])
@@ -72,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reviewed", type=Path, default=Path("data/review/rows.jsonl"))
     parser.add_argument("--pairs", type=Path, default=Path("data/filter/pairs.jsonl"), help="checked teacher pairs")
     parser.add_argument(
+        "--human-checks", type=Path, default=Path("data/filter/human.jsonl"), help="the filter's verdicts on seeds"
+    )
+    parser.add_argument(
         "--upstream-metrics", type=Path, default=Path("metrics"), help="folder of earlier stages' metrics"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -81,25 +89,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mixed_rows(args: argparse.Namespace, params: MixParams, taxonomy: Taxonomy) -> tuple[list[Row], Removals]:
+    """Seed rows that passed the filter's checks, the admitted synthetic rows, each with its split, and
+    no row over the token limit; with what every rule and gate removed."""
+    removals = Removals()
+    humans = read_jsonl(args.seeds)
+    if not humans:
+        raise UserError(f"{args.seeds}: no human rows to mix")
+    humans = human_gate(humans, failing_seeds(args.human_checks), removals)
+    synthetic, removals = select_rows(humans, read_jsonl(args.reviewed), params, taxonomy, removals)
+    mixed = [{**row, "split": assign_split(row, params)} for row in humans + synthetic]
+    return mixed, removals
+
+
+def _preferences(args: argparse.Namespace, params: MixParams, mixed: list[Row]) -> tuple[list[Row], dict[str, Any]]:
+    """The preference records (logged failures of the mix's human rows, then teacher pairs) and their
+    outcomes for metrics (`preference_pairs`, `teacher_pairs`, `failure_pairs`)."""
+    pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
+    teacher_records, teacher_outcomes = teacher_preferences(pairs, params.pair_max_similarity)
+    humans = [row for row in mixed if row["source"] == "human"]
+    failure_records, failure_outcomes = failure_preferences(humans, params.failure_pair_max_similarity)
+    preferences = failure_records + teacher_records
+    figures = {
+        "preference_pairs": len(preferences),
+        "teacher_pairs": teacher_outcomes,
+        "failure_pairs": failure_outcomes,
+    }
+    return preferences, figures
+
+
 def main() -> None:
     """Read seeds, reviewed rows and teacher pairs; write the mix, its removed rows, card and metrics."""
     args = _parser().parse_args()
     params = load_section(args.params, "mix", MixParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
-    humans = read_jsonl(args.seeds)
-    if not humans:
-        raise UserError(f"{args.seeds}: no human rows to mix")
-    reviewed = read_jsonl(args.reviewed)
-    synthetic, removals = select_rows(humans, reviewed, params, taxonomy)
-    mixed = [{**row, "split": assign_split(row, params)} for row in humans + synthetic]
+    mixed, removals = _mixed_rows(args, params, taxonomy)
+    tuning = params.fine_tuning
+    counter = TokenCounter(tuning.encoding)
+    mixed, tokens = token_gate(mixed, counter, params.system_prompt, tuning.max_tokens_per_example, removals)
     records = chat_records(mixed, params.system_prompt)
-    pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
-    teacher_records, pair_outcomes = teacher_preferences(pairs, params.pair_max_similarity)
-    preferences = failure_preferences(humans) + teacher_records
+    preferences, preference_figures = _preferences(args, params, mixed)
     upstream = {name: _read_metrics(args.upstream_metrics / f"{name}.json") for name in UPSTREAM_STAGES}
-    metrics = mix_metrics(mixed, removals, taxonomy, upstream)
-    metrics["preference_pairs"] = len(preferences)
-    metrics["teacher_pairs"] = pair_outcomes
+    metrics = {**mix_metrics(mixed, removals, taxonomy, upstream), **preference_figures}
+    by_split = {split: [n for n, row in zip(tokens, mixed, strict=True) if row["split"] == split] for split in SPLITS}
+    metrics["fine_tuning"] = token_figures(by_split, tuning, counter.exact).as_metrics(tuning)
     input_hashes = {str(path): file_sha256(path)[:16] for path in (args.seeds, args.reviewed)}
     card = CardInputs(mixed, metrics, upstream, params, section_hash(params), taxonomy, input_hashes)
 
@@ -107,11 +140,12 @@ def main() -> None:
     for split, split_records in records.items():
         write_jsonl(args.out / f"{split}.jsonl", split_records)
     write_jsonl(args.out / "preferences.jsonl", preferences)
-    removed = write_removed(args.out / "removed.jsonl", reviewed, removals)
+    removed = write_removed(args.out / "removed.jsonl", read_jsonl(args.seeds) + read_jsonl(args.reviewed), removals)
     write_json(args.metrics, metrics)
     write_text(args.composition, composition_csv(mixed, taxonomy))
     write_text(args.out / "CARD.md", render_card(card))
+    humans = metrics["human"]
     print(
-        f"mix: {len(mixed)} rows ({len(humans)} human, {len(synthetic)} synthetic), {len(preferences)} preference"
-        f" pairs, {removed} removed"
+        f"mix: {len(mixed)} rows ({humans} human, {len(mixed) - humans} synthetic), {len(preferences)}"
+        f" preference pairs, {removed} removed"
     )

@@ -1,7 +1,8 @@
 """metrics/review.json: review progress and estimated error rates per slice.
 
-Per slice: rows, sampled, reviewed (decided), approved / rejected / edited / pending counts, the error
-rate (rejected or edited among decided rows) with its 95% Wilson interval (core.stats), the unreviewed
+Per slice: rows, sampled, reviewed (decided), approved / rejected / edited / edit_failed (an edit the
+filter's checks rejected: the row stays out of the mix) / pending counts, the error rate (rejected,
+edited or edit_failed among decided rows) with its 95% Wilson interval (core.stats), the unreviewed
 rows and the bad ones estimated among them (rate and interval times unreviewed rows), and `flagged`
 when the interval's upper end exceeds `flag_error_rate`. Totals over slices and the flagged slices on top.
 """
@@ -15,8 +16,9 @@ from stages.core.params import Taxonomy
 from stages.core.stats import wilson_interval
 
 Row = dict[str, Any]
-DECIDED = ("approved", "rejected", "edited")
-TOTALS = ("rows", "sampled", "reviewed", "approved", "rejected", "edited", "pending")
+DECIDED = ("approved", "rejected", "edited", "edit_failed")
+BAD = ("rejected", "edited", "edit_failed")  # the reviewer found the row wrong (an edit that failed the checks too)
+TOTALS = ("rows", "sampled", "reviewed", "approved", "rejected", "edited", "edit_failed", "pending")
 
 
 class ReviewTally:
@@ -39,7 +41,7 @@ def slice_figures(counts: Counter[str], critical: bool, threshold: float) -> dic
     """The figures of one slice from its `ReviewTally` counts (see the module docstring); rates rounded
     to 4 decimals."""
     decided = sum(counts[s] for s in DECIDED)
-    bad = counts["rejected"] + counts["edited"]
+    bad = sum(counts[s] for s in BAD)
     low, high = wilson_interval(bad, decided)
     unreviewed = counts["pending"] + counts["not_sampled"]
     return {
@@ -50,6 +52,7 @@ def slice_figures(counts: Counter[str], critical: bool, threshold: float) -> dic
         "approved": counts["approved"],
         "rejected": counts["rejected"],
         "edited": counts["edited"],
+        "edit_failed": counts["edit_failed"],
         "pending": counts["pending"],
         "error_rate": round(bad / decided, 4) if decided else None,
         "error_rate_ci95": [round(low, 4), round(high, 4)],

@@ -3,7 +3,9 @@
 Sampling (stages/review/sampling.py) is a per-row draw from (params seed, row id), so adding rows
 never reshuffles who was already sampled; critical slices are sampled at a far higher rate (up to a cap
 per slice). Verdicts (stages/review/decisions.py) come from a versioned CSV (seeds/reviews/decisions.csv)
-keyed by row id: approve, reject (with a reason) or edit (with a corrected reply, which becomes the row).
+and from a Label Studio export (seeds/reviews/label_studio_export.json), keyed by row id: approve, reject
+(with a reason) or edit (with a corrected reply, which becomes the row once the filter's checks have
+passed it: data/filter/human.jsonl; a failing edit keeps the row out of the mix).
 Outputs: data/review/rows.jsonl (every candidate with its review status), data/review/queue.csv,
 queue.jsonl and label_studio.json (sampled rows still awaiting a verdict: stages/review/queue.py),
 metrics/review.json (stages/review/metrics.py).
@@ -12,11 +14,13 @@ metrics/review.json (stages/review/metrics.py).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, read_decision_files
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import Taxonomy, load_section
-from stages.review.decisions import apply_decision, decision_ids, read_decisions
+from stages.review.decisions import DecisionSet, EditVerdicts, apply_decision, read_decisions
 from stages.review.metrics import ReviewTally, tally_metrics
 from stages.review.params import ReviewParams
 from stages.review.queue import QueueFiles
@@ -33,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         default=[Path("data/filter/rejected.jsonl"), Path("data/dedup/removed.jsonl")],
         help="rows removed upstream: decisions about them are counted, not errors",
     )
-    parser.add_argument("--decisions", type=Path, default=Path("seeds/reviews/decisions.csv"))
+    parser.add_argument("--decisions", type=Path, default=DECISIONS_FILE)
+    parser.add_argument("--label-studio", type=Path, default=LABEL_STUDIO_EXPORT, help="Label Studio JSON export")
+    parser.add_argument(
+        "--human-checks", type=Path, default=Path("data/filter/human.jsonl"), help="the filter's verdicts on edits"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/review"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/review.json"))
@@ -45,6 +53,27 @@ def _ids_in(paths: list[Path], wanted: set[str]) -> set[str]:
     return {row["id"] for path in paths if path.exists() for _, row in iter_jsonl(path) if row["id"] in wanted}
 
 
+def _decisions(args: argparse.Namespace, on_unknown: str) -> DecisionSet:
+    """The verdicts of the decision files for current rows. Rows are streamed once to learn which of the
+    ids the files name are current or removed upstream, instead of holding every row id."""
+    named = {decision.row_id for decision in read_decision_files(args.decisions, args.label_studio)}
+    known_ids = _ids_in([args.rows], named)
+    removed_ids = _ids_in(args.removed, named)
+    return read_decisions(args.decisions, known_ids, removed_ids, on_unknown, args.label_studio)
+
+
+def _edit_reasons(decisions: DecisionSet, human_checks: Path) -> dict[str, list[str]]:
+    """The filter's reasons against each edit (empty: passed), by row id; a failing edit said on stderr."""
+    edits = [d for d in decisions.by_id.values() if d.verdict == "edit"]
+    verdicts = EditVerdicts.read(human_checks)
+    edit_reasons = {d.row_id: verdicts.of(d) for d in edits}
+    for decision in edits:
+        failed = "; ".join(edit_reasons[decision.row_id])
+        if failed:
+            print(f"review: {decision.where}: the edit fails the filter's checks: {failed}", file=sys.stderr)
+    return edit_reasons
+
+
 def main() -> None:
     """Sample the rows, apply the decisions, write the reviewed rows, the queue files and the metrics.
 
@@ -53,15 +82,14 @@ def main() -> None:
     args = _parser().parse_args()
     params = load_section(args.params, "review", ReviewParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
-    named = decision_ids(args.decisions)
-    known_ids = _ids_in([args.rows], named)
-    removed_ids = _ids_in(args.removed, named)
-    decisions = read_decisions(args.decisions, known_ids, removed_ids, params.on_unknown_id)
+    decisions = _decisions(args, params.on_unknown_id)
+    edit_reasons = _edit_reasons(decisions, args.human_checks)
     sampled = sample_for_review((row for _, row in iter_jsonl(args.rows)), params, taxonomy)
     tally = ReviewTally(sampled)
     with atomic_open(args.out / "rows.jsonl") as rows_file, QueueFiles(args.out, taxonomy) as queue:
         for _, row in iter_jsonl(args.rows):
-            reviewed = apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled)
+            decision = decisions.by_id.get(row["id"])
+            reviewed = apply_decision(row, decision, row["id"] in sampled, edit_reasons.get(row["id"]))
             rows_file.write(dumps_row(reviewed) + "\n")
             tally.add(reviewed)
             if reviewed["review"]["status"] == "pending":

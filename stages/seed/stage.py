@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stages.core.errors import UserError
 from stages.core.jsonl import iter_jsonl, write_json, write_jsonl
-from stages.core.params import Taxonomy, load_section
+from stages.core.params import Taxonomy, load_section, read_params_file, repository_path
 from stages.core.rows import Message, row_id, turn_order_problem
 from stages.core.tally import count_by
-from stages.core.text import match_key, tidy
+from stages.core.text import control_characters, has_visible, match_key, tidy
 from stages.seed.params import SeedParams
 
 Origin = Literal["case", "failure", "eval"]
@@ -53,11 +53,47 @@ REQUIRED_BY_ORIGIN: dict[str, tuple[str, ...]] = {
 def _field_error(path: Path, line_no: int, err: ValidationError) -> UserError:
     first = err.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "line"
-    return UserError(f"{path}:{line_no}: field '{field}': {first['msg']}")
+    return UserError(f"{path}:{line_no}: field '{field}': {first['msg'].removeprefix('Value error, ')}")
+
+
+def text_fields(line: SeedLine) -> list[tuple[str, str]]:
+    """(field name as the file spells it, text) for every text a person wrote on the line."""
+    fields = [(f"messages.{index}.content", message.content) for index, message in enumerate(line.messages)]
+    if line.failed_reply is not None:
+        fields.append(("failed_reply", line.failed_reply))
+    return fields
+
+
+def check_texts(line: SeedLine, where: str) -> None:
+    """Refuse control characters (a bell, a NUL: pasted from a terminal or a log) and texts that show
+    nothing once invisible characters are removed; the UserError names `where` and the field."""
+    for field, text in text_fields(line):
+        found = control_characters(text)
+        if found:
+            position, code = found[0]
+            raise UserError(
+                f"{where}: field '{field}': control character {code} at character {position}"
+                f" ({len(found)} in all); remove it (a line break is written \\n in JSON)"
+            )
+        if not has_visible(text):
+            raise UserError(f"{where}: field '{field}': empty once spaces and invisible characters are removed")
+
+
+def check_failure_pair(row: dict[str, Any], where: str) -> None:
+    """A logged failure whose failed reply is the corrected reply up to case, spacing, punctuation and
+    typographic forms teaches no preference: a UserError naming `where`."""
+    failed = row["meta"].get("failed_reply")
+    if failed is not None and match_key(failed) == match_key(row["messages"][-1]["content"]):
+        last = len(row["messages"]) - 1
+        raise UserError(
+            f"{where}: field 'failed_reply': the same as the corrected reply (messages.{last}.content) once case,"
+            " spacing and punctuation are ignored: it shows no failure to learn from"
+        )
 
 
 def seed_row(line: SeedLine, origin: Origin, taxonomy: Taxonomy, where: str) -> dict[str, Any]:
     """Turn one validated seed line into a schema row (raises UserError naming `where`)."""
+    check_texts(line, where)
     expected_slice = taxonomy.slice_of(line.intent)
     if expected_slice is None:
         raise UserError(f"{where}: field 'intent': '{line.intent}' is not in params taxonomy.slices")
@@ -90,13 +126,19 @@ def seed_row(line: SeedLine, origin: Origin, taxonomy: Taxonomy, where: str) -> 
         "provenance": None,
         "meta": meta,
     }
+    check_failure_pair(row, where)
     row["id"] = row_id(row)
     row["seed_id"] = row["id"]
     return row
 
 
+# A project may have logged no failures yet; expert cases and eval traffic it must have.
+MAY_BE_EMPTY: dict[str, bool] = {"case": False, "failure": True, "eval": False}
+
+
 def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> list[tuple[str, dict[str, Any]]]:
-    """Rows of one seed file, each with its 'file:line' for later error messages."""
+    """Rows of one seed file, each with its 'file:line' for later error messages. A file of cases or
+    eval traffic with no line is a UserError that says so."""
     rows = []
     for line_no, raw in iter_jsonl(path):
         where = f"{path}:{line_no}"
@@ -105,6 +147,9 @@ def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> list[tuple
         except ValidationError as err:
             raise _field_error(path, line_no, err) from None
         rows.append((where, seed_row(line, origin, taxonomy, where)))
+    if not rows and not MAY_BE_EMPTY[origin]:
+        what = "expert cases" if origin == "case" else "eval rows"
+        raise UserError(f"{path}: the file is empty (no JSON lines), so the seed set is empty of {what}")
     return rows
 
 
@@ -140,8 +185,9 @@ def check_seed_set(
     per_intent = Counter(row["intent"] for _, row in train)
     short = sorted(intent for intents in taxonomy.slices.values() for intent in intents if per_intent[intent] < minimum)
     if short:
+        files = " and ".join(sorted({where.rsplit(":", 1)[0] for where, _ in train}))
         raise UserError(
-            f"intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {', '.join(short)}"
+            f"{files}: intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {', '.join(short)}"
         )
 
 
@@ -170,6 +216,28 @@ def seed_metrics(train: list[dict[str, Any]], evaluation: list[dict[str, Any]], 
     }
 
 
+def check_eval_set_param(params_path: Path, produced: Path) -> None:
+    """Check params `evaluate.eval_set.path` (read raw: no stage imports another's schema) before DVC does.
+
+    DVC hashes every dependency of the evaluate stage, the eval set among them, before running it, so a
+    missing or outside file would surface as DVC's own errno message. This stage runs first and lists
+    those two keys as its params, so when they change it names the key instead. The eval split this
+    stage writes (`produced`) is not checked: it is made here.
+    """
+    eval_set = (read_params_file(params_path).get("evaluate") or {}).get("eval_set") or {}
+    value = eval_set.get("path")
+    if not isinstance(value, str) or Path(value) == produced:
+        return
+    key = f"{params_path}: evaluate.eval_set.path"
+    allowed = eval_set.get("allow_outside_repository") is True
+    try:
+        repository_path(value, allowed, "evaluate.eval_set.allow_outside_repository", params_path.resolve().parent)
+    except ValueError as err:
+        raise UserError(f"{key}: {err}") from None
+    if not Path(value).is_file():
+        raise UserError(f"{key}: '{value}' does not exist (or is not a file)")
+
+
 def main() -> None:
     """Validate the three seed files, check the set, write the training and eval rows and the metrics."""
     parser = argparse.ArgumentParser(prog="python -m stages.seed", description=__doc__)
@@ -183,6 +251,7 @@ def main() -> None:
 
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "seed", SeedParams)
+    check_eval_set_param(args.params, args.out / "eval.jsonl")
     train = load_seed_file(args.cases, "case", taxonomy) + load_seed_file(args.failures, "failure", taxonomy)
     evaluation = load_seed_file(args.eval_file, "eval", taxonomy)
     check_seed_set(train, evaluation, taxonomy, params)

@@ -7,17 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stages.core.errors import UserError
+from stages.core.files import text_lines
 from stages.core.rows import conversation_text
 from stages.filter.checks.base import Check, CheckInputs, Row
 
 
 def read_blocklist(path: Path) -> list[str]:
-    """Phrases, one per line; blank lines and `#` comments ignored. A missing file is a UserError."""
-    if not path.exists():
-        raise UserError(f"{path}: blocklist file not found")
+    """Phrases, one per line; blank lines and `#` comments ignored. A missing file or one that is not
+    UTF-8 is a UserError (core.files)."""
     phrases = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for _, line in text_lines(path, "blocklist file"):
         phrase = line.split("#", 1)[0].strip()
         if phrase:
             phrases.append(phrase)

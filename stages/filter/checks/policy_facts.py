@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.core.params import Section
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.base import Check, CheckInputs, Row
@@ -153,7 +154,7 @@ class PolicyFacts:
         """The facts of a policy file; UserError if it is missing or states no figure."""
         if not path.exists():
             raise UserError(f"{path}: policy file not found")
-        facts = cls.from_text(path.read_text(encoding="utf-8"))
+        facts = cls.from_text(read_text(path, "policy file"))
         if not facts.topics:
             raise UserError(f"{path}: no figures found in the policy: is this the policy document?")
         return facts

@@ -2,8 +2,12 @@
 
 Structured output is requested where the server supports it, but answers are always parsed
 defensively: servers without it wrap JSON in prose or code fences, truncate it at max_tokens,
-refuse, or answer with something else entirely. Nothing here raises: every answer ends up as
-turns or as a one-line reason (`code: detail`) that the rejected row carries with the raw text.
+refuse, or answer with something else entirely. An answer that is almost JSON (a trailing comma,
+a raw newline inside a string, a missing closing brace) is repaired with the `json-repair` library
+before it is given up on, and the row's provenance says so (`json_repaired`). An answer cut off at
+max_tokens is never repaired: it is rejected as truncated before parsing. Nothing here raises:
+every answer ends up as turns or as a one-line reason (`code: detail`) that the rejected row
+carries with the raw text.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+import json_repair
 
 from stages.core.rows import turn_order_problem
 from stages.core.text import tidy
@@ -35,14 +42,29 @@ def response_problem(response: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_answer(text: str, kind: TemplateKind) -> tuple[list[dict[str, str]] | None, str | None]:
-    """(turns, None) for a usable answer, else (None, reason).
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed answer: `turns` (None when unusable), the rejection `reason` (None when usable), and
+    whether the JSON had to be repaired first."""
+
+    turns: list[dict[str, str]] | None
+    reason: str | None
+    repaired: bool = False
+
+
+def parse_answer(text: str, kind: TemplateKind) -> Parsed:
+    """The answer's turns, or why it cannot be used.
 
     variation: the whole new conversation; reply: one assistant turn.
     """
-    value = extract_json_object(text)
+    value, repaired = extract_json_object(text)
     if value is None:
-        return None, "unparseable: no JSON object in the answer"
+        return Parsed(None, "unparseable: no JSON object in the answer, even after repair")
+    turns, reason = _turns(value, kind)
+    return Parsed(turns, reason, repaired)
+
+
+def _turns(value: dict[str, Any], kind: TemplateKind) -> tuple[list[dict[str, str]] | None, str | None]:
     if kind == "reply":
         reply = value.get("reply")
         reply = tidy(reply) if isinstance(reply, str) else ""
@@ -67,8 +89,10 @@ def parse_answer(text: str, kind: TemplateKind) -> tuple[list[dict[str, str]] | 
     return turns, None
 
 
-def extract_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object in `text`: the whole text, a fenced block, or the outermost {...} span."""
+def extract_json_object(text: str) -> tuple[dict[str, Any] | None, bool]:
+    """(the JSON object in `text`, whether it was repaired): the whole text, a fenced block, or the
+    outermost {...} span, parsed strictly; failing that, the first of them that json-repair turns
+    into a non-empty object. (None, False) when there is none."""
 
     def candidates() -> Iterator[str]:  # lazily: the whole text is the usual case
         yield text
@@ -83,8 +107,22 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
         except ValueError:
             continue
         if isinstance(value, dict):
-            return value
-    return None
+            return value, False
+    if "{" not in text:
+        return None, False  # prose without an object: nothing to repair
+    for candidate in candidates():
+        repaired = _repair(candidate[candidate.find("{") :] if "{" in candidate else candidate)
+        if repaired:
+            return repaired, True
+    return None, False
+
+
+def _repair(text: str) -> dict[str, Any] | None:
+    try:
+        value = json_repair.loads(text)
+    except Exception:  # the library's contract is to never raise; a bug there must not stop the run
+        return None
+    return value if isinstance(value, dict) and value else None
 
 
 def _clip(text: str) -> str:

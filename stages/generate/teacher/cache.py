@@ -160,11 +160,17 @@ def _cut_unfinished_line(path: Path) -> None:
         handle.truncate(0)
 
 
-def cache_entry(request: TeacherRequest, response: dict[str, Any]) -> dict[str, Any]:
-    """One cache line: the request key, what was asked (kind, model, template, temperature, sampling
-    seed, seed id), the normalized answer (transport.normalize_completion) and when it arrived (UTC)."""
-    return {
+def cache_entry(
+    request: TeacherRequest, response: dict[str, Any], endpoint: str, mode: str, batch_id: str | None = None
+) -> dict[str, Any]:
+    """One cache line: the request key, what was asked (endpoint, kind, model, template, temperature,
+    sampling seed, seed id, the structured-output `mode` that was sent), the normalized answer
+    (transport.normalize_completion), the Batch API batch it came from (None: direct), and when it
+    arrived (UTC)."""
+    entry = {
         "key": request.key,
+        "endpoint": endpoint,
+        "response_format": mode,
         "kind": request.kind,
         "model": request.generator.model,
         "template_id": request.template.template_id,
@@ -175,3 +181,6 @@ def cache_entry(request: TeacherRequest, response: dict[str, Any]) -> dict[str, 
         "response": response,
         "received_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if batch_id is not None:
+        entry["batch_id"] = batch_id
+    return entry

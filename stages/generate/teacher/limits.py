@@ -8,7 +8,8 @@
   the `x-ratelimit-remaining-*` headers say the window is spent (rate_limit_pause, until
   `x-ratelimit-reset-*`), so params limits set above the account's real ones cost a pause, not a
   storm of 429s.
-- `retry_delay`: exponential backoff with jitter, never shorter than the server's retry-after.
+- `retry_delay`: the server's retry-after as given, else exponential backoff with jitter.
+- pacing.py adds the server's announced request allowance and adaptive (AIMD) concurrency.
 
 All times are seconds (time.monotonic for deadlines); costs are USD.
 """
@@ -213,14 +214,16 @@ def _header_number(headers: Any, name: str) -> float | None:
 
 
 def retry_delay(attempt: int, base_s: float, max_s: float, retry_after: float | None, rng: random.Random) -> float:
-    """Seconds before attempt `attempt` + 1: exponential backoff (base_s * 2^(attempt-1), at most max_s)
-    with jitter; never shorter than the server's retry-after (capped at max_s, plus up to 10% jitter).
+    """Seconds before attempt `attempt` + 1: the server's retry-after as given (capped at max_s, plus
+    up to 10% jitter) when it sent one, else exponential backoff (base_s * 2^(attempt-1), at most
+    max_s) with jitter.
 
-    The jitter keeps half the backoff as a floor and spreads the rest, so workers that failed
-    together do not come back together.
+    A retry-after is the server's own figure for when the request will be accepted: waiting longer
+    (say, the backoff's 0.5-1 s for a retry-after of 0.2 s) only idles the workers. The jitter keeps
+    half the backoff as a floor and spreads the rest, so workers that failed together do not come
+    back together.
     """
-    backoff = min(max_s, base_s * 2 ** (attempt - 1))
-    delay = backoff * (0.5 + 0.5 * rng.random())
     if retry_after is not None:
-        delay = max(delay, min(max_s, retry_after) * (1 + RETRY_AFTER_JITTER * rng.random()))
-    return delay
+        return min(max_s, retry_after) * (1 + RETRY_AFTER_JITTER * rng.random())
+    backoff = min(max_s, base_s * 2 ** (attempt - 1))
+    return backoff * (0.5 + 0.5 * rng.random())

@@ -17,13 +17,14 @@ from stages.core.hashing import sha256_hex
 from stages.core.rows import user_text
 from stages.core.text import match_key
 from stages.generate.rows import rejected_row, synthetic_row
-from stages.generate.teacher.answers import parse_answer, response_problem
+from stages.generate.teacher.answers import Parsed, parse_answer, response_problem
 from stages.generate.teacher.plan import TeacherRequest
 from stages.generate.teacher.progress import RequestStats
 from stages.generate.teacher.prompts import prompt_turns
 
 GENERATOR_NAME = "openai"
-GENERATOR_VERSION = "1.0.0"  # bump when prompting or parsing changes what a response becomes
+# Bump when prompting or parsing changes what a response becomes (2: policy excerpts, json-repair).
+GENERATOR_VERSION = "2.0.0"
 PAIR_ID_CHARS = 20
 Entry = dict[str, Any]  # one cache line (cache.cache_entry)
 Row = dict[str, Any]
@@ -77,6 +78,10 @@ def provenance(request: TeacherRequest, entry: Entry | None, params_hash: str) -
         "request_key": request.key,
         "system_fingerprint": response.get("system_fingerprint"),
         "created_at": created_at(entry),
+        "endpoint": entry.get("endpoint") if entry else None,
+        "response_format": entry.get("response_format") if entry else None,
+        "json_repaired": False,
+        "batch_id": entry.get("batch_id") if entry else None,
     }
 
 
@@ -103,19 +108,19 @@ def missing_reason(stats: RequestStats | None) -> str:
     return "budget_exhausted: not requested, the run stopped at generate.openai.max_cost_usd"
 
 
-def answer_turns(
-    request: TeacherRequest, entry: Entry | None, stats: RequestStats | None
-) -> tuple[list[dict[str, str]] | None, str | None, str | None]:
-    """(turns, reason, raw text) of one request's answer; reason is None when the turns are usable."""
+def answer_turns(request: TeacherRequest, entry: Entry | None, stats: RequestStats | None) -> tuple[Parsed, str | None]:
+    """(the parsed answer, its raw text); `Parsed.reason` is None when the turns are usable. A
+    request planned as unfit (its prompt cannot fit the context) is rejected with that reason."""
+    if request.unfit is not None:
+        return Parsed(None, request.unfit), None
     if entry is None:
-        return None, missing_reason(stats), None
+        return Parsed(None, missing_reason(stats)), None
     response = entry["response"]
     raw = response.get("content")
     problem = response_problem(response)
     if problem:
-        return None, problem, raw
-    turns, reason = parse_answer(raw, request.kind)
-    return turns, reason, raw
+        return Parsed(None, problem), raw
+    return parse_answer(raw, request.kind), raw
 
 
 def variation_row(
@@ -125,8 +130,9 @@ def variation_row(
 
     A variation whose user turns match the seed's (stages.core.text.match_key) is rejected as no_change.
     """
-    turns, reason, raw = answer_turns(request, entry, stats)
-    prov = provenance(request, entry, params_hash)
+    parsed, raw = answer_turns(request, entry, stats)
+    turns, reason = parsed.turns, parsed.reason
+    prov = {**provenance(request, entry, params_hash), "json_repaired": parsed.repaired}
     row = synthetic_row(request.seed, turns or [], prov, "variation", {"variation": request.slot})
     if reason is None and match_key(user_text(row)) == _seed_match_key(user_text(request.seed)):
         reason = "no_change"
@@ -157,13 +163,12 @@ def pair_record(
     candidates, reasons, raws = [], [], []
     for rank, request in enumerate((first, second)):
         entry = entries[request.key]
-        turns, reason, raw = answer_turns(request, entry, stats.get(request.key))
+        parsed, raw = answer_turns(request, entry, stats.get(request.key))
         meta = {"pair_id": pair_id, "candidate": rank}
-        messages = [*prompt, *turns] if turns else []
-        candidates.append(
-            synthetic_row(seed, messages, provenance(request, entry, params_hash), "pair_candidate", meta)
-        )
-        reasons.append(reason)
+        messages = [*prompt, *parsed.turns] if parsed.turns else []
+        prov = {**provenance(request, entry, params_hash), "json_repaired": parsed.repaired}
+        candidates.append(synthetic_row(seed, messages, prov, "pair_candidate", meta))
+        reasons.append(parsed.reason)
         raws.append(raw)
     if all(reason is None for reason in reasons):
         record = {

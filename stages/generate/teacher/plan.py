@@ -7,8 +7,16 @@ under params edits: adding a generator moves only the rows it wins, removing one
 rows, and changing a temperature or weight re-requests only that generator's rows. A pair seed
 takes the two best-scoring pair generators, so its two candidates always differ in model or template.
 
-The request key hashes everything that determines the request (model, messages, temperature,
-sampling seed, token limit, response format, template hash); it is the cache key.
+Each prompt quotes the policy rules its seed names (policy.PolicyIndex) and is made to fit the
+generator's context (params `context_tokens`, else what the server reported: formats.EndpointFacts):
+the first excerpt level that fits with `max_tokens` for the answer, else the smallest excerpt with
+the answer limit lowered (not below `min_answer_tokens`); a seed that still cannot fit is planned
+as `unfit`, never sent, and rejected with that reason. Tokens are estimated from UTF-8 bytes
+(`prompt_bytes_per_token`, a deliberately low figure, so estimates err long).
+
+The request key hashes everything that determines the request (endpoint, model, messages,
+temperature, sampling seed, token limit, the response format asked first, template hash); it is
+the cache key, so a cache written by one server never answers for another.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from typing import Any
 
 from stages.core.hashing import canonical_json, sha256_hex
 from stages.generate.params import GenerateParams, OpenAIParams, TeacherGenerator
-from stages.generate.teacher.prompts import ANSWER_SCHEMAS, PromptTemplate, TemplateKind, prompt_values
+from stages.generate.teacher.formats import EndpointFacts, format_args
+from stages.generate.teacher.policy import LEVELS, PolicyIndex
+from stages.generate.teacher.prompts import PromptTemplate, TemplateKind, prompt_values
 
 SAMPLING_SEED_RANGE = 2**31  # servers differ in the seed integers they accept; this range they all do
 MESSAGE_TOKEN_OVERHEAD = 8  # chat formatting tokens per message, generously
@@ -30,8 +40,10 @@ REQUEST_KEY_CHARS = 32
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x, and there are 10k+ of these
 class TeacherRequest:
     """One planned chat completion request: its cache `key` (REQUEST_KEY_CHARS hex), the seed row and
-    slot it serves, the generator and template, the sampling seed, the request `body` and the UTF-8
-    size of its prompt (`prompt_bytes`), from which the token bounds below are estimated."""
+    slot it serves, the generator and template, the sampling seed, the request `body` without its
+    response format (`body_for` adds one), the UTF-8 size of its prompt (`prompt_bytes`),
+    `prompt_tokens` as estimated for the context check, and `unfit`: why it is not sent (the
+    prompt cannot fit the model's context), or None."""
 
     key: str
     kind: TemplateKind
@@ -42,6 +54,8 @@ class TeacherRequest:
     sampling_seed: int
     body: dict[str, Any]  # keyword arguments of chat.completions.create
     prompt_bytes: int
+    prompt_tokens: int = 0
+    unfit: str | None = None
 
     @property
     def max_prompt_tokens(self) -> int:
@@ -58,14 +72,24 @@ class TeacherRequest:
         """The request's token limit (params `max_tokens`, sent as `token_limit_field`)."""
         return int(self.body.get("max_tokens") or self.body.get("max_completion_tokens") or 0)
 
+    def body_for(self, mode: str) -> dict[str, Any]:
+        """The request body with `mode` of structured output (formats.LADDER)."""
+        return {**self.body, **format_args(mode, self.kind)}
+
 
 def plan_requests(
-    seeds: list[dict[str, Any]], params: GenerateParams, templates: dict[str, PromptTemplate], policy: str
+    seeds: list[dict[str, Any]],
+    params: GenerateParams,
+    templates: dict[str, PromptTemplate],
+    policy: PolicyIndex,
+    endpoint: str,
+    facts: EndpointFacts | None = None,
 ) -> tuple[list[TeacherRequest], list[tuple[TeacherRequest, TeacherRequest]]]:
     """(variation requests, pair requests) in seed order: `variations_per_seed` variations per seed,
     and for each seed with meta `pair: true` one request to each of its two pair generators.
-    `templates` are the loaded prompt templates by id; `policy` is the policy text the prompts quote."""
-    planner = _Planner(params.openai, templates, policy)
+    `templates` are the loaded prompt templates by id; `policy` the policy the prompts quote;
+    `endpoint` the normalised base URL (part of every key); `facts` the context sizes servers reported."""
+    planner = _Planner(params.openai, templates, policy, endpoint, facts)
     variations: list[TeacherRequest] = []
     pairs: list[tuple[TeacherRequest, TeacherRequest]] = []
     generators, pair_generators = params.openai.generators, params.openai.pair_generators
@@ -106,84 +130,131 @@ def _draw(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
-def response_format_args(settings: OpenAIParams, kind: TemplateKind) -> dict[str, Any]:
-    """The request arguments that ask for structured output, per params `response_format`."""
-    schema = ANSWER_SCHEMAS[kind]
-    if settings.response_format == "json_schema":
-        return {
-            "response_format": {"type": "json_schema", "json_schema": {"name": kind, "schema": schema, "strict": True}}
-        }
-    if settings.response_format == "json_object":
-        return {"response_format": {"type": "json_object"}}
-    if settings.response_format == "json_object_schema":
-        # llama.cpp's extension; sent as extra_body because the SDK's type has no `schema` key.
-        return {"extra_body": {"response_format": {"type": "json_object", "schema": schema}}}
-    return {}
-
-
 class _Planner:
-    """Builds requests, computing each expensive piece once: the system prompt (with the policy) and
-    its hash per template, the prompt messages per (template, seed), the fixed request arguments
-    per generator. Variations of one seed differ only in their sampling seed."""
+    """Builds requests, computing each expensive piece once: the rendered prompt and its hash per
+    (template, seed, excerpt level), the fixed request arguments per generator. Variations of one
+    seed differ only in their sampling seed."""
 
-    def __init__(self, settings: OpenAIParams, templates: dict[str, PromptTemplate], policy: str) -> None:
+    def __init__(
+        self,
+        settings: OpenAIParams,
+        templates: dict[str, PromptTemplate],
+        policy: PolicyIndex,
+        endpoint: str,
+        facts: EndpointFacts | None,
+    ) -> None:
         self.settings = settings
         self.templates = templates
         self.policy = policy
-        self.fixed: dict[TeacherGenerator, tuple[dict[str, Any], str]] = {}
-        self.prompts: dict[tuple[str, str], tuple[list[dict[str, str]], str, int]] = {}
-        self.system_facts: dict[str, tuple[str, int]] = {}  # system text -> (hash, bytes)
-        self.values: dict[tuple[str, str], dict[str, str]] = {}  # (kind, seed id) -> placeholder values
+        self.endpoint = endpoint
+        self.facts = facts
+        self.fixed: dict[TeacherGenerator, str] = {}
+        self.prompts: dict[tuple[str, str, str], tuple[list[dict[str, str]], str, int]] = {}
+        self.hashes: dict[str, tuple[str, int]] = {}  # message text -> (hash, bytes)
+        self.fits: dict[tuple[TeacherGenerator, str], tuple[str, int, str | None]] = {}
 
     def request(
         self, seed: dict[str, Any], slot: int, generator: TeacherGenerator, sampling_seed: int
     ) -> TeacherRequest:
         """The request of one (seed, slot) for `generator`, with its key."""
         template = self.templates[generator.template]
-        fixed_args, fixed_hash = self._fixed(generator, template)
-        messages, messages_hash, prompt_bytes = self._prompt(template, seed)
-        # The key covers every request argument: the fixed ones (model, temperature, token limit,
-        # response format) and the template hash via fixed_hash, then the sampling seed and messages.
-        key = sha256_hex(f"{fixed_hash}|{sampling_seed}|{messages_hash}")[:REQUEST_KEY_CHARS]
+        level, max_tokens, unfit = self._fit(generator, template, seed)
+        messages, messages_hash, prompt_bytes = self._prompt(template, seed, level)
+        # The key covers every request argument: the fixed ones (endpoint, model, temperature,
+        # response format asked first, template hash), the token limit, the sampling seed and messages.
+        key = sha256_hex(f"{self._fixed(generator, template)}|{max_tokens}|{sampling_seed}|{messages_hash}")
+        body = {
+            "model": generator.model,
+            "messages": messages,
+            "seed": sampling_seed,
+            "temperature": generator.temperature,
+            self.settings.token_limit_field: max_tokens,
+        }
         return TeacherRequest(
-            key=key,
+            key=key[:REQUEST_KEY_CHARS],
             kind=template.kind,
             seed=seed,
             slot=slot,
             generator=generator,
             template=template,
             sampling_seed=sampling_seed,
-            body={"model": generator.model, "messages": messages, "seed": sampling_seed, **fixed_args},
+            body=body,
             prompt_bytes=prompt_bytes,
+            prompt_tokens=self._tokens(prompt_bytes),
+            unfit=unfit,
         )
 
-    def _fixed(self, generator: TeacherGenerator, template: PromptTemplate) -> tuple[dict[str, Any], str]:
+    def _fixed(self, generator: TeacherGenerator, template: PromptTemplate) -> str:
         fixed = self.fixed.get(generator)
         if fixed is None:
-            args = {
+            material = {
+                "endpoint": self.endpoint,
+                "model": generator.model,
                 "temperature": generator.temperature,
-                self.settings.token_limit_field: self.settings.max_tokens,
-                **response_format_args(self.settings, template.kind),
+                "token_limit_field": self.settings.token_limit_field,
+                "response_format": self.settings.response_format,
+                "template_hash": template.content_hash,
             }
-            material = {"model": generator.model, **args, "template_hash": template.content_hash}
-            fixed = self.fixed[generator] = (args, sha256_hex(canonical_json(material)))
+            fixed = self.fixed[generator] = sha256_hex(canonical_json(material))
         return fixed
 
-    def _prompt(self, template: PromptTemplate, seed: dict[str, Any]) -> tuple[list[dict[str, str]], str, int]:
-        memo_key = (template.template_id, seed["id"])
+    def _tokens(self, prompt_bytes: int) -> int:
+        return math.ceil(prompt_bytes / self.settings.prompt_bytes_per_token) + 2 * MESSAGE_TOKEN_OVERHEAD
+
+    def _fit(
+        self, generator: TeacherGenerator, template: PromptTemplate, seed: dict[str, Any]
+    ) -> tuple[str, int, str | None]:
+        """(excerpt level, answer token limit, unfit reason or None) for one seed and generator."""
+        memo_key = (generator, seed["id"])
+        fit = self.fits.get(memo_key)
+        if fit is not None:
+            return fit
+        settings = self.settings
+        context = generator.context_tokens or (self.facts.context(generator.model) if self.facts else None)
+        fit = (LEVELS[0], settings.max_tokens, None)
+        if context is not None:
+            fit = self._shrink(generator, template, seed, context)
+        self.fits[memo_key] = fit
+        return fit
+
+    def _shrink(
+        self, generator: TeacherGenerator, template: PromptTemplate, seed: dict[str, Any], context: int
+    ) -> tuple[str, int, str | None]:
+        settings = self.settings
+        tokens = 0
+        for level in LEVELS:
+            tokens = self._tokens(self._prompt(template, seed, level)[2])
+            if tokens + settings.max_tokens <= context:
+                return level, settings.max_tokens, None
+        room = context - tokens
+        floor = min(settings.min_answer_tokens, settings.max_tokens)
+        if room >= floor:
+            return LEVELS[-1], room, None
+        reason = (
+            f"context_exceeded: the prompt needs ~{tokens} tokens even quoting only the named policy rules,"
+            f" plus {floor} for the answer (min_answer_tokens), over the {context}-token context of"
+            f" {generator.model}"
+        )
+        return LEVELS[-1], settings.max_tokens, reason
+
+    def _prompt(
+        self, template: PromptTemplate, seed: dict[str, Any], level: str
+    ) -> tuple[list[dict[str, str]], str, int]:
+        memo_key = (template.template_id, seed["id"], level)
         prompt = self.prompts.get(memo_key)
         if prompt is None:
-            values_key = (template.kind, seed["id"])
-            values = self.values.get(values_key)
-            if values is None:
-                values = self.values[values_key] = prompt_values(seed, template.kind, self.policy)
+            refs = seed.get("meta", {}).get("policy_refs") or []
+            values = prompt_values(seed, template.kind, self.policy.quote(refs, level))
             messages = template.render(values)
-            system = messages[0]["content"]
-            facts = self.system_facts.get(system)
-            if facts is None:
-                facts = self.system_facts[system] = (sha256_hex(system), len(system.encode("utf-8")))
-            hashes = [facts[0], *(sha256_hex(m["content"]) for m in messages[1:])]
-            turns = "\x1f".join(f"{m['role']}:{content_hash}" for m, content_hash in zip(messages, hashes, strict=True))
-            prompt_bytes = facts[1] + sum(len(m["content"].encode("utf-8")) for m in messages[1:])
-            prompt = self.prompts[memo_key] = (messages, sha256_hex(turns), prompt_bytes)
+            facts = [self._hash(m["content"]) for m in messages]
+            turns = "\x1f".join(f"{m['role']}:{fact[0]}" for m, fact in zip(messages, facts, strict=True))
+            prompt = self.prompts[memo_key] = (messages, sha256_hex(turns), sum(fact[1] for fact in facts))
         return prompt
+
+    def _hash(self, text: str) -> tuple[str, int]:
+        facts = self.hashes.get(text)
+        if facts is None:
+            facts = (sha256_hex(text), len(text.encode("utf-8")))
+            if len(self.hashes) < 100_000:  # system parts repeat; user parts mostly do not
+                self.hashes[text] = facts
+        return facts

@@ -11,7 +11,9 @@ A template file is a short YAML header, then a system part and a user part:
     === user ===
     ... {{conversation}} ... {{output_format}}
 
-Placeholders are `{{name}}` (see PLACEHOLDERS); they are filled in one pass, so text inserted
+Placeholders are `{{name}}` (see PLACEHOLDERS); `{{policy}}` is the excerpt of the policy that the
+seed's `policy_refs` name (policy.PolicyIndex), not the whole document, so prompts fit small
+models' contexts. They are filled in one pass, so text inserted
 from the policy or a seed is never expanded again. The template id is the file stem and its hash
 covers the whole file, so editing a template re-requests exactly the rows made with it.
 """
@@ -86,8 +88,8 @@ class PromptTemplate:
     content_hash: str
     system: str
     user: str
-    # Rendered parts by the values they use: the system part (with the 17 kB policy) is then one
-    # shared string for all requests, rendered and hashed once.
+    # Rendered system parts by the values they use: seeds that name the same policy rules share one
+    # string, rendered and hashed once.
     _memo: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict, repr=False, compare=False)
 
     def render(self, values: dict[str, str]) -> list[dict[str, str]]:
@@ -169,7 +171,8 @@ def load_templates(params: OpenAIParams, prompts_dir: Path, params_path: Path) -
 
 
 def prompt_values(seed: dict[str, Any], kind: TemplateKind, policy: str) -> dict[str, str]:
-    """Placeholder values for one seed: a variation sees the whole conversation, a reply the prompt."""
+    """Placeholder values for one seed: a variation sees the whole conversation, a reply the prompt;
+    `policy` is the text `{{policy}}` stands for (the seed's excerpt)."""
     turns = seed["messages"] if kind == "variation" else prompt_turns(seed)
     refs = seed.get("meta", {}).get("policy_refs") or []
     return {

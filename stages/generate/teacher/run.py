@@ -1,77 +1,101 @@
 """The `openai` generate backend: seeds -> teacher requests -> cached responses -> rows and pairs.
 
-`generate_with_teacher` plans the requests (plan, prompts), sends only those the cache lacks
-(`TeacherRunner`), and builds the outputs from the plan and the cache alone (outputs, metrics), so
-the same params and cache give byte-identical files whatever order answers arrived in, and a fully
-cached run sends nothing (and needs no API key).
+`generate_with_teacher` takes the trial's seeds (params `trial_seeds` / `trial_share`), plans the
+requests (plan, prompts, policy), sends only those the cache lacks, directly (direct.TeacherRunner)
+or through the Batch API (batch.BatchRunner, params `batch`), and builds the outputs from the plan
+and the cache alone (outputs, metrics), so the same params and cache give byte-identical files
+whatever order answers arrived in, and a fully cached run sends nothing (and needs no API key).
 
-`TeacherRunner` runs `concurrency` asyncio workers over one shared queue. Each attempt reserves its
-worst case in the budget (limits.Budget), waits for the shared pause and the rate limiters
-(limits.RequestLimits), is sent (transport), and is then either stored in the cache the moment it
-arrives, or classified (transport.ErrorPolicy): retried with backoff, given up as a rejected row,
-or the end of the run when the endpoint itself is broken.
+When a server reports a context size during the run (its "maximum context length" error), the
+requests are planned once more with it, so the prompts that did not fit are shrunk and sent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import random
-from collections.abc import Iterator
+import math
+import sys
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import openai
-
 from stages.core.errors import UserError
-from stages.generate.params import GenerateParams, OpenAIParams
-from stages.generate.teacher.cache import ResponseCache, cache_entry
-from stages.generate.teacher.limits import Budget, BudgetStop, RequestLimits, request_cost, retry_delay, token_cost
-from stages.generate.teacher.metrics import teacher_metrics
-from stages.generate.teacher.outputs import build_rows
+from stages.generate.params import GenerateParams, ModelPrice, OpenAIParams
+from stages.generate.teacher.cache import ResponseCache
+from stages.generate.teacher.formats import EndpointFacts
+from stages.generate.teacher.limits import Budget
+from stages.generate.teacher.metrics import append_run_log, run_figures, teacher_metrics
+from stages.generate.teacher.outputs import TeacherRows, build_rows
 from stages.generate.teacher.plan import TeacherRequest, plan_requests
-from stages.generate.teacher.progress import Progress, RequestStats, RunReport
+from stages.generate.teacher.policy import PolicyIndex
+from stages.generate.teacher.progress import Progress, RunReport, farewell
 from stages.generate.teacher.prompts import load_templates
-from stages.generate.teacher.transport import (
-    ClientFactory,
-    Endpoint,
-    EndpointHealth,
-    ErrorPolicy,
-    GiveUp,
-    default_client,
-    maybe_billed,
-    normalize_completion,
-    post_completion,
-    resolve_endpoint,
-)
+from stages.generate.teacher.transport import ClientFactory, default_client, resolve_endpoint
 
-# Workers start a few ms apart: answers then come back spread out, not in one burst that the
-# event loop (about 1 ms of SDK and HTTP work per answer) would have to work through in a queue.
-RAMP_UP_S = 0.002
+PLAN_ROUNDS = 2  # a second round only when a server reported a context size in the first
 
 
 @dataclass(frozen=True)
 class TeacherPaths:
     """Where the backend reads and writes: prompt templates (prompts/<template>.md), the policy the
-    prompts quote, the response cache directory, and params.yaml (named in error messages)."""
+    prompts quote, the response cache directory, params.yaml (named in error messages), and the run
+    log (untracked JSON Lines; None: none)."""
 
     prompts: Path
     policy: Path
     cache: Path
     params: Path
+    run_log: Path | None = None
 
 
 @dataclass
 class TeacherResult:
-    """The backend's outputs (see outputs.TeacherRows), its `teacher` metrics, and `stop_message`
-    (set when the budget stopped the run early: the stage writes the outputs, then fails with it)."""
+    """The backend's outputs (see outputs.TeacherRows), its `teacher` metrics (the data), `run`
+    (what this run did: the run log's figures), and `stop_message` (set when the budget stopped the
+    run early: the stage writes the outputs, then fails with it)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
-    stop_message: str | None = None  # set when the budget stopped the run early
+    run: dict[str, Any] = field(default_factory=dict)
+    stop_message: str | None = None
+
+
+def trial_seeds(seeds: list[dict[str, Any]], settings: OpenAIParams) -> list[dict[str, Any]]:
+    """The seeds a trial run uses: the first `trial_seeds` (or the first `trial_share` of them,
+    rounded up) taken one intent at a time in file order, so even a few seeds cover several
+    intents; all seeds when neither is set. A larger trial keeps a smaller one's seeds."""
+    if settings.trial_seeds is None and settings.trial_share is None:
+        return seeds
+    by_intent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for seed in seeds:
+        by_intent[seed["intent"]].append(seed)
+    order = [group[i] for i in range(max(map(len, by_intent.values()), default=0)) for group in by_intent.values()
+             if i < len(group)]  # fmt: skip
+    count = settings.trial_seeds or math.ceil((settings.trial_share or 0) * len(seeds))
+    chosen = {id(seed) for seed in order[:count]}
+    return [seed for seed in seeds if id(seed) in chosen]  # back in file order
+
+
+def endpoint_prices(settings: OpenAIParams, endpoint: str, params_path: Path) -> dict[str, ModelPrice]:
+    """Price per model at `endpoint`; a UserError names the missing price (a remote endpoint with
+    no price, or no batch price when `batch` is on)."""
+    prices: dict[str, ModelPrice] = {}
+    for generator in [*settings.generators, *settings.pair_generators]:
+        price = settings.price(endpoint, generator.model)
+        if price is None:
+            raise UserError(
+                f"{params_path}: generate.openai.prices: no price for model '{generator.model}' at {endpoint};"
+                f" add it under prices: {{'{endpoint}': {{'{generator.model}': ...}}}} (0 for a free server)"
+            )
+        if settings.batch and price.batch_input_per_1m is None:
+            raise UserError(
+                f"{params_path}: generate.openai.prices: '{endpoint}' gives no batch_input_per_1m/batch_output_per_1m"
+                f" for '{generator.model}', and generate.openai.batch is on"
+            )
+        prices[generator.model] = price
+    return prices
 
 
 def generate_with_teacher(
@@ -83,27 +107,60 @@ def generate_with_teacher(
 ) -> TeacherResult:
     """Variations (and preference pairs for seeds with meta `pair: true`) of `seeds` from teacher models.
 
-    `params.openai` picks the generators, limits and budget; `progress_stream` gets the status line
-    (default stderr); `client_factory` makes the SDK client. Raises UserError for a missing policy
-    or template, a missing key, or a broken endpoint; a request that fails for good becomes a
-    rejected row, and a spent budget sets `stop_message` instead of raising.
+    `params.openai` picks the generators, limits and budget; `progress_stream` gets the progress
+    bar (default stderr); `client_factory` makes the SDK client. Raises UserError for a missing
+    policy or template, a missing key or price, or a broken endpoint; a request that fails for
+    good becomes a rejected row, and a spent budget sets `stop_message` instead of raising.
     """
     settings = params.openai
+    seeds = trial_seeds(seeds, settings)
     templates = load_templates(settings, paths.prompts, paths.params)
     if not paths.policy.exists():
         raise UserError(f"{paths.policy}: policy document not found (the teacher's prompts quote it)")
-    policy = paths.policy.read_text(encoding="utf-8").strip()
-    variations, pairs = plan_requests(seeds, params, templates, policy)
-    requests = list({r.key: r for r in [*variations, *(c for pair in pairs for c in pair)]}.values())
-
+    policy = PolicyIndex(paths.policy.read_text(encoding="utf-8"))
+    endpoint = settings.endpoint_url()
+    prices = endpoint_prices(settings, endpoint, paths.params)
+    report, budget = RunReport(stats={}), Budget(settings.max_cost_usd)
     with ResponseCache(paths.cache) as cache:
-        cached_keys = {r.key for r in requests if cache.get(r.key) is not None}
-        report = send_missing(requests, cached_keys, cache, settings, progress_stream, client_factory)
+        facts = EndpointFacts(paths.cache, endpoint)
+        cached_at_start = set(cache.entries)
+        requests: list[TeacherRequest] = []
+        try:
+            for _ in range(PLAN_ROUNDS):
+                variations, pairs = plan_requests(seeds, params, templates, policy, endpoint, facts)
+                requests = list({r.key: r for r in [*variations, *(c for pair in pairs for c in pair)]}.values())
+                learned = facts.contexts_learned
+                _send(requests, cache, (settings, facts, prices, budget), report, progress_stream, client_factory)
+                if facts.contexts_learned == learned or report.stopped_by_budget:
+                    break
+        finally:
+            facts.save()
+            report.extra["format_fallbacks"] = facts.fallbacks
+            report.extra["contexts_learned"] = facts.contexts_learned
+            _farewell(requests, cache, report, progress_stream)
         entries = {r.key: cache.get(r.key) for r in requests}
-
     built = build_rows(variations, pairs, entries, report.stats, params.provenance_hash("openai"))
+    report.extra["cached_keys"] = {r.key for r in requests} & cached_at_start
+    return _result(built, requests, entries, prices, report, settings, paths, endpoint)
+
+
+def _result(
+    built: TeacherRows,
+    requests: list[TeacherRequest],
+    entries: dict[str, Any],
+    prices: dict[str, ModelPrice],
+    report: RunReport,
+    settings: OpenAIParams,
+    paths: TeacherPaths,
+    endpoint: str,
+) -> TeacherResult:
+    cached_keys = report.extra.pop("cached_keys")
+    candidates = [c for pair in built.pairs for c in pair["candidates"]]
+    repaired = sum(bool(row["provenance"].get("json_repaired")) for row in [*built.rows, *built.rejected, *candidates])
     result = TeacherResult(built.rows, built.rejected, built.pairs)
-    result.metrics = teacher_metrics(requests, cached_keys, entries, report, params)
+    result.metrics = teacher_metrics(requests, entries, prices, repaired)
+    result.run = run_figures(requests, cached_keys, report)
+    append_run_log(paths.run_log, endpoint, result.run)
     if report.stopped_by_budget:
         result.stop_message = (
             f"budget reached: generate.openai.max_cost_usd={settings.max_cost_usd} would be exceeded by the next"
@@ -114,142 +171,46 @@ def generate_with_teacher(
     return result
 
 
-def send_missing(
+def _send(
     requests: list[TeacherRequest],
-    cached_keys: set[str],
     cache: ResponseCache,
-    settings: OpenAIParams,
+    context: tuple[OpenAIParams, EndpointFacts, dict[str, ModelPrice], Budget],
+    report: RunReport,
     progress_stream: IO[str] | None,
     client_factory: ClientFactory,
-) -> RunReport:
-    """Send the requests whose key is not in `cached_keys`, storing answers in `cache`; an empty
-    report when there are none (a fully cached run needs neither the endpoint nor the key)."""
-    pending = [r for r in requests if r.key not in cached_keys]
+) -> None:
+    """Send the requests that are neither cached, unfit, nor given up earlier in this run, adding to
+    `report`; nothing (and no key needed) when there are none. On any exit with requests still
+    missing, say that finished answers are kept and a rerun resumes."""
+    settings, facts, prices, budget = context
+    given_up = {key for key, stats in report.stats.items() if stats.failure}
+    pending = [r for r in requests if r.unfit is None and r.key not in given_up and cache.get(r.key) is None]
     if not pending:
-        return RunReport(stats={})
+        return
     endpoint = resolve_endpoint(settings)
     cache.redact = endpoint.redact
-    progress = Progress(total=len(requests), cached=len(cached_keys), stream=progress_stream)
-    return TeacherRunner(settings, endpoint, cache, progress, client_factory).run(pending)
+    progress = Progress(total=len(requests), cached=len(requests) - len(pending), stream=progress_stream)
+    log = progress_stream if progress_stream is not None else sys.stderr
+    try:
+        if settings.batch:
+            from stages.generate.teacher.batch import BatchRunner  # only batch runs need it
+
+            BatchRunner(settings, endpoint, cache, progress, (facts, prices, budget), client_factory, log).run(
+                pending, report
+            )
+        else:
+            from stages.generate.teacher.direct import TeacherRunner
+
+            runner = TeacherRunner(settings, endpoint, cache, progress, (facts, prices, budget), client_factory)
+            runner.log = log
+            runner.run(pending, report)
+    finally:
+        progress.close()
 
 
-class TeacherRunner:
-    """Sends requests with `settings.concurrency` workers, within the budget and rate limits, with retries.
-
-    Collaborators: Budget and RequestLimits (limits), ErrorPolicy and EndpointHealth (transport),
-    ResponseCache (cache), Progress and RunReport (progress). `rng` draws the backoff jitter.
-    """
-
-    def __init__(
-        self,
-        settings: OpenAIParams,
-        endpoint: Endpoint,
-        cache: ResponseCache,
-        progress: Progress,
-        client_factory: ClientFactory = default_client,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.settings = settings
-        self.endpoint = endpoint
-        self.cache = cache
-        self.progress = progress
-        self.client_factory = client_factory
-        self.rng = rng or random.Random()
-        self.budget = Budget(settings.max_cost_usd)
-        self.limits = RequestLimits(settings.rpm_limit, settings.tpm_limit)
-        self.errors = ErrorPolicy(endpoint, settings)
-        self.health = EndpointHealth(endpoint)
-        self.report = RunReport(stats={})
-
-    def run(self, requests: list[TeacherRequest]) -> RunReport:
-        """Send every request (until the budget stops the run); raises EndpointError for a broken endpoint."""
-        asyncio.run(self._run(requests))
-        self.report.spent_usd = self.budget.spent
-        self.report.rate_limit_pauses = self.limits.pause.rate_limit_pauses
-        return self.report
-
-    async def _run(self, requests: list[TeacherRequest]) -> None:
-        pending: Iterator[TeacherRequest] = iter(requests)
-        client = self.client_factory(self.endpoint)
-        workers = [
-            asyncio.create_task(self._worker(client, pending, start_after=index * RAMP_UP_S))
-            for index in range(min(self.settings.concurrency, len(requests)))
-        ]
-        try:
-            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                if task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-        finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            await client.close()
-            self.progress.update(force=True)
-
-    async def _worker(self, client: openai.AsyncOpenAI, pending: Iterator[TeacherRequest], start_after: float) -> None:
-        await asyncio.sleep(start_after)
-        for request in pending:  # a shared iterator: each request goes to exactly one worker
-            if self.report.stopped_by_budget:
-                return
-            stats = self.report.stats.setdefault(request.key, RequestStats())
-            try:
-                await self._send(client, request, stats)
-            except BudgetStop:
-                self.report.stopped_by_budget = True
-                return
-            except GiveUp as give_up:
-                stats.failure = self.endpoint.redact(give_up.reason)
-                self.progress.failed += 1
-                self.health.failure(stats.failure)  # raises once the endpoint looks broken
-            self.progress.update()
-
-    async def _send(self, client: openai.AsyncOpenAI, request: TeacherRequest, stats: RequestStats) -> None:
-        """Attempt `request` until it is answered (and cached); raises GiveUp, BudgetStop or EndpointError."""
-        price = self.settings.prices[request.generator.model]
-        worst_case = token_cost(request.max_prompt_tokens, request.max_completion_tokens, price)
-        for attempt in itertools.count(1):
-            if not self.budget.try_reserve(worst_case):
-                raise BudgetStop
-            try:
-                await self.limits.wait(request.approx_tokens)
-                stats.sent = True
-                answer, headers = await post_completion(client, request.body, self.settings.timeout_s)
-                response = normalize_completion(answer)
-            except Exception as err:
-                # A timeout or a connection lost after sending may still be billed: count the worst case.
-                self._charge(stats, worst_case, worst_case if maybe_billed(err) else 0.0)
-                await self._back_off(err, request, attempt, stats)
-                continue
-            cost = request_cost(response["usage"], price)
-            self._charge(stats, worst_case, worst_case if cost is None else cost)
-            self._store(request, stats, response, headers)
-            return
-
-    def _charge(self, stats: RequestStats, reserved: float, charged: float) -> None:
-        self.budget.settle(reserved, charged)
-        stats.charged_usd += charged
-        self.progress.cost += charged
-
-    async def _back_off(self, err: Exception, request: TeacherRequest, attempt: int, stats: RequestStats) -> None:
-        """Raise for an error not worth retrying, or after the last attempt; else wait before the next one."""
-        retry = self.errors.classify(err, request.generator.model, attempt, self.health.succeeded > 0)
-        if retry.window_headers is not None:
-            self.limits.pause.hold_for_window(retry.window_headers, request.approx_tokens)
-        if attempt > self.settings.max_retries:
-            raise GiveUp(f"request_failed: {self.errors.describe(err)} after {attempt} attempts") from None
-        stats.retries += 1
-        self.progress.retries += 1
-        settings = self.settings
-        delay = retry_delay(attempt, settings.backoff_base_s, settings.backoff_max_s, retry.retry_after, self.rng)
-        if retry.retry_after is not None:  # the limit is shared: every worker waits
-            self.limits.pause.extend(delay)
-        await asyncio.sleep(delay)
-
-    def _store(self, request: TeacherRequest, stats: RequestStats, response: dict[str, Any], headers: Any) -> None:
-        if response["usage"]:
-            self.progress.tokens += stats.add_usage(response["usage"])
-        self.cache.append(cache_entry(request, response))
-        self.limits.pause.hold_for_window(headers, request.approx_tokens)
-        self.health.success()
-        self.progress.sent += 1
+def _farewell(requests: list[TeacherRequest], cache: ResponseCache, report: RunReport, stream: IO[str] | None) -> None:
+    """On any exit of a run that sent something while requests are still missing: what is kept, and
+    that a rerun resumes."""
+    missing = sum(1 for r in requests if r.unfit is None and cache.get(r.key) is None)
+    if missing and report.stats:
+        print(farewell(len(cache), missing, str(cache.directory)), file=stream or sys.stderr, flush=True)

@@ -1,8 +1,9 @@
 """Talking to the teacher endpoint: the official `openai` SDK over HTTP, and what its errors mean.
 
-- `resolve_endpoint`: base URL from params, else OPENAI_BASE_URL, else OpenAI's; the key only from
-  OPENAI_API_KEY. The key lives in `Endpoint` (hidden from repr) and `redact` scrubs it from every
-  string this package stores or prints.
+- `resolve_endpoint`: base URL from params, else OPENAI_BASE_URL, else OpenAI's, normalised
+  (params.normalise_base_url: the endpoint's identity in request keys and provenance); the key only
+  from OPENAI_API_KEY. The key lives in `Endpoint` (hidden from repr) and `redact` scrubs it from
+  every string this package stores or prints.
 - `post_completion` sends one request through the SDK; `normalize_completion` keeps what the
   pipeline needs of the answer.
 - `ErrorPolicy.classify` sorts a failed attempt: worth a retry (429, 408/409, 5xx, timeouts,
@@ -28,7 +29,6 @@ from stages.core.errors import UserError
 from stages.generate.params import OpenAIParams
 from stages.generate.teacher.limits import parse_retry_after
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 REDACTED = "[redacted]"
 FAIL_FAST_AFTER = 8  # this many failed requests before any success: the endpoint, not the rows, is broken
 CONNECT_ATTEMPTS_BEFORE_FIRST_SUCCESS = 2
@@ -38,7 +38,7 @@ MAX_CAUSES = 10  # how far down an exception's __cause__ chain to look
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where requests go (`base_url`, no trailing slash) and the key that goes with them (never in repr)."""
+    """Where requests go (`base_url`, normalised) and the key that goes with them (never in repr)."""
 
     base_url: str
     api_key: str = field(repr=False)
@@ -54,13 +54,13 @@ def resolve_endpoint(settings: OpenAIParams) -> Endpoint:
     Raises UserError when OPENAI_API_KEY is unset (a local server without auth accepts any value).
     """
     api_key = os.environ.get("OPENAI_API_KEY", "")
-    base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    base_url = settings.endpoint_url()
     if not api_key:
         raise UserError(
             f"generate.backend is 'openai' but OPENAI_API_KEY is not set (endpoint {base_url}); "
             "a local server without auth accepts any value, e.g. OPENAI_API_KEY=none"
         )
-    return Endpoint(base_url=base_url.rstrip("/"), api_key=api_key)
+    return Endpoint(base_url=base_url, api_key=api_key)
 
 
 ClientFactory = Callable[[Endpoint], openai.AsyncOpenAI]

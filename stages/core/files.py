@@ -1,0 +1,163 @@
+"""One reader for every file a person or another tool hands over: seed JSONL, the reviewers' CSV, an
+imported eval log, the blocklist, the policy, a Label Studio export.
+
+Every problem is a UserError that names the file, the place as a person finds it and what is wrong:
+  encoding   the text must be UTF-8 (a byte-order mark is accepted and dropped). Otherwise the error
+             names the line, the character and the byte, and the encoding the bytes look like
+             (charset-normalizer's guess), so the file can be saved again as UTF-8. The file is never
+             decoded by a guess: a wrong guess would put garbled text into the training data silently.
+  lines      split at "\\n" only (a CRLF file's "\\r" is dropped): a stray carriage return or Unicode line
+             separator inside a line never splits it, so line numbers are an editor's.
+  CSV        as spreadsheets save it (Python's csv module): quoted cells may hold line breaks, commas and
+             quotes; the delimiter is the one of ",", ";" or tab that makes the header hold the required
+             columns (spreadsheets in some locales save with ";"); rows that are blank or only delimiters
+             are skipped. `path:N` names the spreadsheet row N (the header is row 1), with the text
+             editor's lines beside it when a quoted cell spans several lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charset_normalizer import from_path
+
+from stages.core.errors import UserError
+
+BOM = "\ufeff"
+DELIMITERS = (",", ";", "\t")
+
+
+def _encoding_error(path: Path, line: int, data: bytes, err: UnicodeDecodeError) -> UserError:
+    """The error for line `line` (its bytes `data`) that is not UTF-8, with the whole file's likely encoding."""
+    column = len(data[: err.start].decode("utf-8", errors="replace")) + 1
+    guess = from_path(path).best()
+    looks = f"; the bytes look like {guess.encoding}" if guess is not None and guess.encoding != "utf_8" else ""
+    return UserError(
+        f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks};"
+        " save the file as UTF-8"
+    )
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    return path
+
+
+def text_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its "\\n" or "\\r\\n") for each line, streamed: memory does
+    not grow with the file. A missing file or a line that is not UTF-8 is a UserError (module docstring);
+    `what` names the file's role in the first."""
+    path = _existing(path, what)
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise _encoding_error(path, number, data, err) from None
+            if number == 1:
+                line = line.removeprefix(BOM)
+            yield number, line.removesuffix("\n").removesuffix("\r")
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The whole file's text: UTF-8 without a byte-order mark, line ends as "\\n" (see `text_lines`)."""
+    return "".join(line + "\n" for _, line in text_lines(path, what))
+
+
+def json_error_detail(err: json.JSONDecodeError, line: str) -> str:
+    """What is wrong with a JSON text and where, as a person looks for it: the character (column) of
+    the fault, and for a string that never ends, where it starts and that the line ends first."""
+    if err.msg.startswith("Unterminated string"):
+        return f"a string that starts at character {err.colno} has no closing quote before the line ends"
+    near = line[max(0, err.pos - 15) : err.pos + 15].replace("\t", " ")
+    if err.msg.startswith("Invalid control character"):
+        char = line[err.pos] if err.pos < len(line) else "?"
+        return f"a raw control character U+{ord(char):04X} at character {err.colno}; write it escaped (\\n, \\t)"
+    return f"{err.msg.lower()} at character {err.colno} (near {near!r})"
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """A whole JSON document (a Label Studio export); bad JSON is a UserError naming line and character."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        line = text.split("\n")[err.lineno - 1]
+        err.pos = err.colno - 1  # the detail reads the fault's own line
+        raise UserError(f"{path}:{err.lineno}: not valid JSON: {json_error_detail(err, line)}") from None
+
+
+@dataclass(frozen=True)
+class CsvRecord:
+    """One CSV row with a value: `values` maps each header column to its cell ("" when absent);
+    `where` is "path:row", plus the text lines when they differ from the row number."""
+
+    row: int
+    where: str
+    values: dict[str, str]
+
+
+def _where(path: Path, row: int, first: int, last: int) -> str:
+    """ "path:row", with the text editor's lines when they are not just line `row`."""
+    if first == last == row:
+        return f"{path}:{row}"
+    lines = f"text line {first}" if first == last else f"text lines {first}-{last}"
+    return f"{path}:{row} ({lines})"
+
+
+def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[list[str], str]]:
+    """(cells, where) of each CSV record after the header, blank ones included; bad quoting is a UserError."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    last, row = 0, 0
+    while True:
+        row += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            where = _where(path, row, last + 1, reader.line_num)
+            raise UserError(f"{where}: not valid CSV ({err}): a quote opened in this row is never closed") from None
+        if row > 1:
+            yield cells, _where(path, row, last + 1, reader.line_num)
+        last = reader.line_num
+
+
+def _header(path: Path, text: str, required: Sequence[str], hint: str) -> tuple[str, list[str]]:
+    """The delimiter whose header row holds every required column, and that header (stripped)."""
+    first_line = text.split("\n", 1)[0]
+    for delimiter in DELIMITERS:
+        header = [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])]
+        if all(name in header for name in required):
+            return delimiter, header
+    header = [cell.strip() for cell in next(csv.reader([first_line]), [])]
+    shown = [name[:30] for name in header[:12]]
+    missing = [name for name in required if name not in header]
+    raise UserError(f"{path}:1: column(s) {missing} not in the header {shown}{hint}")
+
+
+def iter_csv(path: str | Path, required: Sequence[str], what: str = "file", hint: str = "") -> Iterator[CsvRecord]:
+    """The rows of a CSV file with a header, as a spreadsheet numbers them (module docstring); rows that
+    are blank or hold only delimiters and spaces are skipped. A header without every `required` column
+    (the error ends with `hint`), a row with more cells than the header or an unclosed quote is a
+    UserError naming the row."""
+    path = Path(path)
+    text = read_text(path, what)
+    delimiter, header = _header(path, text, required, hint)
+    for row, (cells, where) in enumerate(_rows(path, text, delimiter), start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            raise UserError(
+                f"{where}: {len(cells)} cells but the header has {len(header)} columns;"
+                f" a cell holding '{delimiter}' must be quoted"
+            )
+        yield CsvRecord(row, where, {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)})

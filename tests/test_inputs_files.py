@@ -1,0 +1,246 @@
+"""Issue 12, kinds 2 and 8: files from spreadsheets and other tools, and errors that point to the place.
+
+Every user file goes through core.files: encodings named, rows numbered as a spreadsheet shows them,
+CRLF, byte-order marks, quoted multi-line cells and delimiter-only rows handled; a Label Studio export
+reads back as decisions; broken JSON names the character of the fault; an empty seed file says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from stages.core.decisions import label_studio_decisions, read_decision_files
+from stages.core.errors import UserError
+from stages.core.files import iter_csv, text_lines
+from stages.core.jsonl import iter_jsonl
+from stages.filter.checks.blocklist import read_blocklist
+from tests.conftest import CRITICAL, read_rows, run_stage
+
+HEADER = "id,verdict,reason,corrected_reply,reviewer,note"
+FIX = "Thanks for waiting. Open the app, go to Help and follow the steps there; an agent can help too."
+
+
+def _decisions(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Excel "CSV UTF-8": byte-order mark, CRLF, a quoted reply over two lines with a comma and quotes
+        (f'\ufeff{HEADER}\r\na,edit,,"First line,\r\nsecond ""line""",MK,\r\n', [("a", 'First line,\nsecond "line"')]),
+        # a lone CR (old Mac line end) inside a quoted cell
+        (f'{HEADER}\na,edit,,"one\rtwo",MK,\n', [("a", "one\ntwo")]),
+        # comma-only and blank rows between records, as spreadsheets leave them
+        (f"{HEADER}\n,,,,,\n\n , , ,,,\nb,approve,,,MK,\n", [("b", "")]),
+        # a semicolon-separated file (spreadsheets in some locales)
+        ("id;verdict;reason\r\nc;reject;wrong figure\r\n;;\r\n", [("c", "")]),
+    ],
+)
+def test_spreadsheet_csv_variants_read_as_decisions(tmp_path: Path, text: str, expected: list[tuple[str, str]]) -> None:
+    decisions = list(read_decision_files(_decisions(tmp_path / "d.csv", text), None))
+    assert [(d.row_id, d.corrected_reply) for d in decisions] == expected
+    assert all("\r" not in d.corrected_reply for d in decisions)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            f'{HEADER}\na,approve,,,MK,\nb,edit,,"two\nlines",MK,\nc,maybe,,,MK,\n',
+            r"d\.csv:4 \(text line 5\): field 'verdict'",
+        ),
+        (f'{HEADER}\n"a\nb",approve,,,MK,\nc,maybe,,,MK,\n', r"d\.csv:3 \(text line 4\): field 'verdict'"),
+        (f"{HEADER}\na,approve,,,MK,\n,,,,,\nc,edit,,,MK,\n", r"d\.csv:4: field 'corrected_reply': an edit needs"),
+        (f'{HEADER}\na,edit,,"never closed,MK,\nb,approve,,,MK,\n', r"d\.csv:2 \(text lines 2-3\): not valid CSV"),
+        (f"{HEADER}\na,reject,too long, really,,MK,\n", r"d\.csv:2: 7 cells but the header has 6 columns"),
+        ("identifier,verdict\nx,approve\n", r"d\.csv:1: column\(s\) \['id'\] not in the header"),
+    ],
+)
+def test_csv_errors_name_the_spreadsheet_row(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        list(read_decision_files(_decisions(tmp_path / "d.csv", text), None))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [("cp1252", "the charge is €5, café"), ("latin-1", "naïve reply"), ("utf-16", "any text"), ("cp1251", "Привет")],
+)
+def test_files_not_in_utf8_name_line_character_and_encoding(tmp_path: Path, encoding: str, reason: str) -> None:
+    path = _decisions(tmp_path / "d.csv", f"{HEADER}\na,reject,{reason},,MK,\n", encoding)
+    with pytest.raises(UserError) as caught:
+        list(iter_csv(path, ["id"]))
+    message = str(caught.value)
+    assert "d.csv:" in message and "not valid UTF-8 (byte 0x" in message and "save the file as UTF-8" in message
+    assert "the bytes look like" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"])
+def test_a_seed_file_not_in_utf8_is_an_error_naming_file_and_line(project: Path, name: str) -> None:
+    path = project / "seeds" / name
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace("case", "caf\u00e9")
+    path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+    result = run_stage("seed", project, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"seeds/{name}:2: not valid UTF-8 (byte 0xe9 at character" in result.stderr
+
+
+def test_blocklist_and_policy_read_through_the_same_reader(tmp_path: Path) -> None:
+    (tmp_path / "block.txt").write_bytes("\ufeffas an AI\r\n# comment\r\n\r\nguaranteed result\r\n".encode())
+    assert read_blocklist(tmp_path / "block.txt") == ["as an AI", "guaranteed result"]
+    (tmp_path / "bad.txt").write_bytes("na\xefve phrase\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"bad\.txt:1: not valid UTF-8"):
+        read_blocklist(tmp_path / "bad.txt")
+    with pytest.raises(UserError, match=r"missing\.txt: blocklist file not found"):
+        read_blocklist(tmp_path / "missing.txt")
+
+
+def test_lines_split_at_newline_only(tmp_path: Path) -> None:
+    (tmp_path / "f.jsonl").write_bytes(b'{"a": "x\\u2028y"}\r\n{"b": 1}\n')
+    assert [number for number, _ in text_lines(tmp_path / "f.jsonl")] == [1, 2]
+    assert [row for _, row in iter_jsonl(tmp_path / "f.jsonl")] == [{"a": "x\u2028y"}, {"b": 1}]
+
+
+GOOD = '{"case_id": "x", "intent": "card_arrival", "slice": "cards", "messages": [{"role": "user", "content": "'
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "at"),  # `at`: the faulty character's place in `fault` (1-based)
+    [
+        ('"}],}', "expecting property name", 5),  # trailing comma
+        ('" "role": "x"}]}', "expecting ',' delimiter", 3),  # missing comma
+        ('\\q"}]}', "invalid \\escape", 1),
+        ('"}]}}', "extra data", 5),
+        ('\u0007"}]}', "control character U+0007", 1),
+        ("'}]}", "a string that starts at character", 0),  # never closed: named by where it starts
+    ],
+)
+def test_broken_json_names_the_character_of_the_fault(tmp_path: Path, fault: str, kind: str, at: int) -> None:
+    padding = "y" * 700
+    (tmp_path / "seeds.jsonl").write_text('{"ok": 1}\n' + GOOD + padding + fault + "\n", encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        list(iter_jsonl(tmp_path / "seeds.jsonl"))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'seeds.jsonl'}:2: not valid JSON: ") and kind in message
+    expected = len(GOOD) if at == 0 else len(GOOD) + len(padding) + at
+    assert f"character {expected}" in message
+
+
+def test_a_byte_order_mark_is_not_a_json_fault(tmp_path: Path) -> None:
+    (tmp_path / "s.jsonl").write_bytes('\ufeff{"a": 1}\r\n'.encode())
+    assert [row for _, row in iter_jsonl(tmp_path / "s.jsonl")] == [{"a": 1}]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("cases.jsonl", ""), ("cases.jsonl", "\n\n"), ("eval_traffic.jsonl", "")]
+)
+def test_an_empty_seed_file_says_so(project: Path, name: str, content: str) -> None:
+    (project / "seeds" / name).write_text(content)
+    result = run_stage("seed", project, check=False)
+    assert result.returncode == 2
+    assert f"seeds/{name}: the file is empty (no JSON lines)" in result.stderr
+
+
+def test_too_few_cases_names_the_seed_files(project: Path) -> None:
+    params = (project / "params.yaml").read_text().replace("min_cases_per_intent: 1", "min_cases_per_intent: 9")
+    (project / "params.yaml").write_text(params)
+    result = run_stage("seed", project, check=False)
+    assert "seeds/cases.jsonl and seeds/failures.jsonl: intents with fewer than" in result.stderr
+
+
+# --- Label Studio, end to end --------------------------------------------------------------------------
+
+
+def _annotation(verdict: str, when: str, **texts: str) -> dict:
+    result = [{"from_name": "verdict", "to_name": "conversation", "type": "choices", "value": {"choices": [verdict]}}]
+    result += [
+        {"from_name": k, "to_name": "conversation", "type": "textarea", "value": {"text": [v]}}
+        for k, v in texts.items()
+    ]
+    return {"id": 1, "completed_by": {"id": 3, "email": "jl@example.invalid"}, "result": result,
+            "was_cancelled": False, "created_at": when, "updated_at": when}  # fmt: skip
+
+
+def _export(tasks: list[dict], annotations: list[list[dict]]) -> list[dict]:
+    """What Label Studio exports (JSON) for the imported queue tasks, with ids it gave them."""
+    return [{"id": 100 + i, "data": task["data"], "annotations": a, "predictions": [], "project": 1}
+            for i, (task, a) in enumerate(zip(tasks, annotations, strict=True))]  # fmt: skip
+
+
+def test_label_studio_export_reads_back_latest_annotation(tmp_path: Path) -> None:
+    tasks = [{"data": {"id": f"row{i}", "conversation": "USER: hi"}} for i in range(4)]
+    export = _export(tasks, [
+        [_annotation("approve", "2026-01-01T10:00:00Z")],
+        [_annotation("approve", "2026-01-01T10:00"), _annotation("reject", "2026-01-02T10:00", reason="wrong figure")],
+        [{**_annotation("reject", "2026-01-03T10:00:00Z", reason="x"), "was_cancelled": True}],
+        [{**_annotation("edit", "2026-01-01T10:00:00Z", corrected_reply=FIX + "\r\n"), "completed_by": 7}],
+    ])  # fmt: skip
+    (tmp_path / "export.json").write_text(json.dumps(export))
+    decisions = {d.row_id: d for d in label_studio_decisions(tmp_path / "export.json")}
+    assert set(decisions) == {"row0", "row1", "row3"}  # the cancelled-only task is still pending
+    assert decisions["row1"].verdict == "reject" and decisions["row1"].reason == "wrong figure"
+    assert decisions["row0"].reviewer == "jl@example.invalid" and decisions["row3"].reviewer == "label-studio user 7"
+    assert decisions["row3"].corrected_reply == FIX
+
+
+@pytest.mark.parametrize(
+    ("export", "message"),
+    [
+        ('{"id": 1}', "expected Label Studio's JSON export"),
+        ("[1, 2]", "task 1: no `data` object"),
+        ('[{"data": {"id": "r"},\n "annotations": [}', r"export\.json:2: not valid JSON"),
+        (
+            '[{"id": 5, "data": {"id": "r"}, "annotations": [{"result": []}]}]',
+            r"task 1 \(Label Studio id 5, row r\): field 'verdict'",
+        ),
+    ],
+)
+def test_bad_label_studio_exports_name_the_task(tmp_path: Path, export: str, message: str) -> None:
+    (tmp_path / "export.json").write_text(export)
+    with pytest.raises(UserError, match=message):
+        list(label_studio_decisions(tmp_path / "export.json"))
+
+
+def _through(project: Path, last: str) -> None:
+    for stage in ("seed", "generate", "filter", "dedup", "review", "mix"):
+        run_stage(stage, project)
+        if stage == last:
+            return
+
+
+def test_reviewers_work_in_label_studio_and_a_spreadsheet_end_to_end(project: Path) -> None:
+    _through(project, "review")
+    tasks = json.loads((project / "data/review/label_studio.json").read_text())
+    by_intent = {task["data"]["intent"]: task for task in tasks if task["data"]["slice"] in CRITICAL}
+    approve, edit, in_csv = list(by_intent.values())[:3]  # three intents: the intent balance trims none
+    fix_over_lines = FIX.replace(". ", ".\r\n")
+    edited = _annotation("edit", "2026-01-01", corrected_reply=fix_over_lines)
+    annotations = [[_annotation("approve", "2026-01-01")], [edited]]
+    export = _export([approve, edit], annotations)
+    (project / "seeds/reviews/label_studio_export.json").write_text(json.dumps(export))
+    with (project / "seeds/reviews/decisions.csv").open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")  # as a spreadsheet saves it
+        writer.writerows([HEADER.split(","), [in_csv["data"]["id"], "approve", "", "", "MK", ""], [""] * 6])
+    for stage in ("filter", "review", "mix"):
+        run_stage(stage, project)
+    mixed = {row.get("edited_from", row["id"]): row for row in read_rows(project / "data/mix/rows.jsonl")}
+    assert {approve["data"]["id"], edit["data"]["id"], in_csv["data"]["id"]} <= set(mixed)
+    assert mixed[edit["data"]["id"]]["messages"][-1]["content"] == FIX.replace(". ", ".\n")
+    train = (project / "data/mix/train.jsonl").read_bytes() + (project / "data/mix/eval.jsonl").read_bytes()
+    assert b"\\r" not in train and b"\r" not in train
+    with (project / "seeds/reviews/decisions.csv").open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerow(
+            [approve["data"]["id"], "reject", "no", "", "MK", ""]
+        )  # also decided in Label Studio
+    result = run_stage("review", project, check=False)
+    assert (
+        result.returncode == 2
+        and "second decision for" in result.stderr
+        and "label_studio_export.json" in result.stderr
+    )
