@@ -144,6 +144,8 @@ def build_project(workdir: Path, data_dir: Path, per_intent: int, intents: list[
     write_jsonl(workdir / "seeds/failures.jsonl", [])
     write_jsonl(workdir / "seeds/eval_traffic.jsonl", eval_lines)
     (workdir / "seeds/blocklist.txt").write_text((ROOT / "seeds/blocklist.txt").read_text(encoding="utf-8"))
+    # BANKING77 is a bank's traffic: the built-in generator uses the example domain's lexicon.
+    (workdir / "seeds/lexicon.yaml").write_text((ROOT / "seeds/lexicon.yaml").read_text(encoding="utf-8"))
     (workdir / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (workdir / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
 

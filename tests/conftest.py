@@ -115,6 +115,8 @@ def make_project(root: Path, cases_per_intent: int = 4) -> Path:
     write_lines(root / "seeds/failures.jsonl", failures)
     write_lines(root / "seeds/eval_traffic.jsonl", evaluation)
     shutil.copy(ROOT / "seeds/blocklist.txt", root / "seeds/blocklist.txt")
+    # No domain words: the built-in generator uses its neutral default lexicon alone.
+    (root / "seeds/lexicon.yaml").write_text("# the built-in generator's domain words: none here\n")
     (root / "seeds/reviews").mkdir(parents=True, exist_ok=True)
     (root / "seeds/reviews/decisions.csv").write_text("id,verdict,reason,corrected_reply,reviewer,note\n")
     (root / "seeds/reviews/label_studio_export.json").write_text("[]\n")  # no Label Studio decisions

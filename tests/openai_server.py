@@ -338,9 +338,10 @@ def answer(body: dict[str, Any], content_fault: str | None) -> tuple[str, str]:
 
 
 def _reworded(text: str, rng: random.Random) -> str:
-    """A customer turn in mostly new words (a teacher's variation is not a near-copy of the seed)."""
+    """A customer turn with nine new words before the seed's own: no near-copy of the seed, and its
+    numbers, names and negations kept (the filter's meaning check rejects a turn that drops them)."""
     words = rng.sample(WORDS, 9)
-    return f"{' '.join(words).capitalize()}, so {' '.join(text.split()[:4]).lower()}... what now?"
+    return f"{' '.join(words).capitalize()}. {text}"
 
 
 def response_format_name(body: dict[str, Any]) -> str:

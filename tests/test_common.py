@@ -50,7 +50,7 @@ def test_repository_params_are_valid() -> None:
             "generate.variations_per_seed: Input should be greater than or equal to 0",
         ),
         ("generate", "backend", "nope", "generate.backend: Input should be 'builtin'"),
-        ("generate", "builtin", {"templates": ["lexical_swap", "bogus"]}, "unknown builtin template(s) ['bogus']"),
+        ("generate", "builtin", {"templates": ["word_edits", "bogus"]}, "unknown builtin template(s) ['bogus']"),
         ("dedup", "bands", 64, "bands x rows_per_band = 512 exceeds num_perm = 128"),
         ("mix", "min_human_share", 1.5, "mix.min_human_share: Input should be less than or equal to 1"),
         ("filter", "max_user_char", 10, "filter.max_user_char: Extra inputs are not permitted"),

@@ -91,7 +91,14 @@ def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path, tmp_pat
     assert metrics["checks"]["length"] == {"rejected": 1, "reject_rate": round(1 / len(rows), 4),
                                            "rejected_by_this_check_only": 0}  # fmt: skip
     assert metrics["checks"]["schema"]["rejected_by_this_check_only"] == 1
-    assert metrics["checks_skipped"] == {"intent": 1, "policy_facts": 1}  # no policy or seed rows given
+    assert metrics["checks_skipped"] == {
+        "intent": 1,
+        "policy_facts": 1,
+        "structure": 1,
+        "meaning": 1,
+        "answers": 1,
+        "echo": 1,
+    }  # no policy, seed rows or prompts given
     assert sum(s["rejected"] for s in metrics["slices"].values()) == 3
     assert sum(t["rows"] for t in metrics["templates"].values()) == len(rows)
     template = bad_schema["provenance"]["template_id"]
@@ -111,9 +118,12 @@ def test_checks_run_in_the_listed_order_and_can_be_switched_off(tmp_path: Path, 
         "ai_boilerplate", "blocklist", "refusal"
     ]  # fmt: skip
     every = assemble_checks(FilterParams(), inputs)
-    assert set(every.skipped) == {"policy_facts", "intent"}  # they need the policy and seed rows
-    with_inputs = assemble_checks(FilterParams(), CheckInputs(ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md",
-                                                                project / "data/seed/seeds.jsonl"))  # fmt: skip
+    # they need the policy, the seed rows or the prompts
+    assert set(every.skipped) == {"policy_facts", "intent", "structure", "meaning", "answers", "echo"}
+    inputs = CheckInputs(
+        ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md", project / "data/seed/seeds.jsonl", ROOT / "prompts"
+    )
+    with_inputs = assemble_checks(FilterParams(), inputs)
     assert with_inputs.names() == FilterParams().checks and with_inputs.skipped == {}
     assert with_inputs.metrics()["intent_classifier"]["intents"] == 6
 
@@ -153,6 +163,7 @@ def test_code_defaults_are_the_values_in_params_yaml() -> None:
 
 def test_filter_stage_outputs_and_metrics(project: Path) -> None:
     shutil.copy(ROOT / "seeds/policy.md", project / "seeds/policy.md")
+    shutil.copytree(ROOT / "prompts", project / "prompts")
     run_stage("seed", project)
     run_stage("generate", project)
     run_stage("filter", project)
@@ -184,7 +195,14 @@ def test_filter_runs_standalone_and_says_what_it_skips(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "seeds/policy.md not found, so the policy_facts check is skipped" in result.stderr
     metrics = json.loads((tmp_path / "metrics/filter.json").read_text())
-    assert metrics["checks_skipped"] == {"intent": 1, "policy_facts": 1}
+    assert metrics["checks_skipped"] == {
+        "intent": 1,
+        "policy_facts": 1,
+        "structure": 1,
+        "meaning": 1,
+        "answers": 1,
+        "echo": 1,
+    }
     result = filter_cli("--rows", "rows.jsonl", "--policy", str(ROOT / "seeds/policy.md"))
     assert result.returncode == 0 and "kept 0 of 1" in result.stdout
     assert read_rows(tmp_path / "data/filter/rejected.jsonl")[0]["reasons"] == [

@@ -15,9 +15,12 @@ from stages.core.hashing import sha256_hex
 from stages.core.params import load_section
 from stages.core.rows import Provenance, schema_problem, user_text
 from stages.generate import builtin
+from stages.generate.builtin.templates import TEMPLATES, Context
 from stages.generate.params import BUILTIN_TEMPLATES, GenerateParams
 from stages.generate.stage import generate_builtin
 from tests.conftest import ROOT, params_with, read_rows, run_stage
+
+LEXICON = builtin.load_lexicon(None)  # the neutral default: these tests carry no domain words
 
 
 def _seeds(project: Path) -> list[dict]:
@@ -27,23 +30,25 @@ def _seeds(project: Path) -> list[dict]:
 
 def test_rows_are_valid_and_fully_traceable(project: Path) -> None:
     seeds = _seeds(project)
-    rows, rejected = generate_builtin(seeds, GenerateParams(seed=3, variations_per_seed=4))
+    rows, rejected = generate_builtin(seeds, GenerateParams(seed=3, variations_per_seed=4), LEXICON)
     assert len(rows) + len(rejected) == 4 * len(seeds)
     seed_ids = {seed["id"] for seed in seeds}
     for row in rows + rejected:
         assert schema_problem({k: v for k, v in row.items() if k != "reasons"}) is None
         provenance = Provenance.model_validate(row["provenance"])
         assert provenance.generator == "builtin" and provenance.generator_version == builtin.GENERATOR_VERSION
-        assert provenance.seed_ids == [row["seed_id"]] and row["seed_id"] in seed_ids
-        assert provenance.template_hash == builtin.template_hash(provenance.template_id)
+        assert provenance.seed_ids[0] == row["seed_id"] and set(provenance.seed_ids) <= seed_ids
+        assert provenance.template_hash == builtin.template_hash(provenance.template_id, LEXICON)
     assert all(row["reasons"] == ["no_change"] for row in rejected)
 
 
 def test_every_template_is_used_and_changes_the_user_turn(project: Path) -> None:
     seeds = _seeds(project)
-    rows, _ = generate_builtin(seeds, GenerateParams(seed=3, variations_per_seed=6))
+    rows, _ = generate_builtin(seeds, GenerateParams(seed=3, variations_per_seed=7), LEXICON)
     per_template = Counter(row["provenance"]["template_id"] for row in rows)
-    assert set(per_template) == set(BUILTIN_TEMPLATES)
+    # The fixture's seeds are one question each: no opening to lend, so no recombination
+    # (tests/test_builtin_generator.py covers it).
+    assert set(per_template) == set(BUILTIN_TEMPLATES) - {"recombined"}
     assert max(per_template.values()) <= 2 * min(per_template.values()), per_template
     by_seed = {seed["id"]: seed for seed in seeds}
     for row in rows:
@@ -52,12 +57,12 @@ def test_every_template_is_used_and_changes_the_user_turn(project: Path) -> None
 
 
 def test_templates_differ_in_register() -> None:
-    text = "Hello, I have not received my card and I want to know why. Can you help me please?"
-    outputs = {name: fn(text, random.Random(5), 0.8) for name, fn in builtin.TEMPLATES.items()}
+    text = "Hello, I have not received my parcel and I want to know why. Can you help me please?"
+    outputs = {name: fn(text, Context(random.Random(5), 0.8, LEXICON)) for name, fn in TEMPLATES.items()}
     assert len(set(outputs.values())) == len(outputs)
-    assert outputs["formal_verbose"].startswith(tuple(builtin.FORMAL_OPENERS))
+    assert "have not" in outputs["formal_verbose"] and "haven't" in outputs["casual_short"]
     assert len(outputs["casual_short"]) < len(text) < len(outputs["formal_verbose"])
-    assert outputs["frustrated"].startswith(tuple(builtin.FRUSTRATED_OPENERS))
+    assert not outputs["casual_short"].lower().startswith("hello")
 
 
 def test_same_params_same_bytes_and_ids_stable_when_n_grows(project: Path) -> None:
@@ -93,7 +98,7 @@ def test_metrics_report_per_template_and_slice(project: Path) -> None:
 
 def test_zero_variations_is_allowed(project: Path) -> None:
     seeds = _seeds(project)
-    assert generate_builtin(seeds, GenerateParams(variations_per_seed=0)) == ([], [])
+    assert generate_builtin(seeds, GenerateParams(variations_per_seed=0), LEXICON) == ([], [])
 
 
 def test_code_defaults_are_the_values_params_yaml_shows() -> None:
@@ -109,10 +114,11 @@ def test_builtin_params_hash_is_the_hash_of_its_content(project: Path) -> None:
         "variations_per_seed": 2,
         "templates": list(BUILTIN_TEMPLATES),
         "temperatures": [0.4, 0.8, 1.2],
+        "lexicon": "seeds/lexicon.yaml",
     }
     expected = sha256_hex(content)[:16]
     assert params.provenance_hash("builtin") == expected
-    rows, rejected = generate_builtin(_seeds(project), params)
+    rows, rejected = generate_builtin(_seeds(project), params, LEXICON)
     assert {row["provenance"]["params_hash"] for row in rows + rejected} == {expected}
     warmer = GenerateParams.model_validate({"seed": 3, "variations_per_seed": 2, "builtin": {"temperatures": [1.5]}})
     assert warmer.provenance_hash("builtin") != expected

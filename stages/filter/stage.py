@@ -8,7 +8,9 @@ Checks (switched on, ordered and tuned in params `filter`; one module per family
   policy_facts                 figures and account-action claims that seeds/policy.md does not support
   intent                       user text that reads as another intent than its label (a classifier
                                trained on the human seed rows of data/seed/seeds.jsonl)
-Runs standalone on any JSONL of rows. Explicit --policy/--seeds files must exist; if the default ones
+  turns, structure, echo       each turn on its own; the seed's turns and roles, no copy; no echo of prompts/
+  meaning, answers             the seed's spans and negations kept, grammatical; still the seed's intent
+Runs standalone on any JSONL of rows. Explicit --policy/--seeds/--prompts must exist; if the default ones
 are missing, the checks that need them are skipped (said on stderr and in the metrics).
 Outputs: data/filter/kept.jsonl, data/filter/rejected.jsonl (each row with its `reasons`),
 data/filter/pairs.jsonl (preference-pair candidates with their reasons), data/filter/human.jsonl (the
@@ -32,7 +34,7 @@ from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, wr
 from stages.core.params import load_section
 from stages.core.rows import reason_code
 from stages.core.tally import GateTally, RemovedRows, batches, share
-from stages.filter.checks.base import Check, CheckInputs, Row, check_of
+from stages.filter.checks.base import Check, CheckInputs, Row, check_of, registered
 from stages.filter.human import HumanInputs, failures, write_human_verdicts
 from stages.filter.params import FilterParams
 from stages.filter.runner import CheckSet, assemble_checks, filter_batches
@@ -164,6 +166,7 @@ def _arguments() -> argparse.Namespace:
         default=None,
         help="human seed rows to train the intent check (default data/seed/seeds.jsonl)",
     )
+    parser.add_argument("--prompts", type=Path, default=None, help="teacher prompt templates (default prompts/)")
     parser.add_argument(
         "--pairs",
         type=Path,
@@ -184,14 +187,15 @@ def main() -> None:
     """Filter --rows into --out (kept, rejected, pairs) and write --metrics; see the module docstring."""
     args = _arguments()
     params = load_section(args.params, "filter", FilterParams)
+    reads = {field for name in params.checks for field in registered()[name].reads}
+    seed_checks = ", ".join(n for n in params.checks if n == "intent" or "seeds" in registered()[n].reads)
     inputs = CheckInputs(
         blocklist=args.blocklist,
         policy=_input(args.policy, Path("seeds/policy.md"), "policy_facts", "--policy")
         if "policy_facts" in params.checks
         else None,
-        seeds=_input(args.seeds, Path("data/seed/seeds.jsonl"), "intent", "--seeds")
-        if "intent" in params.checks
-        else None,
+        seeds=_input(args.seeds, Path("data/seed/seeds.jsonl"), seed_checks, "--seeds") if seed_checks else None,
+        prompts=_input(args.prompts, Path("prompts"), "echo", "--prompts") if "prompts" in reads else None,
     )
     check_set = assemble_checks(params, inputs)
     for name, why in check_set.skipped.items():

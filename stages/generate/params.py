@@ -12,14 +12,16 @@ from pydantic import Field, field_validator, model_validator
 
 from stages.core.hashing import sha256_hex
 from stages.core.params import Section
+from stages.generate.variety import VarietyParams
 
 BUILTIN_TEMPLATES = (
-    "lexical_swap",
+    "word_edits",
     "casual_short",
     "formal_verbose",
     "noisy_typing",
     "frustrated",
     "situational",
+    "recombined",
 )
 
 
@@ -218,15 +220,17 @@ class OpenAIParams(Section):
 
 
 class BuiltinParams(Section):
-    """The `builtin` backend: the offline rule-based generator (stages/generate/builtin.py).
+    """The `builtin` backend: the offline rule-based generator (stages/generate/builtin/).
 
     `templates` are names from BUILTIN_TEMPLATES (each listed once); every (seed, variation) gets
-    one by a seeded draw. `temperatures` (0 to 2) scale how hard a template perturbs the text; each
-    row takes one by its sampling seed.
+    one by a seeded rotation (the next one when it cannot apply to the seed). `temperatures` (0 to 2)
+    scale how much a template changes the text; each row takes one by its sampling seed. `lexicon`:
+    the domain's word lists (a YAML file, added to the neutral default; null: the neutral default alone).
     """
 
     templates: list[str] = Field(default=list(BUILTIN_TEMPLATES), min_length=1)
     temperatures: list[float] = Field(default=[0.4, 0.8, 1.2], min_length=1)
+    lexicon: str | None = "seeds/lexicon.yaml"
 
     @field_validator("templates")
     @classmethod
@@ -272,6 +276,7 @@ class GenerateParams(Section):
     variations_per_seed: int = Field(default=4, ge=0, le=1000)
     builtin: BuiltinParams = Field(default_factory=BuiltinParams)
     openai: OpenAIParams = Field(default_factory=OpenAIParams)
+    variety: VarietyParams = Field(default_factory=VarietyParams)
 
     def provenance_hash(self, backend: Literal["builtin", "openai"]) -> str:
         """The rows' `params_hash`: 16 hex chars of sha256 over the settings that decide what `backend`'s rows say.

@@ -28,40 +28,54 @@ from stages.core.text import match_key
 from stages.generate import builtin
 from stages.generate.params import GenerateParams
 from stages.generate.rows import rejected_row, synthetic_row
+from stages.generate.variety import template_variety
 
 Row = dict[str, Any]
 
 
-def generate_builtin(seeds: list[Row], params: GenerateParams) -> tuple[list[Row], list[Row]]:
+def generate_builtin(
+    seeds: list[Row], params: GenerateParams, lexicon: builtin.Lexicon | None = None
+) -> tuple[list[Row], list[Row]]:
     """Variations of every seed with the built-in generator: (kept rows, rejected rows).
 
-    `params.variations_per_seed` rows per seed, in seed order; a variation whose user turns match
-    the seed's (stages.core.text.match_key) is rejected with reason `no_change`.
+    `params.variations_per_seed` rows per seed, in seed order; `lexicon` defaults to the one
+    `params.builtin.lexicon` names (a UserError if it is missing or invalid). A variation whose user
+    turns match the seed's (stages.core.text.match_key) is rejected with reason `no_change`.
     """
-    params_hash = params.provenance_hash("builtin")
     settings = params.builtin
-    template_hashes = {name: builtin.template_hash(name) for name in settings.templates}
+    lexicon = lexicon or builtin.load_lexicon(settings.lexicon)
+    template_hashes = {name: builtin.template_hash(name, lexicon) for name in settings.templates}
+    base = {
+        "generator": builtin.GENERATOR_NAME,
+        "generator_version": builtin.GENERATOR_VERSION,
+        "model": builtin.MODEL_NAME,
+        "model_version": builtin.GENERATOR_VERSION,
+        "params_hash": params.provenance_hash("builtin"),
+    }
+    by_intent: dict[str, list[Row]] = {}
+    for seed in seeds:
+        by_intent.setdefault(seed["intent"], []).append(seed)
     rows: list[Row] = []
     rejected: list[Row] = []
     for seed in seeds:
         for variation in range(params.variations_per_seed):
-            template_id = builtin.assign_template(settings.templates, params.seed, seed["id"], variation)
             sampling_seed = int_seed(params.seed, seed["id"], variation)
             temperature = settings.temperatures[sampling_seed % len(settings.temperatures)]
+            for template_id in builtin.assign_template(settings.templates, params.seed, seed["id"], variation):
+                made = builtin.vary(seed, template_id, temperature, sampling_seed, lexicon, by_intent[seed["intent"]])
+                if made is not None:
+                    break
+            if made is None:
+                continue  # no listed template applies to this seed (only `recombined` listed)
             provenance = {
-                "generator": builtin.GENERATOR_NAME,
-                "generator_version": builtin.GENERATOR_VERSION,
-                "model": builtin.MODEL_NAME,
-                "model_version": builtin.GENERATOR_VERSION,
+                **base,
                 "template_id": template_id,
                 "template_hash": template_hashes[template_id],
                 "temperature": temperature,
                 "sampling_seed": sampling_seed,
-                "seed_ids": [seed["id"]],
-                "params_hash": params_hash,
+                "seed_ids": made.seed_ids,
             }
-            messages = builtin.vary(seed, template_id, temperature, sampling_seed)
-            row = synthetic_row(seed, messages, provenance, "variation", {"variation": variation})
+            row = synthetic_row(seed, made.messages, provenance, "variation", {"variation": variation})
             if match_key(user_text(row)) == match_key(user_text(seed)):
                 rejected.append(rejected_row(row, "no_change"))
             else:
@@ -151,7 +165,12 @@ def main() -> None:
         rows, rejected = generate_builtin(seeds, params)
         cache_dir.mkdir(parents=True, exist_ok=True)  # a DVC output of the stage, whatever the backend
     tally = write_rows(args.out, rows, rejected, pairs)
-    write_json(args.metrics, {**generate_metrics(tally, rows, seeds), **teacher_metrics})
+    variety = template_variety(rows, seeds, params.variety)
+    collapsed = {name: entry["why"] for name, entry in variety.items() if entry["collapsed"]}
+    metrics = {**generate_metrics(tally, rows, seeds), "variety": variety, "collapsed_templates": sorted(collapsed)}
+    write_json(args.metrics, {**metrics, **teacher_metrics})
     print(f"generate: {len(rows)} rows from {len(seeds)} seeds ({len(rejected)} rejected, {len(pairs)} pairs)")
+    for name, why in collapsed.items():
+        print(f"generate: template {name} collapsed: {'; '.join(why)} (params generate.variety)")
     if stop_message:
         raise UserError(stop_message)

@@ -1,7 +1,8 @@
 """The data card written beside each mix (data/mix/CARD.md): what is in this version and how it was made.
 
 Sections: a header (params hash, input hashes, composition and the rules in force), a table per slice,
-the generators and templates of the synthetic rows, what each gate removed, and review coverage.
+the generators and templates of the synthetic rows, each template's variety (collapsed or not), what
+each gate removed, and review coverage.
 Every figure comes from the mix rows, metrics/mix.json or the upstream stages' metrics files.
 """
 
@@ -95,6 +96,20 @@ def _generators(card: CardInputs) -> list[str]:
     ]
 
 
+def _variety(card: CardInputs) -> list[str]:
+    """Per template, the generate stage's variety figures and whether it collapsed (metrics/generate.json)."""
+    variety = card.upstream["generate"].get("variety", {})
+    if not variety:
+        return []
+    rows = [
+        [name, figures["rows"], figures.get("distinct_2"), figures.get("mean_pairwise_similarity"),
+         f"{figures['top_opening_share']:.0%}", "; ".join(figures["why"]) or "no"]
+        for name, figures in sorted(variety.items())
+    ]  # fmt: skip
+    header = ["template", "generated rows", "distinct-2", "mean pairwise similarity", "top opening", "collapsed"]
+    return ["", "## Variety per template (generate)", "", *_table(header, rows)]
+
+
 def _gates(card: CardInputs) -> list[str]:
     upstream, metrics = card.upstream, card.metrics
     rows = [
@@ -130,4 +145,5 @@ def _review(card: CardInputs) -> list[str]:
 def render_card(card: CardInputs) -> str:
     """The data card as Markdown text, ending with a newline."""
     tuning = card_lines(card.metrics["fine_tuning"]) if "fine_tuning" in card.metrics else []
-    return "\n".join([*_header(card), *_slices(card), *_generators(card), *_gates(card), *tuning, *_review(card)])
+    sections = [*_header(card), *_slices(card), *_generators(card), *_variety(card), *_gates(card), *tuning]
+    return "\n".join([*sections, *_review(card)])

@@ -30,12 +30,14 @@ class CheckInputs:
     """Files some checks read; None: not available, so a check that needs it is skipped.
 
     `blocklist`: phrases, one per line (seeds/blocklist.txt); `policy`: the policy document
-    (seeds/policy.md); `seeds`: the seed stage's rows (data/seed/seeds.jsonl).
+    (seeds/policy.md); `seeds`: the seed stage's rows (data/seed/seeds.jsonl); `prompts`: the
+    teacher's prompt templates (prompts/).
     """
 
     blocklist: Path | None = None
     policy: Path | None = None
     seeds: Path | None = None
+    prompts: Path | None = None
 
 
 class Check(ABC):
@@ -48,6 +50,7 @@ class Check(ABC):
     runs_first  later checks assume a row it passed: it must be listed first, and rows it rejects
                 are shown to no other check
     needs       what `build` needs that can be missing, said when the check is skipped
+    reads       the CheckInputs fields it reads ("seeds", "policy", "prompts"), so the stage opens them
     """
 
     name: ClassVar[str]
@@ -56,6 +59,7 @@ class Check(ABC):
     run_order: ClassVar[int]
     runs_first: ClassVar[bool] = False
     needs: ClassVar[str] = ""
+    reads: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Register every subclass that names itself; two checks of one name are a TypeError."""

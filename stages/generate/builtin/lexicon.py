@@ -1,0 +1,278 @@
+"""The built-in generator's word lists: a neutral default in this package, a domain's own file on top.
+
+A lexicon file is YAML with these keys, all optional (a domain writes only what it adds):
+
+    extends: default          # default: add to the neutral default lists | none: use this file alone
+    substitutions:            # words or phrases a customer may say instead of each other
+      - [problem, issue]      # a list: any member may replace any other
+      - {fee: [charge, cost]} # a one-key mapping: the key may be replaced by a value, never back
+    openers:  {formal: [...], frustrated: [...], casual: [...]}   # sentences put before the request
+    closers:  {formal: [...], frustrated: [...], casual: [...]}   # sentences put after it
+    situations: [...]         # whole sentences: where the customer is or what they are doing
+    slang: {you: u, ...}      # a word and how it is texted
+    fillers: [um, ...]        # hesitations, only ever put at the start of a sentence
+    hedges: [really, ...]     # adverbs that may be left out or put before a verb without changing meaning
+    empathy: [...]            # first sentence of the reply to an upset customer
+
+`validate_lexicon(path)` lists every problem as "file:line: field: what is wrong"; `load_lexicon`
+raises a UserError with all of them. The neutral default (default_lexicon.yaml, beside this
+module) names no product, brand, domain or place: the domain's words come only from its own file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.core.errors import UserError
+from stages.core.hashing import sha256_hex
+from stages.core.spans import negation_count
+
+DEFAULT_PATH = Path(__file__).with_name("default_lexicon.yaml")
+REGISTERS = ("formal", "frustrated", "casual")
+LIST_KEYS = ("situations", "fillers", "hedges", "empathy")
+KEYS = ("extends", "substitutions", "openers", "closers", "slang", *LIST_KEYS)
+_PHRASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9' -]*[A-Za-z0-9']$|^[A-Za-z0-9]$")
+_WORD = re.compile(r"^[A-Za-z0-9'-]+$")
+MAX_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """One entry of `substitutions`: `sources` may be replaced by any of `targets` (lowercase phrases)."""
+
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+
+    def alternatives(self, phrase: str) -> list[str]:
+        """What `phrase` (a source, any case) may become: the targets other than itself."""
+        key = phrase.casefold()
+        return [target for target in self.targets if target != key]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The lists the templates draw from (see the module docstring), and where they came from."""
+
+    substitutions: tuple[Substitution, ...] = ()
+    openers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    closers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    situations: tuple[str, ...] = ()
+    slang: dict[str, str] = field(default_factory=dict)
+    fillers: tuple[str, ...] = ()
+    hedges: tuple[str, ...] = ()
+    empathy: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def content_hash(self) -> str:
+        """16 hex chars of sha256 over every list: goes into each template's hash, so provenance tracks it."""
+        return sha256_hex([
+            [[list(s.sources), list(s.targets)] for s in self.substitutions],
+            self.openers, self.closers, list(self.situations), self.slang,
+            list(self.fillers), list(self.hedges), list(self.empathy),
+        ])[:16]  # fmt: skip
+
+    def opener(self, register: str) -> tuple[str, ...]:
+        """The openers of a register (empty if none)."""
+        return self.openers.get(register, ())
+
+    def closer(self, register: str) -> tuple[str, ...]:
+        """The closers of a register (empty if none)."""
+        return self.closers.get(register, ())
+
+
+class _Problems:
+    """Collects "file:line: field: message" lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.lines = path, []
+
+    def add(self, node: yaml.Node | None, where: str, message: str) -> None:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        self.lines.append(f"{self.path}{line}: {where}: {message}")
+
+
+def _text(node: yaml.Node, where: str, problems: _Problems, pattern: re.Pattern[str] | None = None) -> str | None:
+    """The string a scalar node holds, or None after noting why it is not a usable one."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+        problems.add(node, where, "expected a text")
+        return None
+    value = " ".join(str(node.value).split())
+    if not value or len(value) > MAX_CHARS:
+        problems.add(node, where, f"expected 1 to {MAX_CHARS} characters")
+        return None
+    if pattern is not None and not pattern.match(value):
+        problems.add(node, where, f"{value!r}: use letters, digits, spaces, hyphens and apostrophes only")
+        return None
+    return value
+
+
+def _texts(node: yaml.Node, where: str, problems: _Problems, sentence: bool = False) -> list[str]:
+    """The texts of a sequence node; with `sentence`, each must end with . ! ? : or ,."""
+    if not isinstance(node, yaml.SequenceNode):
+        problems.add(node, where, "expected a list")
+        return []
+    found = []
+    for index, item in enumerate(node.value):
+        value = _text(item, f"{where}[{index}]", problems)
+        if value is not None and sentence and not value.endswith((".", "!", "?", ":", ",")):
+            problems.add(item, f"{where}[{index}]", f"{value!r}: end it with . ! ? : or ,")
+        elif value is not None:
+            found.append(value)
+    return found
+
+
+def _substitution(node: yaml.Node, where: str, problems: _Problems) -> Substitution | None:
+    if isinstance(node, yaml.SequenceNode):
+        phrases = [_text(item, f"{where}[{i}]", problems, _PHRASE) for i, item in enumerate(node.value)]
+        if None in phrases:
+            return None
+        members = tuple(dict.fromkeys(p.casefold() for p in phrases if p))
+        entry = Substitution(members, members)
+    elif isinstance(node, yaml.MappingNode) and len(node.value) == 1:
+        key_node, value_node = node.value[0]
+        source = _text(key_node, where, problems, _PHRASE)
+        targets = [_text(item, f"{where}.{source}[{i}]", problems, _PHRASE) for i, item in
+                   enumerate(value_node.value if isinstance(value_node, yaml.SequenceNode) else [])]  # fmt: skip
+        if not isinstance(value_node, yaml.SequenceNode) or not targets:
+            problems.add(value_node, f"{where}.{source}", "expected a list of replacements")
+        if source is None or None in targets or not targets:
+            return None
+        entry = Substitution((source.casefold(),), tuple(dict.fromkeys(t.casefold() for t in targets if t)))
+    else:
+        problems.add(node, where, "expected a list of interchangeable phrases or a one-key mapping")
+        return None
+    if len(set(entry.sources) | set(entry.targets)) < 2:
+        problems.add(node, where, "needs at least two different phrases")
+        return None
+    if len({negation_count(phrase) for phrase in (*entry.sources, *entry.targets)}) > 1:
+        problems.add(node, where, "its phrases differ in negation: a replacement would change the meaning")
+        return None
+    return entry
+
+
+def _registers(node: yaml.Node, where: str, problems: _Problems) -> dict[str, list[str]]:
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, where, f"expected a mapping of {', '.join(REGISTERS)} to lists")
+        return {}
+    found = {}
+    for key_node, value_node in node.value:
+        if key_node.value not in REGISTERS:
+            problems.add(key_node, f"{where}.{key_node.value}", f"unknown register; known: {', '.join(REGISTERS)}")
+            continue
+        # casual lines are texted ("hey", "thx"): no end punctuation needed
+        sentence = key_node.value != "casual"
+        found[key_node.value] = _texts(value_node, f"{where}.{key_node.value}", problems, sentence=sentence)
+    return found
+
+
+def _slang(node: yaml.Node, problems: _Problems) -> dict[str, str]:
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, "slang", "expected a mapping of a word to how it is texted")
+        return {}
+    found = {}
+    for key_node, value_node in node.value:
+        word = _text(key_node, "slang", problems, _WORD)
+        short = _text(value_node, f"slang.{word}", problems, _WORD)
+        if word and short:
+            found[word.casefold()] = short
+    return found
+
+
+def _read(path: Path, problems: _Problems) -> dict[str, Any]:
+    """The file's sections as plain values (problems noted); {} for an empty file."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        problems.add(None, "file", f"cannot be read ({error.strerror or error})")
+        return {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problems.lines.append(f"{path}:{mark.line + 1 if mark else 1}: file: not valid YAML ({error})")
+        return {}
+    if root is None:
+        return {}
+    if not isinstance(root, yaml.MappingNode):
+        problems.add(root, "file", "expected a mapping of the keys " + ", ".join(KEYS))
+        return {}
+    return _sections(root, problems)
+
+
+def _sections(root: yaml.MappingNode, problems: _Problems) -> dict[str, Any]:
+    sections: dict[str, Any] = {}
+    for key_node, node in root.value:
+        key = key_node.value
+        if key not in KEYS:
+            problems.add(key_node, str(key), f"unknown key; known: {', '.join(KEYS)}")
+        elif key == "extends":
+            if node.value not in ("default", "none"):
+                problems.add(node, key, "expected default or none")
+            sections[key] = node.value
+        elif key == "substitutions":
+            items = node.value if isinstance(node, yaml.SequenceNode) else []
+            if not isinstance(node, yaml.SequenceNode):
+                problems.add(node, key, "expected a list")
+            sections[key] = [_substitution(item, f"{key}[{i}]", problems) for i, item in enumerate(items)]
+        elif key in ("openers", "closers"):
+            sections[key] = _registers(node, key, problems)
+        elif key == "slang":
+            sections[key] = _slang(node, problems)
+        else:
+            sections[key] = _texts(node, key, problems, sentence=key in ("situations", "empathy"))
+    return sections
+
+
+def validate_lexicon(path: str | Path) -> list[str]:
+    """Every problem of a lexicon file, one "file:line: field: message" line each ([] when it is valid)."""
+    problems = _Problems(Path(path))
+    _read(Path(path), problems)
+    return problems.lines
+
+
+def _unique(*lists: Any) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(item for items in lists for item in items))
+
+
+def _merge(base: Lexicon, sections: dict[str, Any], source: str) -> Lexicon:
+    """`base` with the file's lists added (base first, duplicates dropped)."""
+    substitutions = [entry for entry in sections.get("substitutions", []) if entry is not None]
+    openers, closers = sections.get("openers", {}), sections.get("closers", {})
+    return Lexicon(
+        substitutions=_unique(base.substitutions, substitutions),
+        openers={r: _unique(base.opener(r), openers.get(r, [])) for r in REGISTERS},
+        closers={r: _unique(base.closer(r), closers.get(r, [])) for r in REGISTERS},
+        situations=_unique(base.situations, sections.get("situations", [])),
+        slang={**base.slang, **sections.get("slang", {})},
+        fillers=_unique(base.fillers, sections.get("fillers", [])),
+        hedges=_unique(base.hedges, sections.get("hedges", [])),
+        empathy=_unique(base.empathy, sections.get("empathy", [])),
+        sources=(*base.sources, source),
+    )
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    problems = _Problems(path)
+    sections = _read(path, problems)
+    if problems.lines:
+        raise UserError("invalid lexicon:\n" + "\n".join(problems.lines))
+    return sections
+
+
+def load_lexicon(path: str | Path | None) -> Lexicon:
+    """The lexicon of `path` on top of the neutral default (or alone with `extends: none`); `path`
+    None gives the neutral default. Raises UserError listing every problem, or naming a missing file."""
+    default = _merge(Lexicon(), _load_file(DEFAULT_PATH), "default")
+    if path is None:
+        return default
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"{path}: lexicon file not found (params generate.builtin.lexicon; null uses the neutral default)"
+        )
+    sections = _load_file(path)
+    base = Lexicon() if sections.get("extends") == "none" else default
+    return _merge(base, sections, str(path))
