@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,6 +109,7 @@ def ray_head(cpus: int, base_env: dict[str, str]) -> Iterator[tuple[dict[str, st
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)  # the group we started, by its id
             head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)  # the session's logs and sockets
 
 
 def _wait_for_start(head: subprocess.Popen[bytes], log: Path) -> None:
