@@ -142,7 +142,7 @@ def find_candidates(
     lets the caller free each band's keys as it goes: they are the largest arrays); `neighbours`:
     (rows, keys) of `neighbour_keys`, or None; `sketches`: (rows, sketch_width) uint8; `sizes`: distinct
     shingles per row."""
-    splitter = _BucketSplitter(config, sketches, sizes)
+    splitter = BucketSplitter(config, sketches, sizes)
     for keys in band_key_sets:
         splitter.split(keys, None, screen=True)
     if neighbours is not None:  # pairs of small sets: never screened
@@ -150,7 +150,7 @@ def find_candidates(
     return splitter.candidates()
 
 
-class _BucketSplitter:
+class BucketSplitter:
     """Turns one key set after another into pairs (small buckets) and big-bucket entries."""
 
     def __init__(self, config: NearDuplicateConfig, sketches: np.ndarray, sizes: np.ndarray) -> None:
@@ -161,11 +161,13 @@ class _BucketSplitter:
         self.entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.numbered = 0  # ids of earlier key sets' buckets, so that ids differ across key sets
 
-    def split(self, keys: np.ndarray, rows: np.ndarray | None, screen: bool) -> None:
-        """Add one key set's buckets (`rows` names the keys' rows; default 0, 1, 2, ...)."""
+    def split(self, keys: np.ndarray, rows: np.ndarray | None, screen: bool, limit: int | None = None) -> None:
+        """Add one key set's buckets (`rows` names the keys' rows; default 0, 1, 2, ...). `limit`: the
+        largest bucket to pair, when the key set is split over partitions (default: from these keys)."""
         members, bounds = shared_runs(keys, rows)
         run_start, run_size = bounds[:-1], np.diff(bounds)
-        limit = _pairing_limit(run_size, self.config.pairs_per_row * len(keys), self.config)
+        if limit is None:
+            limit = pairing_limit(run_size, self.config.pairs_per_row * len(keys), self.config)
         if (run_size > limit).any():
             self._add_big_buckets(members, run_start, run_size, run_size > limit)
         paired = run_size <= limit
@@ -210,7 +212,7 @@ class _BucketSplitter:
         return Candidates(earlier, later, rows[order], ids, has_earlier, has_later)
 
 
-def _pairing_limit(bucket_sizes: np.ndarray, budget: int, config: NearDuplicateConfig) -> int:
+def pairing_limit(bucket_sizes: np.ndarray, budget: int, config: NearDuplicateConfig) -> int:
     """Largest bucket size such that all buckets up to it make at most `budget` pairs (at least
     `always_paired`, at most `max_paired`)."""
     ordered = np.sort(bucket_sizes)

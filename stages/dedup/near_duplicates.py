@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stages.dedup.arrays import fold32
-from stages.dedup.candidates import band_keys, candidate_probability, find_candidates, neighbour_keys
+from stages.dedup.candidates import Candidates, band_keys, candidate_probability, find_candidates, neighbour_keys
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.signatures import ShingleSets, Signer, TokenisedBatch, shingle_sets, sketch_bytes
-from stages.dedup.verification import verify_pairs
+from stages.dedup.verification import VerifiedPairs, verify_pairs
 from stages.dedup.walk import EXACT_RANK, WalkInput, greedy_walk
 
 EXACT, NGRAM, NEAR = "exact", "ngram", "near"
@@ -55,6 +55,67 @@ class Resolution:
     candidate_pairs: int = 0  # pairs sharing a bucket that the sketch did not rule out (later row deduplicated)
     verified: int = 0  # pairs checked on the exact shingle sets
     confirmed: int = 0  # ... that were near-duplicates (whether or not the earlier row was kept)
+
+
+@dataclass
+class SignedBatch:
+    """Phase 1 for one batch: shingle sets, one uint32 key array per band, the b-bit sketches, and
+    (row in batch, key) neighbour keys of small sets (empty when the max_difference clause is off)."""
+
+    sets: ShingleSets
+    band_keys: list[np.ndarray]
+    sketches: np.ndarray
+    neighbour_rows: np.ndarray
+    neighbour_keys: np.ndarray
+
+
+def sign_batch(batch: TokenisedBatch, config: NearDuplicateConfig, signer: Signer) -> SignedBatch:
+    """Shingle sets, MinHash signatures, band keys, sketches and neighbour keys of a batch of rows."""
+    sets = shingle_sets(batch, config.ngram)
+    signatures = signer.signatures(sets)
+    # band keys stored as 32 bits to halve the largest arrays: a collision only adds a candidate pair,
+    # which the sketch and the exact check then reject
+    keys = [fold32(band) for band in band_keys(signatures, config.bands, config.rows_per_band)]
+    rows, neighbours = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
+    if config.small_limit:
+        rows, neighbours = neighbour_keys(sets, config.small_limit)
+    return SignedBatch(sets, keys, sketch_bytes(signatures), rows, neighbours)
+
+
+@dataclass
+class Phases:
+    """What the walk needs once candidates are verified: the near-duplicate pairs (sorted by later row),
+    the big-bucket entries, and per row (all rows, in the order added): exact keys, sketches, group
+    indices and shingle sets. The local finder and the Ray driver (distributed.py) both build it."""
+
+    pairs: VerifiedPairs
+    candidates: Candidates
+    exact_keys: np.ndarray
+    sketches: np.ndarray
+    groups: np.ndarray
+    sets: ShingleSets
+
+
+def decide(
+    groups: Sequence[str], config: NearDuplicateConfig, phases: Phases, extra: Mapping[int, Match] | None
+) -> Resolution:
+    """Phase 4 and the report: the greedy walk over `phases`, with `extra` matches (see
+    `NearDuplicateFinder.resolve`), as one Resolution with the pair counts."""
+    extra = extra or {}
+    pairs = phases.pairs
+    walk = WalkInput.build(pairs, phases.candidates, phases.exact_keys, phases.sketches, phases.groups, phases.sets)
+    extra_rank = {row: groups.index(match.group) for row, match in extra.items()}
+    outcome = greedy_walk(walk, config, len(groups) - 1, extra_rank)
+    result = Resolution([None] * len(phases.groups))
+    for row, match in extra.items():
+        result.matches[row] = match
+    for row, (group, rank, negative_similarity, other) in outcome.matched:
+        kind = EXACT if rank == EXACT_RANK else NEAR
+        result.matches[row] = Match(kind, groups[group], other, round(-negative_similarity, 4))
+    result.candidate_pairs = pairs.verified + outcome.bucket_pairs  # every screened pair is verified
+    result.verified = pairs.verified + outcome.verified
+    result.confirmed = pairs.confirmed + outcome.confirmed
+    return result
 
 
 @dataclass
@@ -107,19 +168,15 @@ class NearDuplicateFinder:
             raise ValueError("add reference groups first, in order, then the rows to deduplicate")
         self._last_group = group
         config, collected, first = self.config, self._collected, self._count
-        sets = shingle_sets(batch, config.ngram)
-        signatures = self.signer.signatures(sets)
-        for band, band_values in enumerate(band_keys(signatures, config.bands, config.rows_per_band)):
-            # stored as 32 bits to halve the largest arrays: a collision only adds a candidate pair,
-            # which the sketch and the exact check then reject
-            collected.band_keys[band].append(fold32(band_values))
-        collected.sketches.append(sketch_bytes(signatures))
+        signed = sign_batch(batch, config, self.signer)
+        for band, keys in enumerate(signed.band_keys):
+            collected.band_keys[band].append(keys)
+        collected.sketches.append(signed.sketches)
         if config.small_limit:
-            rows, keys = neighbour_keys(sets, config.small_limit)
-            collected.neighbour_rows.append(rows + first)
-            collected.neighbour_keys.append(keys)
-        collected.values.append(sets.values)
-        collected.sizes.append(np.diff(sets.offsets))
+            collected.neighbour_rows.append(signed.neighbour_rows + first)
+            collected.neighbour_keys.append(signed.neighbour_keys)
+        collected.values.append(signed.sets.values)
+        collected.sizes.append(np.diff(signed.sets.offsets))
         collected.exact_keys.append(batch.exact_keys)
         collected.groups.append(np.full(len(batch), group, dtype=np.int8))
         self._count += len(batch)
@@ -130,7 +187,6 @@ class NearDuplicateFinder:
         the deduplicated group: such a row is removed, reported as `extra` unless it is an exact copy
         of a row of an earlier-or-equal group (exact beats n-gram beats MinHash, group by group).
         Call once: the collected arrays are freed as the phases consume them."""
-        extra = extra or {}
         config, collected, dedup_group = self.config, self._collected, len(self.groups) - 1
         sizes = _take(collected.sizes, np.zeros(0, dtype=np.int64))
         sketches = _take(collected.sketches, np.zeros((0, config.sketch_width), dtype=np.uint8))
@@ -142,19 +198,7 @@ class NearDuplicateFinder:
         decided = groups[candidates.later] == dedup_group  # reference rows are kept whatever they match
         pairs = verify_pairs(sets, candidates.earlier[decided], candidates.later[decided], config)
         exact_keys = _take(collected.exact_keys, np.zeros(0, dtype=np.uint64))
-        walk = WalkInput.build(pairs, candidates, exact_keys, sketches, groups, sets)
-        extra_rank = {row: self.groups.index(match.group) for row, match in extra.items()}
-        outcome = greedy_walk(walk, config, dedup_group, extra_rank)
-        result = Resolution([None] * self._count)
-        for row, match in extra.items():
-            result.matches[row] = match
-        for row, (group, rank, negative_similarity, other) in outcome.matched:
-            kind = EXACT if rank == EXACT_RANK else NEAR
-            result.matches[row] = Match(kind, self.groups[group], other, round(-negative_similarity, 4))
-        result.candidate_pairs = pairs.verified + outcome.bucket_pairs  # every screened pair is verified
-        result.verified = pairs.verified + outcome.verified
-        result.confirmed = pairs.confirmed + outcome.confirmed
-        return result
+        return decide(self.groups, config, Phases(pairs, candidates, exact_keys, sketches, groups, sets), extra)
 
     def _band_key_sets(self) -> Iterator[np.ndarray]:
         """Each band's keys of all rows, freed as the candidates phase moves on (the largest arrays)."""

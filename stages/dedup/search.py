@@ -42,8 +42,12 @@ class DuplicateSearch:
         self.resolution: Resolution | None = None
 
     def _tokenised(self, rows: list[Row], where: str) -> TokenisedBatch:
+        return tokenise(self.texts(rows, where))
+
+    def texts(self, rows: list[Row], where: str) -> list[str]:
+        """The compared text of each row (`params.text`); UserError naming `where` if one has no messages."""
         try:
-            return tokenise([self.text_of(row) for row in rows])
+            return [self.text_of(row) for row in rows]
         except (KeyError, TypeError) as err:
             raise UserError(f"{where}: a row has no readable 'messages' ({err})") from None
 
@@ -102,10 +106,12 @@ def search(
     evaluation: Iterable[Row],
     params: DedupParams,
     names: tuple[str, str, str] = ("rows", "seed rows", "eval rows"),
+    found: DuplicateSearch | None = None,
 ) -> DuplicateSearch:
     """Pass 1 over all inputs, resolved: eval rows and seeds are indexed only if params ask for them.
-    `names` (of rows, seeds, eval) go into error messages."""
-    found = DuplicateSearch(params)
+    `names` (of rows, seeds, eval) go into error messages; `found`: the search to fill (default a local
+    DuplicateSearch; distributed.py gives one that runs on Ray)."""
+    found = DuplicateSearch(params) if found is None else found
     if params.decontaminate_eval:
         found.add_references("eval", evaluation, names[2])
     if params.against_seeds:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.core.eval_set import EvalSetParams, eval_set_params, eval_texts
+from stages.core.executor import executor_from_env
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import load_section
 from stages.core.tally import GateTally, RemovedRows
@@ -58,13 +59,20 @@ def deduplicate(
     eval traffic `imported` names: params `evaluate.eval_set`) once if params use them; writes
     out/kept.jsonl and out/removed.jsonl (atomically, in input order) and returns the content of
     metrics/dedup.json. Bad input is a UserError naming the file."""
-    found = search(
+    inputs = (
         _stream(rows),
         _stream(seeds) if params.against_seeds else [],
         _evaluation(evaluation, imported) if params.decontaminate_eval else [],
         params,
         (str(rows), str(seeds), str(evaluation)),
     )
+    executor = executor_from_env()
+    if executor.distributed:  # imported here: with the local executor Ray is never imported
+        from stages.dedup.distributed import search_on_ray
+
+        found = search_on_ray(*inputs, executor=executor)
+    else:
+        found = search(*inputs)
     tally = GateTally()
     with atomic_open(out / "kept.jsonl") as kept, RemovedRows(out / "removed.jsonl", tally) as removed:
         for row, match, other in annotate(_stream(rows), found):

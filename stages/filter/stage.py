@@ -24,17 +24,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT
 from stages.core.domain import Domain, load_domain
+from stages.core.executor import executor_from_env
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code
-from stages.core.tally import GateTally, RemovedRows, share
+from stages.core.tally import GateTally, RemovedRows, batches, share
 from stages.filter.checks.base import Check, CheckInputs, Row, check_of, registered
 from stages.filter.human import HumanInputs, failures, write_human_verdicts
 from stages.filter.params import FilterParams
@@ -50,20 +51,47 @@ class FilterCounts:
     only_check: Counter[str] = field(default_factory=Counter)
 
 
-def write_filtered(rows: Iterable[Row], checks: list[Check], out: Path) -> FilterCounts:
-    """Run `checks` over `rows`, writing `out`/kept.jsonl (rows as read) and `out`/rejected.jsonl
-    (rows with their `reasons`), both atomically, and count them."""
+@dataclass
+class ShardOutcome:
+    """One shard of rows filtered: its kept rows as output lines (no newline), in input order, and their
+    tally; its rejected rows with their reasons, in input order (counted when written)."""
+
+    kept_lines: list[str]
+    kept_tally: GateTally
+    rejected: list[tuple[Row, list[str]]]
+
+
+def filter_shard(rows: Iterable[Row], checks: Sequence[Check]) -> ShardOutcome:
+    """Run `checks` over one shard of rows (any number; checks see them in batches)."""
+    outcome = ShardOutcome([], GateTally(), [])
+    for row, reasons in filter_batches(rows, checks):
+        if reasons:
+            outcome.rejected.append((row, reasons))
+        else:
+            outcome.kept_tally.add(row)
+            outcome.kept_lines.append(dumps_row(row))
+    return outcome
+
+
+def write_outcomes(outcomes: Iterable[ShardOutcome], out: Path) -> FilterCounts:
+    """Write the shards' outcomes, in shard order, to `out`/kept.jsonl (rows as read) and
+    `out`/rejected.jsonl (rows with their `reasons`), both atomically, and count them. Whichever
+    executor filtered the shards, the files and counts are the same."""
     counts = FilterCounts()
     with atomic_open(out / "kept.jsonl") as kept, RemovedRows(out / "rejected.jsonl", counts.tally) as rejected:
-        for row, reasons in filter_batches(rows, checks):
-            if reasons:
+        for outcome in outcomes:
+            kept.writelines(line + "\n" for line in outcome.kept_lines)
+            counts.tally.merge(outcome.kept_tally)
+            for row, reasons in outcome.rejected:
                 rejected.add(row, reasons)
                 if len(reasons) == 1:  # a check gives at most one reason per row
                     counts.only_check[check_of(reason_code(reasons[0]))] += 1
-            else:
-                counts.tally.add(row)
-                kept.write(dumps_row(row) + "\n")
     return counts
+
+
+def write_filtered(rows: Iterable[Row], checks: list[Check], out: Path) -> FilterCounts:
+    """Run `checks` over `rows` in this process and write the outputs (`write_outcomes`)."""
+    return write_outcomes((filter_shard(batch, checks) for batch in batches(rows)), out)
 
 
 def filter_metrics(counts: FilterCounts, check_set: CheckSet) -> dict[str, Any]:
@@ -188,7 +216,14 @@ def main() -> None:
     for name, why in check_set.skipped.items():
         print(f"filter: check {name} skipped: {why}", file=sys.stderr)
 
-    counts = write_filtered((row for _, row in iter_jsonl(args.rows)), check_set.checks, args.out)
+    rows = (row for _, row in iter_jsonl(args.rows))
+    executor = executor_from_env()
+    if executor.distributed:  # imported here: with the local executor Ray is never imported
+        from stages.filter.distributed import write_filtered_on_ray
+
+        counts = write_filtered_on_ray(rows, check_set.checks, args.out, executor)
+    else:
+        counts = write_filtered(rows, check_set.checks, args.out)
     metrics = filter_metrics(counts, check_set)
     pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
     checked_pairs = check_pair_candidates(pairs, check_set.checks)

@@ -9,6 +9,7 @@ when the interval's upper end exceeds `flag_error_rate`. Totals over slices and 
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from typing import Any
 
 from stages.core.params import Taxonomy
@@ -20,23 +21,39 @@ BAD = ("rejected", "edited", "edit_failed")  # the reviewer found the row wrong 
 TOTALS = ("rows", "sampled", "reviewed", "approved", "rejected", "edited", "edit_failed", "pending")
 
 
-def slice_figures(members: list[Row], sampled: set[str], critical: bool, threshold: float) -> dict[str, Any]:
-    """The figures of one slice's reviewed rows (see the module docstring); rates rounded to 4 decimals."""
-    status = [row["review"]["status"] for row in members]
-    decided = sum(1 for s in status if s in DECIDED)
-    bad = sum(1 for s in status if s in BAD)
+class ReviewTally:
+    """Per slice: rows, rows sampled (by original id: an edited row counts under `edited_from`) and rows
+    per review status; filled row by row, so the stage never holds the rows."""
+
+    def __init__(self, sampled: set[str]) -> None:
+        self.sampled = sampled
+        self.slices: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def add(self, row: Row) -> None:
+        """Count one reviewed row (it has `slice`, `id` and `review.status`)."""
+        counts = self.slices[row["slice"]]
+        counts["rows"] += 1
+        counts["sampled"] += row.get("edited_from", row["id"]) in self.sampled
+        counts[row["review"]["status"]] += 1
+
+
+def slice_figures(counts: Counter[str], critical: bool, threshold: float) -> dict[str, Any]:
+    """The figures of one slice from its `ReviewTally` counts (see the module docstring); rates rounded
+    to 4 decimals."""
+    decided = sum(counts[s] for s in DECIDED)
+    bad = sum(counts[s] for s in BAD)
     low, high = wilson_interval(bad, decided)
-    unreviewed = sum(1 for s in status if s in ("pending", "not_sampled"))
+    unreviewed = counts["pending"] + counts["not_sampled"]
     return {
         "critical": critical,
-        "rows": len(members),
-        "sampled": sum(1 for row in members if row.get("edited_from", row["id"]) in sampled),
+        "rows": counts["rows"],
+        "sampled": counts["sampled"],
         "reviewed": decided,
-        "approved": status.count("approved"),
-        "rejected": status.count("rejected"),
-        "edited": status.count("edited"),
-        "edit_failed": status.count("edit_failed"),
-        "pending": status.count("pending"),
+        "approved": counts["approved"],
+        "rejected": counts["rejected"],
+        "edited": counts["edited"],
+        "edit_failed": counts["edit_failed"],
+        "pending": counts["pending"],
         "error_rate": round(bad / decided, 4) if decided else None,
         "error_rate_ci95": [round(low, 4), round(high, 4)],
         "unreviewed": unreviewed,
@@ -46,12 +63,19 @@ def slice_figures(members: list[Row], sampled: set[str], critical: bool, thresho
     }
 
 
-def review_metrics(reviewed: list[Row], sampled: set[str], taxonomy: Taxonomy, threshold: float) -> dict[str, Any]:
+def tally_metrics(tally: ReviewTally, taxonomy: Taxonomy, threshold: float) -> dict[str, Any]:
     """Totals, `flagged_slices` and `slices` (every taxonomy slice and any other slice seen, sorted)."""
     slices = {
-        name: slice_figures([row for row in reviewed if row["slice"] == name], sampled,
-                            taxonomy.is_critical(name), threshold)
-        for name in sorted({row["slice"] for row in reviewed} | set(taxonomy.slices))
-    }  # fmt: skip
+        name: slice_figures(tally.slices.get(name, Counter()), taxonomy.is_critical(name), threshold)
+        for name in sorted(set(tally.slices) | set(taxonomy.slices))
+    }
     totals = {key: sum(s[key] for s in slices.values()) for key in TOTALS}
     return {**totals, "flagged_slices": sorted(n for n, s in slices.items() if s["flagged"]), "slices": slices}
+
+
+def review_metrics(reviewed: list[Row], sampled: set[str], taxonomy: Taxonomy, threshold: float) -> dict[str, Any]:
+    """`tally_metrics` of these reviewed rows."""
+    tally = ReviewTally(sampled)
+    for row in reviewed:
+        tally.add(row)
+    return tally_metrics(tally, taxonomy, threshold)

@@ -9,6 +9,7 @@ spent on critical slices first, then on the others, lowest draws first.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from stages.core.hashing import unit_draw
@@ -16,8 +17,8 @@ from stages.core.params import Taxonomy
 from stages.review.params import ReviewParams
 
 
-def sample_for_review(rows: list[dict[str, Any]], params: ReviewParams, taxonomy: Taxonomy) -> set[str]:
-    """Ids of the rows to review (rows need `id` and `slice`)."""
+def sample_for_review(rows: Iterable[dict[str, Any]], params: ReviewParams, taxonomy: Taxonomy) -> set[str]:
+    """Ids of the rows to review (rows need `id` and `slice`; read once, so a stream will do)."""
     drawn: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for row in rows:
         rate = params.critical_rate if taxonomy.is_critical(row["slice"]) else params.default_rate

@@ -17,13 +17,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT
-from stages.core.jsonl import read_jsonl, write_json, write_jsonl
+from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, read_decision_files
+from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import Taxonomy, load_section
-from stages.review.decisions import EditVerdicts, apply_decision, read_decisions
-from stages.review.metrics import review_metrics
+from stages.review.decisions import DecisionSet, EditVerdicts, apply_decision, read_decisions
+from stages.review.metrics import ReviewTally, tally_metrics
 from stages.review.params import ReviewParams
-from stages.review.queue import label_studio_tasks, queue_record, write_queue_csv
+from stages.review.queue import QueueFiles
 from stages.review.sampling import sample_for_review
 
 
@@ -48,34 +48,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main() -> None:
-    """Sample the rows, apply the decisions, write the reviewed rows, the queue files and the metrics."""
-    args = _parser().parse_args()
-    params = load_section(args.params, "review", ReviewParams)
-    taxonomy = load_section(args.params, "taxonomy", Taxonomy)
-    rows = read_jsonl(args.rows)
-    removed_ids = {row["id"] for path in args.removed if path.exists() for row in read_jsonl(path)}
-    known = {row["id"] for row in rows}
-    decisions = read_decisions(args.decisions, known, removed_ids, params.on_unknown_id, args.label_studio)
+def _ids_in(paths: list[Path], wanted: set[str]) -> set[str]:
+    """The ids in `wanted` that a row of one of the JSONL `paths` (absent files skipped) has, streamed."""
+    return {row["id"] for path in paths if path.exists() for _, row in iter_jsonl(path) if row["id"] in wanted}
+
+
+def _decisions(args: argparse.Namespace, on_unknown: str) -> DecisionSet:
+    """The verdicts of the decision files for current rows. Rows are streamed once to learn which of the
+    ids the files name are current or removed upstream, instead of holding every row id."""
+    named = {decision.row_id for decision in read_decision_files(args.decisions, args.label_studio)}
+    known_ids = _ids_in([args.rows], named)
+    removed_ids = _ids_in(args.removed, named)
+    return read_decisions(args.decisions, known_ids, removed_ids, on_unknown, args.label_studio)
+
+
+def _edit_reasons(decisions: DecisionSet, human_checks: Path) -> dict[str, list[str]]:
+    """The filter's reasons against each edit (empty: passed), by row id; a failing edit said on stderr."""
     edits = [d for d in decisions.by_id.values() if d.verdict == "edit"]
-    verdicts = EditVerdicts.read(args.human_checks)
+    verdicts = EditVerdicts.read(human_checks)
     edit_reasons = {d.row_id: verdicts.of(d) for d in edits}
     for decision in edits:
         failed = "; ".join(edit_reasons[decision.row_id])
         if failed:
             print(f"review: {decision.where}: the edit fails the filter's checks: {failed}", file=sys.stderr)
-    sampled = sample_for_review(rows, params, taxonomy)
-    reviewed = [
-        apply_decision(row, decisions.by_id.get(row["id"]), row["id"] in sampled, edit_reasons.get(row["id"]))
-        for row in rows
-    ]
-    queue = [row for row in reviewed if row["review"]["status"] == "pending"]
-    write_jsonl(args.out / "rows.jsonl", reviewed)
-    write_jsonl(args.out / "queue.jsonl", queue)
-    write_queue_csv(args.out / "queue.csv", [queue_record(row, taxonomy) for row in queue])
-    write_json(args.out / "label_studio.json", label_studio_tasks(queue, taxonomy))
-    metrics = review_metrics(reviewed, sampled, taxonomy, params.flag_error_rate)
+    return edit_reasons
+
+
+def main() -> None:
+    """Sample the rows, apply the decisions, write the reviewed rows, the queue files and the metrics.
+
+    The rows are streamed twice (ids and slices, then the review), so memory holds the sampled ids and
+    the decisions, never the rows: the output is byte for byte what one pass over rows in memory wrote."""
+    args = _parser().parse_args()
+    params = load_section(args.params, "review", ReviewParams)
+    taxonomy = load_section(args.params, "taxonomy", Taxonomy)
+    decisions = _decisions(args, params.on_unknown_id)
+    edit_reasons = _edit_reasons(decisions, args.human_checks)
+    sampled = sample_for_review((row for _, row in iter_jsonl(args.rows)), params, taxonomy)
+    tally = ReviewTally(sampled)
+    with atomic_open(args.out / "rows.jsonl") as rows_file, QueueFiles(args.out, taxonomy) as queue:
+        for _, row in iter_jsonl(args.rows):
+            decision = decisions.by_id.get(row["id"])
+            reviewed = apply_decision(row, decision, row["id"] in sampled, edit_reasons.get(row["id"]))
+            rows_file.write(dumps_row(reviewed) + "\n")
+            tally.add(reviewed)
+            if reviewed["review"]["status"] == "pending":
+                queue.add(reviewed)
+    metrics = tally_metrics(tally, taxonomy, params.flag_error_rate)
     metrics["decisions_for_removed_rows"] = decisions.for_removed_rows
     metrics["decisions_unknown"] = decisions.unknown
     write_json(args.metrics, metrics)
-    print(f"review: {len(sampled)} sampled, {len(decisions.by_id)} decided, {len(queue)} in the queue")
+    print(f"review: {len(sampled)} sampled, {len(decisions.by_id)} decided, {queue.count} in the queue")
