@@ -48,8 +48,10 @@ def test_tests_that_read_the_repository_domain_are_listed() -> None:
     acceptance run covers it (or use a fixture of its own instead)."""
     listed = {name.split("::")[0] for name in DOMAIN_TESTS}
     # whole-repository runs of the teacher backend (a fake server; a local llama.cpp server, skipped
-    # without one): they assert the plumbing, not the domain's figures
-    exempt = {"tests/test_another_domain.py", "tests/test_teacher.py", "tests/test_teacher_llama_cpp.py"}
+    # without one) and on a Ray cluster (skipped without Ray): they assert the plumbing, not the
+    # domain's figures
+    exempt = {"tests/test_another_domain.py", "tests/test_teacher.py", "tests/test_teacher_llama_cpp.py",
+              "tests/test_ray.py"}  # fmt: skip
     for path in sorted((ROOT / "tests").glob("test_*.py")):
         name = f"tests/{path.name}"
         if name not in listed | exempt and _READS_DOMAIN.search(path.read_text(encoding="utf-8")):

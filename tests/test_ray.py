@@ -74,7 +74,6 @@ def corpus_rows(project: Path) -> list[dict]:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with its seed stage run and the corpus as data/generate/rows.jsonl."""
     project = make_project(tmp_path_factory.mktemp("corpus"))
-    (project / "seeds/policy.md").write_text((ROOT / "seeds/policy.md").read_text())
     run_stage("seed", project)
     write_lines(project / "data/generate/rows.jsonl", corpus_rows(project))
     return project
