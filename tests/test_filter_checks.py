@@ -148,6 +148,11 @@ def test_refusal_and_boilerplate() -> None:
                  "This answer was written by ChatGPT."]:  # fmt: skip
         assert check_ai_boilerplate(chat("q", text)), text
     assert check_ai_boilerplate(chat("Here is a paraphrased version of the query: order late")).endswith("user text")
+    # A template's unfilled slot is caught whatever the domain names it; brackets that are not a slot pass.
+    for slot in ["[Company Name]", "[order number]", "[Customer]", "[your e-mail]", "[hotel phone]", "[name]"]:
+        assert check_ai_boilerplate(chat("q", f"Thanks, {slot} will call you back.")), slot
+    for text in ["Tap [Settings] then [Help].", "See rule [3] of the terms.", "Press [Done] when finished."]:
+        assert check_ai_boilerplate(chat("q", text)) is None, text
 
 
 def test_language_check() -> None:

@@ -35,7 +35,8 @@ _BOILERPLATE = [
         r"^\s*(?:sure|certainly|of course|absolutely)[,!.]? here(?:'s| is| are)\b",
         r"here(?:'s| is| are) (?:a |an |the |some )?(?:rewritten|rephrased|paraphrased|revised|alternative)"
         r" (?:version|variation|message|reply|response|query)",
-        r"\[(?:your|customer|agent|user|company|bank)(?: ?name| ?email| ?number)?\]",
+        # A template's unfilled slot, whatever the domain: "[Your Name]", "[company name]", "[order number]".
+        r"\[(?:your|customer|agent|user|company|product)\]|\[(?:[a-z]+ ){0,2}(?:name|e-?mail|number|address|phone)\]",
         r"\{\{|\}\}|<\|[a-z_]+\|>",
     )
 ]
