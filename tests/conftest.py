@@ -178,3 +178,11 @@ def project(tmp_path: Path) -> Path:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def seeds_training_rows() -> list[dict[str, Any]]:
+    """The repository's `seeds/` training cases and failures as seed-stage rows (ids by position), whatever domain."""
+    rows = read_rows(ROOT / "seeds/cases.jsonl") + read_rows(ROOT / "seeds/failures.jsonl")
+    return [{"id": f"seed{i:016d}", "case_id": r["case_id"], "intent": r["intent"], "slice": r["slice"],
+             "messages": r["messages"], "source": "human", "origin": "case", "meta": {}}
+            for i, r in enumerate(rows)]  # fmt: skip

@@ -15,7 +15,7 @@ from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParam
 from stages.filter.figures import figures
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, read_rows
+from tests.conftest import ROOT, read_rows, seeds_training_rows
 from tests.test_filter_checks import chat
 
 
@@ -31,14 +31,6 @@ pytestmark = pytest.mark.skipif(not _is_bank(), reason="seeds/ holds another dom
 def _check() -> PolicyFactsCheck:
     inputs = CheckInputs(policy=ROOT / "seeds/policy.md", domain=load_domain(ROOT / "seeds/domain.yaml"))
     return PolicyFactsCheck.build(PolicyFactsParams(), inputs)
-
-
-@cache
-def _seed_rows() -> list[dict]:
-    rows = read_rows(ROOT / "seeds/cases.jsonl") + read_rows(ROOT / "seeds/failures.jsonl")
-    return [{"id": f"seed{i:016d}", "case_id": r["case_id"], "intent": r["intent"], "slice": r["slice"],
-             "messages": r["messages"], "source": "human", "origin": "case", "meta": {}}
-            for i, r in enumerate(rows)]  # fmt: skip
 
 
 def test_pound_figures_of_the_bank_policy() -> None:
@@ -73,7 +65,7 @@ def test_logged_bad_replies_are_caught() -> None:
 
 
 def test_intent_classifier_on_the_bank_seeds() -> None:
-    classifier = IntentClassifier.train(_seed_rows())
+    classifier = IntentClassifier.train(seeds_training_rows())
     check = IntentCheck(classifier, IntentParams(margin=0.4, min_probability=0.0))
     arrival = {
         "intent": "card_arrival",
@@ -81,7 +73,7 @@ def test_intent_classifier_on_the_bank_seeds() -> None:
     }
     assert check.check(arrival) is None
     assert check.check({**arrival, "intent": "top_up_limits"}).startswith("intent: reads as 'card_arrival'")
-    rows, _ = generate_builtin(_seed_rows(), GenerateParams(variations_per_seed=1))
+    rows, _ = generate_builtin(seeds_training_rows(), GenerateParams(variations_per_seed=1))
     assert sum(1 for reason in check.check_batch(rows) if reason) <= 0.02 * len(rows)
     rng = random.Random(1)
     intents = sorted({row["intent"] for row in rows})

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from functools import cache
 
 from stages.core.domain import load_domain
 from stages.filter.checks.boilerplate import AiBoilerplateCheck, RefusalCheck
@@ -16,17 +15,9 @@ from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentPar
 from stages.filter.checks.language import LanguageCheck, LanguageParams
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, read_rows, run_stage
+from tests.conftest import ROOT, read_rows, run_stage, seeds_training_rows
 
 SEED_FILES = ("cases.jsonl", "failures.jsonl", "eval_traffic.jsonl")
-
-
-@cache
-def _training_rows() -> list[dict]:
-    rows = read_rows(ROOT / "seeds/cases.jsonl") + read_rows(ROOT / "seeds/failures.jsonl")
-    return [{"id": f"seed{i:016d}", "case_id": r["case_id"], "intent": r["intent"], "slice": r["slice"],
-             "messages": r["messages"], "source": "human", "origin": "case", "meta": {}}
-            for i, r in enumerate(rows)]  # fmt: skip
 
 
 def _expert_rows() -> list[dict]:
@@ -59,10 +50,10 @@ def test_numbers_in_expert_replies_are_written_as_in_the_policy() -> None:
 
 
 def test_the_intent_check_keeps_variations_and_catches_wrong_labels() -> None:
-    classifier = IntentClassifier.train(_training_rows())
+    classifier = IntentClassifier.train(seeds_training_rows())
     assert classifier is not None
     check = IntentCheck(classifier, IntentParams())
-    rows, _ = generate_builtin(_training_rows(), GenerateParams(variations_per_seed=1))
+    rows, _ = generate_builtin(seeds_training_rows(), GenerateParams(variations_per_seed=1))
     assert sum(1 for reason in check.check_batch(rows) if reason) <= 0.05 * len(rows)
     rng = random.Random(1)
     intents = sorted({row["intent"] for row in rows})
@@ -74,7 +65,7 @@ def test_every_taxonomy_intent_has_seeds_and_eval_rows() -> None:
     import yaml
 
     taxonomy = yaml.safe_load((ROOT / "params.yaml").read_text())["taxonomy"]
-    train = {row["intent"] for row in _training_rows()}
+    train = {row["intent"] for row in seeds_training_rows()}
     evaluation = {json.loads(line)["intent"] for line in (ROOT / "seeds/eval_traffic.jsonl").read_text().splitlines()}
     for intents in taxonomy["slices"].values():
         assert set(intents) <= train and set(intents) <= evaluation
