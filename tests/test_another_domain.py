@@ -25,6 +25,7 @@ from tests.conftest import ROOT, env_with_venv, run
 DOMAIN_TESTS = (
     "tests/test_seeds_domain.py",
     "tests/test_example_bank.py",
+    "tests/test_params_shown.py",
     "tests/test_pipeline_dvc.py",
     "tests/test_common.py",
     "tests/test_filter.py::test_editing_one_check_reruns_only_the_filter",

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from datasketch import MinHash, MinHashLSH
 
-from stages.core.params import load_section
 from stages.core.rows import row_id
 from stages.core.text import words
 from stages.dedup.candidates import band_keys, candidate_pairs
@@ -36,7 +34,7 @@ from stages.dedup.signatures import (
 )
 from stages.dedup.stage import deduplicate
 from stages.dedup.verification import common_counts, is_near_duplicate
-from tests.conftest import ROOT, env_with_venv, read_rows, run_stage, write_lines
+from tests.conftest import env_with_venv, read_rows, run_stage, write_lines
 
 TEXTS = [
     "my order has not arrived yet and I placed it two hours ago what can I do",
@@ -294,13 +292,6 @@ def test_exact_eval_copy_beats_ngram_and_decontamination_can_be_switched_off(tmp
     assert removed[0]["reasons"] == ["exact_eval"] and removed[0]["similarity"] == 1.0
     kept, _, _ = _dedup(tmp_path, [copy], [], evaluation, DedupParams(decontaminate_eval=False))
     assert len(kept) == 1
-
-
-def test_params_yaml_shows_every_setting_at_its_code_default() -> None:
-    """params.yaml's `dedup` section lists every field of DedupParams, each at the code's default."""
-    written = yaml.safe_load((ROOT / "params.yaml").read_text())["dedup"]
-    assert list(written) == list(DedupParams.model_fields)
-    assert load_section(ROOT / "params.yaml", "dedup", DedupParams) == DedupParams()
 
 
 def test_params_name_the_key() -> None:

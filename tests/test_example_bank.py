@@ -7,6 +7,7 @@ import random
 from functools import cache
 
 import pytest
+import yaml
 
 from stages.core.domain import load_domain
 from stages.filter.checks.base import CheckInputs
@@ -15,8 +16,10 @@ from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParam
 from stages.filter.figures import figures
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
+from stages.validate import SECTIONS
 from tests.conftest import ROOT, read_rows, seeds_training_rows
 from tests.test_filter_checks import chat
+from tests.test_params_shown import STAGE_SECTIONS
 
 
 def _is_bank() -> bool:
@@ -79,3 +82,12 @@ def test_intent_classifier_on_the_bank_seeds() -> None:
     intents = sorted({row["intent"] for row in rows})
     wrong = [{**row, "intent": rng.choice([i for i in intents if i != row["intent"]])} for row in rows]
     assert sum(1 for reason in check.check_batch(wrong) if reason) >= 0.9 * len(rows)
+
+
+@pytest.mark.parametrize("section", STAGE_SECTIONS)
+def test_shipped_params_are_the_code_defaults(section: str) -> None:
+    """The shipped params.yaml shows the code's defaults (a team's own data set tunes them freely)."""
+    model = SECTIONS[section]
+    shown = model.model_validate(yaml.safe_load((ROOT / "params.yaml").read_text())[section]).model_dump(mode="json")
+    default = model().model_dump(mode="json")
+    assert {key: shown[key] for key in shown if shown[key] != default[key]} == {}

@@ -18,7 +18,7 @@ from stages.generate import builtin
 from stages.generate.builtin.templates import TEMPLATES, Context
 from stages.generate.params import BUILTIN_TEMPLATES, GenerateParams
 from stages.generate.stage import generate_builtin
-from tests.conftest import ROOT, params_with, read_rows, run_stage
+from tests.conftest import params_with, read_rows, run_stage
 
 LEXICON = builtin.load_lexicon(None)  # the neutral default: these tests carry no domain words
 
@@ -99,10 +99,6 @@ def test_metrics_report_per_template_and_slice(project: Path) -> None:
 def test_zero_variations_is_allowed(project: Path) -> None:
     seeds = _seeds(project)
     assert generate_builtin(seeds, GenerateParams(variations_per_seed=0), LEXICON) == ([], [])
-
-
-def test_code_defaults_are_the_values_params_yaml_shows() -> None:
-    assert GenerateParams() == load_section(ROOT / "params.yaml", "generate", GenerateParams)
 
 
 def test_builtin_params_hash_is_the_hash_of_its_content(project: Path) -> None:

@@ -187,7 +187,9 @@ def test_metrics_diff_between_branches(repo: Path) -> None:
 
 
 def test_experiment_with_a_param_override(repo: Path) -> None:
-    run(["dvc", "exp", "run", "-S", "generate.variations_per_seed=2", "-n", "two-variations"], repo)
+    # Fewer variations drop rows a reviewer may have decided on (a team's own reviews): warn, not stop.
+    overrides = ["-S", "generate.variations_per_seed=2", "-S", "review.on_unknown_id=warn"]
+    run(["dvc", "exp", "run", *overrides, "-n", "two-variations"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     assert "two-variations" in json.dumps(shown)
     generated = json.loads((repo / "metrics/generate.json").read_text())
@@ -198,7 +200,14 @@ def test_experiment_with_a_param_override(repo: Path) -> None:
 
 
 def test_rollback_to_tag_restores_bytes(repo: Path) -> None:
-    run(["git", "checkout", "-q", "v1", "--", "dvc.lock", "params.yaml", "metrics/"], repo)
+    # A later version that changed a seed as well as params: the README's rollback restores both.
+    cases = repo / "seeds/cases.jsonl"
+    first, rest = cases.read_text(encoding="utf-8").split("\n", 1)
+    cases.write_text(first.replace('"content": "', '"content": "Hello, ', 1) + "\n" + rest, encoding="utf-8")
+    run(["dvc", "repro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "v2: a seed reworded"], repo)
+    run(["git", "checkout", "-q", "v1"], repo)
     run(["dvc", "checkout"], repo)
     v1_lock = yaml.safe_load((repo / "dvc.lock").read_text())
     for name in DATA_FILES:
@@ -207,7 +216,8 @@ def test_rollback_to_tag_restores_bytes(repo: Path) -> None:
     for name in ("metrics/generate.json", "metrics/mix.json"):
         assert (repo / name).read_text() == run(["git", "show", f"v1:{name}"], repo).stdout
     assert ran_stages(run(["dvc", "repro"], repo).stdout) == []  # rolled-back state is consistent
-    run(["git", "checkout", "-q", "main", "--", "dvc.lock", "params.yaml", "metrics/"], repo)
+    assert cases.read_bytes() == run(["git", "show", "v1:seeds/cases.jsonl"], repo).stdout.encode()
+    run(["git", "checkout", "-q", "main"], repo)
     run(["dvc", "checkout"], repo)
 
 

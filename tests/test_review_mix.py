@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from stages.core.domain import load_domain
 from stages.core.errors import UserError
 from stages.core.params import Taxonomy, load_section
 from stages.core.stats import wilson_interval
-from stages.evaluate.params import EvaluateParams
 from stages.mix.params import ExclusionRule, MixParams
 from stages.mix.preferences import choose_pair
 from stages.mix.rules import Removals, apply_exclusions, max_synthetic, removal_note, select_rows
@@ -25,7 +23,6 @@ from stages.review.decisions import read_decisions
 from stages.review.metrics import review_metrics
 from stages.review.params import ReviewParams
 from stages.review.sampling import sample_for_review
-from stages.seed.params import SeedParams
 from tests.conftest import CRITICAL, ROOT, TAXONOMY, make_project, params_with, read_rows, run, run_stage
 
 TAX = Taxonomy(slices=TAXONOMY, critical=CRITICAL)
@@ -423,25 +420,3 @@ def test_a_mix_change_marks_only_mix_changed_in_dvc_status(tmp_path: Path) -> No
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert _dvc_status(repo) == {"mix"}
     assert _ran(run(["dvc", "repro"], repo).stdout) == ["mix", "evaluate"]
-
-
-def _keys(model: type[BaseModel], raw: dict, prefix: str) -> list[str]:
-    """Fields of `model` (nested sections too) that `raw` does not show, and keys it has that the model lacks."""
-    problems = [f"{prefix}{name}: not in params.yaml" for name in model.model_fields if name not in raw]
-    problems += [f"{prefix}{name}: not a setting" for name in raw if name not in model.model_fields]
-    for name, field in model.model_fields.items():
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) and name in raw:
-            problems += _keys(field.annotation, raw[name], f"{prefix}{name}.")
-    return problems
-
-
-@pytest.mark.parametrize(
-    ("section", "model"),
-    [("seed", SeedParams), ("review", ReviewParams), ("mix", MixParams), ("evaluate", EvaluateParams)],
-)
-def test_params_yaml_shows_every_setting_at_the_code_default(section: str, model: type[BaseModel]) -> None:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())[section]
-    assert _keys(model, raw, f"{section}.") == []
-    required = {name: raw[name] for name, field in model.model_fields.items() if field.is_required()}
-    assert required == {}  # every setting has a default: what names the product is in the domain file
-    assert model.model_validate(required).model_dump() == model.model_validate(raw).model_dump()
