@@ -74,6 +74,16 @@ def test_protected_spans_are_the_slot_values() -> None:
     assert negation_count("I don't, it isnt, never, cannot, no") == 5
 
 
+def test_a_number_glued_to_letters_is_one_span() -> None:
+    """"5G" is kept whole: a rewording that keeps "5G" keeps the span; one that loses the letters does not."""
+    for token, rest in [("5G", "signal"), ("4G", "plan"), ("55GB", "allowance"), ("3D", "secure check"),
+                        ("2FA", "code"), ("10x", "zoom"), ("2nd", "attempt")]:  # fmt: skip
+        source = f"Why is my {token} {rest} so poor today?"
+        assert token in [span.text.split()[0] for span in protected_spans(source)], source
+        assert missing_spans(source, f"how come my {token} {rest} is poor today") == [], source
+        assert missing_spans(source, f"how come my {token[:-1]} {rest} is poor today") != [], source
+
+
 def test_contractions_are_made_and_undone_grammatically() -> None:
     assert undo_contractions("It's been 12 days and there's still nothing.") == (
         "It has been 12 days and there is still nothing."

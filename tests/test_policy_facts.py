@@ -55,6 +55,27 @@ def test_figures_are_read_generically() -> None:
     measures = [figure for figure, _ in figures("a bag of 23 kg, or 23kg, check-in at 16:30 for 2 nights")]
     assert measures == [("kg", 23.0), ("kg", 23.0), ("time", 990), ("night", 2.0)]
     assert figures("no numbers here") == ()
+    # Data sizes, rates and seconds, glued or spaced; a technology name such as "5G" is no figure.
+    data = [figure for figure, _ in figures("55GB a month, 20 MB, 2 gigabytes, 100 Mbps, 1 Gbps, 45 seconds, 5G")]
+    assert data == [("GB", 55.0), ("MB", 20.0), ("GB", 2.0), ("Mbit/s", 100.0), ("Gbit/s", 1.0), ("second", 45.0)]
+
+
+def test_a_figure_in_the_wrong_unit_or_invented_is_caught() -> None:
+    policy = (
+        POLICY
+        + "\n## 3. Data\n\n3.1 **Allowance.** The monthly data allowance is 20 GB; calls connect in 30 seconds.\n"
+    )
+    checker = PolicyChecker(PolicyFacts.from_text(policy), action_claim_pattern(NEUTRAL_ACTION_CLAIMS))
+
+    def problem(reply: str) -> str | None:
+        return checker.problem(reply, "how much data do I get", context=True, action_claims=True, refs=frozenset())
+
+    assert problem("Your monthly data allowance is 20 GB.") is None
+    assert problem("Your monthly data allowance is 20GB.") is None
+    for wrong in ["20 MB", "55GB", "20 TB", "25 GB"]:
+        assert problem(f"Your monthly data allowance is {wrong}.") is not None, wrong
+    assert problem("Calls connect in 30 seconds.") is None
+    assert problem("Calls connect in 45 seconds.") is not None
 
 
 def test_policy_units_have_rule_numbers_topics_and_figures() -> None:

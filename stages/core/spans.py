@@ -41,7 +41,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "number",
         re.compile(
-            r"(?:[£$€¥₹]\s?)?\d(?:[\d,.:/]*\d)?(?:st|nd|rd|th|am|pm|k|m|%)?"
+            # A number glued to letters is one token, kept whole: "2nd", "4pm", "10k", "5G", "55GB", "3D".
+            r"(?:[£$€¥₹]\s?)?\d(?:[\d,.:/]*\d)?(?:[a-z]+\b|%)?"
             rf"(?:\s?(?:am|pm|%)|(?:\s|-)(?!(?:{_FUNCTION_WORDS})\b)[a-z]+)?",
             re.IGNORECASE,
         ),

@@ -8,7 +8,8 @@ A figure is one of
     ("%", value)                      "0.5%", "2 per cent"
     ("time", minutes after midnight)  "4pm", "8:30 am", "16:00"
     (<unit>, value) / (<unit>, lo, hi)  durations and measures: "24 hours", "3 to 5 working days",
-                                      "23 kg", "2 nights" (UNITS gives each surface form its unit)
+                                      "23 kg", "2 nights", "45 seconds", "55GB", "100 Mbps"
+                                      (UNITS gives each surface form its unit)
     ("24/7",)                         around the clock
     ("", value)                       a bare count ("3 failed attempts" -> 3)
 Earlier kinds claim their text first: "£5,000" is money, not the count 5.
@@ -30,12 +31,17 @@ _TIME_UNITS = {
     "hour": "hour", "hours": "hour", "hr": "hour", "hrs": "hour", "minute": "minute", "minutes": "minute",
     "min": "minute", "mins": "minute", "week": "week", "weeks": "week", "month": "month", "months": "month",
     "calendar month": "month", "calendar months": "month", "year": "year", "years": "year",
+    "second": "second", "seconds": "second", "sec": "second", "secs": "second",
 }  # fmt: skip
 _MEASURE_UNITS = {
     "kg": "kg", "kgs": "kg", "kilo": "kg", "kilos": "kg", "kilogram": "kg", "kilograms": "kg",
     "lb": "lb", "lbs": "lb", "km": "km", "kilometre": "km", "kilometres": "km", "kilometer": "km",
     "kilometers": "km", "mile": "mile", "miles": "mile", "cm": "cm", "mm": "mm", "litre": "litre",
     "litres": "litre", "liter": "litre", "liters": "litre", "ml": "ml",
+    # data sizes and rates, written glued or spaced ("55GB", "20 MB", "100 Mbps")
+    "kb": "KB", "kilobyte": "KB", "kilobytes": "KB", "mb": "MB", "megabyte": "MB", "megabytes": "MB",
+    "gb": "GB", "gig": "GB", "gigs": "GB", "gigabyte": "GB", "gigabytes": "GB", "tb": "TB", "terabyte": "TB",
+    "terabytes": "TB", "kbps": "kbit/s", "mbps": "Mbit/s", "mbit/s": "Mbit/s", "gbps": "Gbit/s", "gbit/s": "Gbit/s",
 }  # fmt: skip
 UNITS = _TIME_UNITS | _MEASURE_UNITS
 NUMBER_WORDS = {
