@@ -19,11 +19,7 @@ Not a stage and no stage's dependency: it imports every stage's code.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
@@ -42,7 +38,7 @@ from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template
 from stages.mix.params import MixParams
 from stages.review.params import ReviewParams
 from stages.seed.params import SeedParams
-from stages.seed.stage import SeedLine, seed_row, seed_set_problems
+from stages.seed.stage import Located, Origin, seed_file_problems, seed_set_problems
 
 SECTIONS: dict[str, type[Section]] = {
     "taxonomy": Taxonomy,
@@ -54,8 +50,7 @@ SECTIONS: dict[str, type[Section]] = {
     "mix": MixParams,
     "evaluate": EvaluateParams,
 }
-SEED_FILES = {"cases.jsonl": "case", "failures.jsonl": "failure", "eval_traffic.jsonl": "eval"}
-Located = list[tuple[str, dict[str, Any]]]
+SEED_FILES: dict[str, Origin] = {"cases.jsonl": "case", "failures.jsonl": "failure", "eval_traffic.jsonl": "eval"}
 
 
 def load_all(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Section]:
@@ -76,34 +71,6 @@ def params_problems(path: str | Path) -> tuple[dict[str, Section], list[str]]:
         except UserError as err:
             problems.append(str(err))
     return loaded, problems
-
-
-def seed_file_problems(path: Path, origin: str, taxonomy: Taxonomy) -> tuple[Located, list[str]]:
-    """(the valid rows of one seed file with their "file:line", every problem of its lines)."""
-    if not path.exists():
-        return [], [f"{path}: file not found"]
-    rows: Located = []
-    problems: list[str] = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            raw = json.loads(line)
-            parsed = SeedLine.model_validate(raw)
-            rows.append((where, seed_row(parsed, origin, taxonomy, where)))  # type: ignore[arg-type]
-        except json.JSONDecodeError as err:
-            problems.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
-        except ValidationError as err:
-            problems += [_field(where, item) for item in err.errors()]
-        except UserError as err:
-            problems.append(str(err))
-    return rows, problems
-
-
-def _field(where: str, item: Any) -> str:
-    field = ".".join(str(part) for part in item["loc"]) or "line"
-    return f"{where}: field '{field}': {item['msg']}"
 
 
 def policy_problems(path: Path, seeds: Located) -> list[str]:

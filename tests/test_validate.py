@@ -62,3 +62,26 @@ def test_too_few_cases_per_intent_is_listed_with_the_intents(tmp_path: Path) -> 
     (project / "params.yaml").write_text(params)
     result = run_stage("validate", project, check=False)
     assert "intents with fewer than seed.min_cases_per_intent=3 training seeds: account_locked" in result.stderr
+
+
+def test_seed_files_are_read_as_the_seed_stage_reads_them(tmp_path: Path) -> None:
+    """Lines as an editor counts them (a U+2028 inside a JSON string is no line break), bytes that are
+    not UTF-8 and an empty eval file: the problems the seed stage would raise, listed, never a traceback."""
+    project = _project(tmp_path)
+    cases = project / "seeds/cases.jsonl"
+    lines = cases.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["messages"][0]["content"] += "\u2028and one more line"
+    lines[0] = json.dumps(first, ensure_ascii=False)
+    lines[2] = "{not json"
+    cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    failures = project / "seeds/failures.jsonl"
+    failures.write_bytes(failures.read_bytes().replace(b"I cannot help", b"I cann\xf6t help", 1))
+    (project / "seeds/eval_traffic.jsonl").write_text("")
+    result = run_stage("validate", project, check=False)
+    errors = result.stderr
+    assert result.returncode == 2 and "Traceback" not in errors, errors
+    assert "seeds/cases.jsonl:1" not in errors  # the U+2028 line is valid
+    assert "seeds/cases.jsonl:3: not valid JSON: " in errors
+    assert "seeds/failures.jsonl:1: not valid UTF-8 (byte 0xf6" in errors
+    assert "seeds/eval_traffic.jsonl: the file is empty (no JSON lines)" in errors
