@@ -12,7 +12,7 @@ word-set Jaccard. Word sets are compared for all pairs at once as a sparse produ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,18 @@ class _Training:
     ids: list[str]
     tokens: list[list[str]]
     sets: list[list[str]]
+    _ngrams: dict[int, dict[tuple[str, ...], int]] = field(default_factory=dict)  # by size, built once
+
+    def ngrams(self, size: int) -> dict[tuple[str, ...], int]:
+        """Every `size`-word run of the training rows, with the first row that has it."""
+        index = self._ngrams.get(size)
+        if index is None:
+            index = {}
+            for row, other in enumerate(self.tokens):
+                for start in range(len(other) - size + 1):
+                    index.setdefault(tuple(other[start : start + size]), row)
+            self._ngrams[size] = index
+        return index
 
     @classmethod
     def of(cls, train_sets: dict[str, list[Row]]) -> _Training:
@@ -93,11 +105,9 @@ def _ngram_hit(tokens: list[str], train: _Training, params: LeakCheckParams) -> 
     if len(tokens) < params.min_words:
         return None
     size = min(params.ngram, len(tokens))
-    grams = {tuple(tokens[start : start + size]) for start in range(len(tokens) - size + 1)}
-    for index, other in enumerate(train.tokens):
-        if any(tuple(other[start : start + size]) in grams for start in range(len(other) - size + 1)):
-            return index
-    return None
+    index = train.ngrams(size)
+    grams = (tuple(tokens[start : start + size]) for start in range(len(tokens) - size + 1))
+    return min((index[gram] for gram in grams if gram in index), default=None)
 
 
 def find_leaks(
