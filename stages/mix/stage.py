@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stages.core.domain import load_domain
+from stages.core.domain import DEFAULT_DOMAIN_FILE, load_domain
 from stages.core.errors import UserError
 from stages.core.hashing import file_sha256, unit_draw
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         "--upstream-metrics", type=Path, default=Path("metrics"), help="folder of earlier stages' metrics"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--domain", type=Path, default=Path("seeds/domain.yaml"), help="gives the system prompt")
+    parser.add_argument("--domain", type=Path, default=DEFAULT_DOMAIN_FILE, help="gives the system prompt")
     parser.add_argument("--out", type=Path, default=Path("data/mix"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/mix.json"))
     parser.add_argument("--composition", type=Path, default=Path("metrics/mix_composition.csv"))
