@@ -59,15 +59,20 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def mod97_valid(value: str) -> bool:
+    """ISO 7064 MOD 97-10 on the value as written (letters as 10..35): the remainder is 1."""
+    compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
+    return bool(compact) and int("".join(str(int(char, 36)) for char in compact)) % 97 == 1
+
+
 def iban_valid(iban: str) -> bool:
-    """ISO 13616 check: country code and check digits moved to the end, letters as 10..35, mod 97 = 1."""
+    """ISO 13616 check: the country's length, then country code and check digits moved to the end, mod 97-10."""
     if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", iban):
         return False
     expected = IBAN_LENGTHS.get(iban[:2])
     if expected is not None and len(iban) != expected:
         return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+    return mod97_valid(iban[4:] + iban[:4])
 
 
 def _mask(text: str, keep: int = 2) -> str:
@@ -122,12 +127,6 @@ def find_email(text: str) -> str | None:
 FINDERS: dict[str, Finder] = {
     "email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban,
 }  # fmt: skip
-
-
-def mod97_valid(value: str) -> bool:
-    """ISO 7064 MOD 97-10 on the value as written (letters as 10..35): the remainder is 1."""
-    compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
-    return bool(compact) and int("".join(str(int(char, 36)) for char in compact)) % 97 == 1
 
 
 CHECKSUMS: dict[str, Callable[[str], bool]] = {
