@@ -63,7 +63,8 @@ class Taxonomy(Section):
 SECTION_NAMES: tuple[str, ...] = ("taxonomy", "seed", "generate", "filter", "dedup", "review", "mix", "evaluate")
 
 
-def _describe(err: ValidationError, path: Path, section: str) -> str:
+def describe_errors(err: ValidationError, path: Path, section: str) -> str:
+    """One line per problem of a params block: "<file>: <section>.<key>: why (got <value>)"."""
     lines = []
     for item in err.errors():
         key = ".".join([section, *(str(part) for part in item["loc"])])
@@ -163,7 +164,7 @@ def load_section(path: str | Path, name: str, model: type[S]) -> S:
         context = {"repository": Path(path).resolve().parent}
         return model.model_validate(raw[name] if raw[name] is not None else {}, context=context)
     except ValidationError as err:
-        raise UserError(_describe(err, Path(path), name)) from None
+        raise UserError(describe_errors(err, Path(path), name)) from None
 
 
 def repository_path(value: str, allow_outside: bool, allow_key: str, root: Path) -> Path:
