@@ -6,6 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
+from stages.core.errors import UserError
+from stages.filter.checks.base import CheckInputs
+from stages.filter.checks.echo import EchoCheck, EchoParams
 from tests.conftest import ROOT, make_project, run_stage, seed_line
 
 
@@ -85,3 +90,17 @@ def test_seed_files_are_read_as_the_seed_stage_reads_them(tmp_path: Path) -> Non
     assert "seeds/cases.jsonl:3: not valid JSON: " in errors
     assert "seeds/failures.jsonl:1: not valid UTF-8 (byte 0xf6" in errors
     assert "seeds/eval_traffic.jsonl: the file is empty (no JSON lines)" in errors
+
+
+def test_a_prompt_template_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """prompts/ is the user's to edit (the domain's parts come from domain.yaml): the teacher's loader and
+    the filter's echo check read it as every other input is read (core.files)."""
+    project = _project(tmp_path)
+    template = project / "prompts/variation_rephrase.md"
+    template.write_bytes(template.read_bytes() + "the caf\u00e9 is closed\n".encode("latin-1"))
+    line = template.read_bytes().count(b"\n")
+    result = run_stage("validate", project, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"prompts/variation_rephrase.md:{line}: not valid UTF-8 (byte 0xe9" in result.stderr
+    with pytest.raises(UserError, match=rf"variation_rephrase.md:{line}: not valid UTF-8"):
+        EchoCheck.build(EchoParams(), CheckInputs(prompts=project / "prompts"))
