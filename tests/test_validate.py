@@ -104,3 +104,13 @@ def test_a_prompt_template_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_pat
     assert f"prompts/variation_rephrase.md:{line}: not valid UTF-8 (byte 0xe9" in result.stderr
     with pytest.raises(UserError, match=rf"variation_rephrase.md:{line}: not valid UTF-8"):
         EchoCheck.build(EchoParams(), CheckInputs(prompts=project / "prompts"))
+
+
+def test_a_broken_policy_is_one_problem_and_the_other_reply_checks_still_run(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "seeds/policy.md").write_text("# Policy\n\nBe kind to every customer.\n")
+    (project / "seeds/blocklist.txt").write_text("hand you over\n")  # in every fixture reply
+    result = run_stage("validate", project, check=False)
+    no_figures = "seeds/policy.md: no figures found in the policy"
+    assert result.stderr.count(no_figures) == 1, result.stderr
+    assert "the filter would reject this row (blocklist: " in result.stderr
