@@ -70,6 +70,9 @@ def test_missing_or_broken_files_are_one_line_errors(tmp_path: Path) -> None:
         load_domain(_write(tmp_path, "- a list\n"))
     with pytest.raises(UserError, match=r"pattern matches empty text"):
         load_domain(_write(tmp_path, "product: A\nsystem_prompt: s\npii: [{name: x, pattern: 'a*'}]\n"))
+    built_in = "product: A\nsystem_prompt: s\npii:\n  - name: iban\n    pattern: 'X\\d+'\n"
+    with pytest.raises(UserError, match=r"domain.yaml:4: field 'pii.0.name': 'iban' is a built-in kind of the pii"):
+        load_domain(_write(tmp_path, built_in))
     twice = "product: A\nsystem_prompt: s\npii:\n  - {name: x, pattern: 'a1'}\n  - {name: x, pattern: 'b2'}\n"
     with pytest.raises(UserError, match=r"domain.yaml:3: field 'pii': detector names must be unique"):
         load_domain(_write(tmp_path, twice))

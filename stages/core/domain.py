@@ -38,6 +38,8 @@ NEUTRAL_ACTION_CLAIMS: tuple[str, ...] = (
     "changed", "updated", "deleted", "closed", "restored", "upgraded",
 )  # fmt: skip
 ChecksumKind = Literal["luhn", "mod97", "iban"]
+# The kinds the filter's pii check finds itself (stages/filter/checks/pii.py): a detector takes another name.
+BUILT_IN_PII_KINDS: tuple[str, ...] = ("email", "phone", "card_number", "iban")
 PROMPT_PLACEHOLDERS = ("product", "assistant", "rules")  # what prompts/*.md may take from this file
 
 
@@ -49,6 +51,15 @@ class PiiDetector(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     pattern: str = Field(min_length=1)
     checksum: ChecksumKind | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_built_in(cls, value: str) -> str:
+        if value in BUILT_IN_PII_KINDS:
+            raise ValueError(
+                f"'{value}' is a built-in kind of the pii check ({', '.join(BUILT_IN_PII_KINDS)}); choose another name"
+            )
+        return value
 
     @field_validator("pattern")
     @classmethod

@@ -18,13 +18,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from stages.core.domain import PiiDetector
+from stages.core.domain import BUILT_IN_PII_KINDS, PiiDetector
 from stages.core.errors import UserError
 from stages.core.params import Section
 from stages.core.rows import turns_text
 from stages.filter.checks.base import Check, CheckInputs, Row
 
-PII_KINDS: tuple[str, ...] = ("email", "phone", "card_number", "iban")  # the built-in kinds
+PII_KINDS = BUILT_IN_PII_KINDS  # the built-in kinds (FINDERS); no domain detector is named like one
 Finder = Callable[[str], "str | None"]
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
@@ -175,10 +175,8 @@ class PiiFinder:
 
 def build_finder(kinds: Sequence[str], detectors: Sequence[PiiDetector]) -> PiiFinder:
     """The finder for params `kinds` (built-in kinds, or names of `detectors`) plus every domain
-    detector not listed, after them. UserError for an unknown kind or a detector named like a built-in."""
-    clash = [d.name for d in detectors if d.name in FINDERS]
-    if clash:
-        raise UserError(f"domain file: field 'pii': {clash} are built-in kinds of the pii check; choose other names")
+    detector not listed, after them (no detector is named like a built-in kind: core.domain validates
+    that). UserError for an unknown kind."""
     custom = {d.name: detector_finder(d) for d in detectors}
     unknown = [kind for kind in kinds if kind not in FINDERS and kind not in custom]
     if unknown:
