@@ -19,11 +19,7 @@ Not a stage and no stage's dependency: it imports every stage's code.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
@@ -42,7 +38,7 @@ from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template
 from stages.mix.params import MixParams
 from stages.review.params import ReviewParams
 from stages.seed.params import SeedParams
-from stages.seed.stage import SeedLine, seed_row, seed_set_problems
+from stages.seed.stage import Located, Origin, seed_file_problems, seed_set_problems
 
 SECTIONS: dict[str, type[Section]] = {
     "taxonomy": Taxonomy,
@@ -54,8 +50,7 @@ SECTIONS: dict[str, type[Section]] = {
     "mix": MixParams,
     "evaluate": EvaluateParams,
 }
-SEED_FILES = {"cases.jsonl": "case", "failures.jsonl": "failure", "eval_traffic.jsonl": "eval"}
-Located = list[tuple[str, dict[str, Any]]]
+SEED_FILES: dict[str, Origin] = {"cases.jsonl": "case", "failures.jsonl": "failure", "eval_traffic.jsonl": "eval"}
 
 
 def load_all(path: str | Path = DEFAULT_PARAMS_FILE) -> dict[str, Section]:
@@ -78,44 +73,17 @@ def params_problems(path: str | Path) -> tuple[dict[str, Section], list[str]]:
     return loaded, problems
 
 
-def seed_file_problems(path: Path, origin: str, taxonomy: Taxonomy) -> tuple[Located, list[str]]:
-    """(the valid rows of one seed file with their "file:line", every problem of its lines)."""
-    if not path.exists():
-        return [], [f"{path}: file not found"]
-    rows: Located = []
-    problems: list[str] = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{line_no}"
-        try:
-            raw = json.loads(line)
-            parsed = SeedLine.model_validate(raw)
-            rows.append((where, seed_row(parsed, origin, taxonomy, where)))  # type: ignore[arg-type]
-        except json.JSONDecodeError as err:
-            problems.append(f"{where}: not valid JSON ({err.msg} at column {err.colno})")
-        except ValidationError as err:
-            problems += [_field(where, item) for item in err.errors()]
-        except UserError as err:
-            problems.append(str(err))
-    return rows, problems
-
-
-def _field(where: str, item: Any) -> str:
-    field = ".".join(str(part) for part in item["loc"]) or "line"
-    return f"{where}: field '{field}': {item['msg']}"
-
-
-def policy_problems(path: Path, seeds: Located) -> list[str]:
-    """The policy states figures, and has every rule the seeds' `policy_refs` name."""
+def policy_problems(path: Path, seeds: Located) -> tuple[bool, list[str]]:
+    """(whether the policy file reads as a policy, its problems): it states figures, and has every rule
+    the seeds' `policy_refs` name."""
     try:
         facts = PolicyFacts.from_file(path)
     except UserError as err:
-        return [str(err)]
+        return False, [str(err)]
     refs = facts.refs()
     if not refs:
-        return []
-    return [
+        return True, []
+    return True, [
         f"{where}: field 'policy_refs': rule {ref!r} is not in {path}"
         for where, row in seeds
         for ref in row["meta"].get("policy_refs", [])
@@ -123,18 +91,21 @@ def policy_problems(path: Path, seeds: Located) -> list[str]:
     ]
 
 
-def reply_problems(seeds_dir: Path, seeds: Located, domain: Domain | None, params: FilterParams | None) -> list[str]:
-    """Expert replies the filter's blocklist, pii or policy_facts check would reject, naming the line."""
-    inputs = CheckInputs(blocklist=seeds_dir / "blocklist.txt", policy=seeds_dir / "policy.md", domain=domain)
-    try:
-        checks = [
-            BlocklistCheck.build(None, inputs),
-            PiiCheck.build(params.pii if params else PiiParams(), inputs),
-            PolicyFactsCheck.build(params.policy_facts if params else PolicyFactsParams(), inputs),  # type: ignore[attr-defined]
-        ]
-    except UserError as err:
-        return [str(err)]
-    problems = []
+def reply_problems(seeds: Located, inputs: CheckInputs, params: FilterParams | None) -> list[str]:
+    """Expert replies the filter's blocklist, pii or policy_facts check would reject, naming the line; a
+    check that cannot be built (a bad blocklist, a PII detector named like a built-in kind) is a problem
+    and the others still run. Without `inputs.policy` there is no policy_facts check."""
+    settings = [
+        (BlocklistCheck, None),
+        (PiiCheck, params.pii if params else PiiParams()),
+        (PolicyFactsCheck, params.policy_facts if params else PolicyFactsParams()),  # type: ignore[attr-defined]
+    ]
+    problems, checks = [], []
+    for check_type, check_params in settings:
+        try:
+            checks.append(check_type.build(check_params, inputs))
+        except UserError as err:
+            problems.append(str(err))
     for where, row in seeds:
         for check in checks:
             reason = check.check(row) if check is not None else None
@@ -184,9 +155,11 @@ def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
         seed_params = sections.get("seed")
         if isinstance(seed_params, SeedParams):
             problems += seed_set_problems(train, evaluation, taxonomy, seed_params)
-    problems += policy_problems(seeds_dir / "policy.md", train + evaluation)
-    filter_params = sections.get("filter")
-    problems += reply_problems(seeds_dir, train + evaluation, domain, filter_params)  # type: ignore[arg-type]
+    policy = seeds_dir / "policy.md"
+    readable, found = policy_problems(policy, train + evaluation)
+    problems += found  # an unreadable policy is said once: the replies are then checked without it
+    inputs = CheckInputs(blocklist=seeds_dir / "blocklist.txt", policy=policy if readable else None, domain=domain)
+    problems += reply_problems(train + evaluation, inputs, sections.get("filter"))  # type: ignore[arg-type]
     report.append(f"{seeds_dir / 'policy.md'}, {seeds_dir / 'blocklist.txt'}: checked against every expert reply")
     count, found = prompt_problems(prompts_dir, domain)
     problems += found

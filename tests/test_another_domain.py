@@ -90,3 +90,22 @@ def test_another_domain_builds_and_its_tests_pass(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:]
     assert " failed" not in result.stdout and "skipped" in result.stdout  # the bank's own tests skip there
+
+
+def test_use_domain_refuses_a_folder_it_cannot_use_in_one_line(tmp_path: Path) -> None:
+    """Exit 2 and one line naming the file: a missing file, a taxonomy.yaml that is not UTF-8."""
+    folder = tmp_path / "domain"
+    shutil.copytree(ROOT / "examples/travel", folder)
+    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
+    tool = [sys.executable, str(ROOT / "tools/use_domain.py"), "domain"]
+    (folder / "taxonomy.yaml").write_bytes(b"taxonomy:\n  slices: {a: [caf\xe9]}\n")
+    result = run(tool, tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.startswith("error: domain/taxonomy.yaml:2: not valid UTF-8")
+    assert result.stderr.count("\n") == 1
+    (folder / "policy.md").unlink()
+    result = run(tool, tmp_path, check=False)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: domain: missing policy.md (see README, 'Start your own data set')\n",
+    )
+    assert not (tmp_path / "seeds").exists()  # nothing replaced

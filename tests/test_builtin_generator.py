@@ -75,7 +75,7 @@ def test_protected_spans_are_the_slot_values() -> None:
 
 
 def test_a_number_glued_to_letters_is_one_span() -> None:
-    """"5G" is kept whole: a rewording that keeps "5G" keeps the span; one that loses the letters does not."""
+    """ "5G" is kept whole: a rewording that keeps "5G" keeps the span; one that loses the letters does not."""
     for token, rest in [("5G", "signal"), ("4G", "plan"), ("55GB", "allowance"), ("3D", "secure check"),
                         ("2FA", "code"), ("10x", "zoom"), ("2nd", "attempt")]:  # fmt: skip
         source = f"Why is my {token} {rest} so poor today?"
@@ -143,6 +143,13 @@ def test_lexicon_errors_name_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="lexicon file not found"):
         builtin.load_lexicon(tmp_path / "missing.yaml")
     assert builtin.validate_lexicon(DEFAULT_PATH) == []
+    bad.write_bytes(b"situations:\n  - I am at the caf\xe9.\n")  # Latin-1, not UTF-8
+    [problem] = builtin.validate_lexicon(bad)
+    assert problem.startswith(f"{bad}:2: not valid UTF-8 (byte 0xe9 at character 20)")
+    bomb = "".join(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 7))
+    bad.write_text("a0: &a0 [x]\n" + bomb)
+    [problem] = builtin.validate_lexicon(bad)
+    assert problem.startswith(f"{bad}: YAML aliases would add ") and "an alias bomb?" in problem
 
 
 def test_the_domain_words_come_only_from_the_domain_file(tmp_path: Path) -> None:

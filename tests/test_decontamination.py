@@ -7,12 +7,16 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
-from stages.core.eval_set import EvalSetColumns, EvalSetParams
+from stages.core.errors import UserError
+from stages.core.eval_set import EvalSetColumns, EvalSetParams, eval_set_params
+from stages.core.params import load_section
 from stages.dedup.params import DedupParams
 from stages.dedup.stage import deduplicate
-from tests.conftest import read_rows, run_stage, write_lines
+from stages.evaluate.params import EvaluateParams
+from tests.conftest import params_with, read_rows, run_stage, write_lines
 from tests.test_dedup import _row
 
 LOGGED = [
@@ -74,3 +78,15 @@ def test_the_stage_reads_evaluate_eval_set_from_params(project: Path) -> None:
     assert metrics["search"]["eval_rows"] == len(read_rows(project / "data/seed/eval.jsonl")) + 1
     dvc = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["dedup"]
     assert "${evaluate.eval_set.path}" in dvc["deps"] and "evaluate.eval_set" in dvc["params"]
+
+
+def test_a_bad_eval_set_block_is_worded_as_the_evaluate_stage_words_it(tmp_path: Path) -> None:
+    """dedup reads `evaluate.eval_set` on its own: every problem, as evaluate's load_section says it."""
+    path = params_with(tmp_path, "evaluate", "eval_set", {"path": "../elsewhere.csv", "format": "xml"})
+    with pytest.raises(UserError) as from_dedup:
+        eval_set_params(path)
+    with pytest.raises(UserError) as from_evaluate:
+        load_section(path, "evaluate", EvaluateParams)
+    assert str(from_dedup.value) == str(from_evaluate.value)
+    assert "evaluate.eval_set.path: '../elsewhere.csv' is outside the repository" in str(from_dedup.value)
+    assert "evaluate.eval_set.format: Input should be 'rows', 'csv' or 'jsonl' (got 'xml')" in str(from_dedup.value)

@@ -70,6 +70,18 @@ def test_missing_or_broken_files_are_one_line_errors(tmp_path: Path) -> None:
         load_domain(_write(tmp_path, "- a list\n"))
     with pytest.raises(UserError, match=r"pattern matches empty text"):
         load_domain(_write(tmp_path, "product: A\nsystem_prompt: s\npii: [{name: x, pattern: 'a*'}]\n"))
+    built_in = "product: A\nsystem_prompt: s\npii:\n  - name: iban\n    pattern: 'X\\d+'\n"
+    with pytest.raises(UserError, match=r"domain.yaml:4: field 'pii.0.name': 'iban' is a built-in kind of the pii"):
+        load_domain(_write(tmp_path, built_in))
+    twice = "product: A\nsystem_prompt: s\npii:\n  - {name: x, pattern: 'a1'}\n  - {name: x, pattern: 'b2'}\n"
+    with pytest.raises(UserError, match=r"domain.yaml:3: field 'pii': detector names must be unique"):
+        load_domain(_write(tmp_path, twice))
+    (tmp_path / "domain.yaml").write_bytes(b"product: Caf\xe9\nsystem_prompt: s\n")
+    with pytest.raises(UserError, match=r"domain.yaml:1: not valid UTF-8 \(byte 0xe9"):
+        load_domain(tmp_path / "domain.yaml")
+    bomb = "".join(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]\n" for n in range(1, 7))
+    with pytest.raises(UserError, match=r"domain.yaml: YAML aliases would add \d+ values"):
+        load_domain(_write(tmp_path, "a0: &a0 [x]\n" + bomb))
 
 
 def test_prompts_name_no_product_and_are_filled_from_the_domain(tmp_path: Path) -> None:

@@ -238,6 +238,15 @@ def test_leak_check_finds_exact_ngram_and_near_copies_in_every_training_set() ->
     assert leaks[2].similarity == round(5 / 6, 4)
     exact_only = LeakCheckParams(near_duplicate_threshold=None, ngram=32, min_words=32)
     assert [e.where for e in find_leaks(examples, train, exact_only)[0]] == ["f:3", "f:4", "f:5"]
+    # texts without a word are compared by their visible characters (text.tokens), as match_key does
+    wordless = {"mix": [row("m1", "🙏🙏"), row("m2", "???")]}
+    emoji = [
+        EvalExample("f:6", "🙏 🙏", "late_delivery", "deliveries"),
+        EvalExample("f:7", "!!", "late_delivery", "deliveries"),
+    ]
+    clean, leaks = find_leaks(emoji, wordless, LeakCheckParams())
+    assert [(leak.example.where, leak.kind, leak.train_row_id) for leak in leaks] == [("f:6", "exact", "m1")]
+    assert [e.where for e in clean] == ["f:7"]  # "!!" is not "???", though neither has a word
 
 
 # --- scores, intervals and verdicts on constructed cases -----------------------------------------

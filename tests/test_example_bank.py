@@ -3,7 +3,6 @@ seeds/ holds another domain: the engine's tests never depend on which domain tha
 
 from __future__ import annotations
 
-import random
 from functools import cache
 
 import pytest
@@ -14,12 +13,11 @@ from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
 from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParams
 from stages.filter.figures import figures
-from stages.generate.params import GenerateParams
-from stages.generate.stage import generate_builtin
 from stages.validate import SECTIONS
 from tests.conftest import ROOT, read_rows, seeds_training_rows
 from tests.test_filter_checks import chat
 from tests.test_params_shown import STAGE_SECTIONS
+from tests.test_seeds_domain import intent_check_counts
 
 
 def _is_bank() -> bool:
@@ -76,12 +74,9 @@ def test_intent_classifier_on_the_bank_seeds() -> None:
     }
     assert check.check(arrival) is None
     assert check.check({**arrival, "intent": "top_up_limits"}).startswith("intent: reads as 'card_arrival'")
-    rows, _ = generate_builtin(seeds_training_rows(), GenerateParams(variations_per_seed=1))
-    assert sum(1 for reason in check.check_batch(rows) if reason) <= 0.02 * len(rows)
-    rng = random.Random(1)
-    intents = sorted({row["intent"] for row in rows})
-    wrong = [{**row, "intent": rng.choice([i for i in intents if i != row["intent"]])} for row in rows]
-    assert sum(1 for reason in check.check_batch(wrong) if reason) >= 0.9 * len(rows)
+    rows, flagged, flagged_wrong = intent_check_counts(check)
+    assert flagged <= 0.02 * rows
+    assert flagged_wrong >= 0.9 * rows
 
 
 @pytest.mark.parametrize("section", STAGE_SECTIONS)

@@ -6,6 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
+from stages.core.errors import UserError
+from stages.filter.checks.base import CheckInputs
+from stages.filter.checks.echo import EchoCheck, EchoParams
 from tests.conftest import ROOT, make_project, run_stage, seed_line
 
 
@@ -62,3 +67,50 @@ def test_too_few_cases_per_intent_is_listed_with_the_intents(tmp_path: Path) -> 
     (project / "params.yaml").write_text(params)
     result = run_stage("validate", project, check=False)
     assert "intents with fewer than seed.min_cases_per_intent=3 training seeds: account_locked" in result.stderr
+
+
+def test_seed_files_are_read_as_the_seed_stage_reads_them(tmp_path: Path) -> None:
+    """Lines as an editor counts them (a U+2028 inside a JSON string is no line break), bytes that are
+    not UTF-8 and an empty eval file: the problems the seed stage would raise, listed, never a traceback."""
+    project = _project(tmp_path)
+    cases = project / "seeds/cases.jsonl"
+    lines = cases.read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    first["messages"][0]["content"] += "\u2028and one more line"
+    lines[0] = json.dumps(first, ensure_ascii=False)
+    lines[2] = "{not json"
+    cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    failures = project / "seeds/failures.jsonl"
+    failures.write_bytes(failures.read_bytes().replace(b"I cannot help", b"I cann\xf6t help", 1))
+    (project / "seeds/eval_traffic.jsonl").write_text("")
+    result = run_stage("validate", project, check=False)
+    errors = result.stderr
+    assert result.returncode == 2 and "Traceback" not in errors, errors
+    assert "seeds/cases.jsonl:1" not in errors  # the U+2028 line is valid
+    assert "seeds/cases.jsonl:3: not valid JSON: " in errors
+    assert "seeds/failures.jsonl:1: not valid UTF-8 (byte 0xf6" in errors
+    assert "seeds/eval_traffic.jsonl: the file is empty (no JSON lines)" in errors
+
+
+def test_a_prompt_template_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    """prompts/ is the user's to edit (the domain's parts come from domain.yaml): the teacher's loader and
+    the filter's echo check read it as every other input is read (core.files)."""
+    project = _project(tmp_path)
+    template = project / "prompts/variation_rephrase.md"
+    template.write_bytes(template.read_bytes() + "the caf\u00e9 is closed\n".encode("latin-1"))
+    line = template.read_bytes().count(b"\n")
+    result = run_stage("validate", project, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"prompts/variation_rephrase.md:{line}: not valid UTF-8 (byte 0xe9" in result.stderr
+    with pytest.raises(UserError, match=rf"variation_rephrase.md:{line}: not valid UTF-8"):
+        EchoCheck.build(EchoParams(), CheckInputs(prompts=project / "prompts"))
+
+
+def test_a_broken_policy_is_one_problem_and_the_other_reply_checks_still_run(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "seeds/policy.md").write_text("# Policy\n\nBe kind to every customer.\n")
+    (project / "seeds/blocklist.txt").write_text("hand you over\n")  # in every fixture reply
+    result = run_stage("validate", project, check=False)
+    no_figures = "seeds/policy.md: no figures found in the policy"
+    assert result.stderr.count(no_figures) == 1, result.stderr
+    assert "the filter would reject this row (blocklist: " in result.stderr

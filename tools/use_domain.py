@@ -7,35 +7,41 @@ eval_traffic.jsonl, blocklist.txt; reviews/ and lexicon.yaml are created empty i
 taxonomy.yaml, the params.yaml `taxonomy` section for it. seeds/ is replaced as a whole; in
 params.yaml only the `taxonomy:` block is replaced (its text, so every other line and comment stays).
 Then: `python -m stages.validate`, `dvc repro`, and commit dvc.lock and metrics/ (README, "Start your
-own data set"). Exits 2 with a one-line message if the folder lacks a file the pipeline needs.
+own data set"). Exits 2 with a one-line message if the folder lacks a file the pipeline needs or its
+taxonomy.yaml (or params.yaml) cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
+
+from stages.core.errors import UserError, run_main
+from stages.core.files import read_text
 
 REQUIRED = ("domain.yaml", "policy.md", "cases.jsonl", "failures.jsonl", "eval_traffic.jsonl", "blocklist.txt")
 TAXONOMY_FILE = "taxonomy.yaml"
 
 
-def taxonomy_block(path: Path) -> str:
-    """The `taxonomy:` block of a taxonomy file, from its `taxonomy:` line to the end."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+def _taxonomy_start(lines: list[str], path: Path, purpose: str = "") -> int:
+    """The index of the top-level `taxonomy:` line; a UserError naming `path` if there is none."""
     start = next((i for i, line in enumerate(lines) if line.startswith("taxonomy:")), None)
     if start is None:
-        raise SystemExit(f"error: {path}: no top-level 'taxonomy:' section")
-    return "".join(lines[start:]).rstrip("\n") + "\n"
+        raise UserError(f"{path}: no top-level 'taxonomy:' section{purpose}")
+    return start
+
+
+def taxonomy_block(path: Path) -> str:
+    """The `taxonomy:` block of a taxonomy file, from its `taxonomy:` line to the end."""
+    lines = read_text(path, "taxonomy file").splitlines(keepends=True)
+    return "".join(lines[_taxonomy_start(lines, path) :]).rstrip("\n") + "\n"
 
 
 def replace_taxonomy(params: Path, block: str) -> None:
     """params.yaml with its top-level `taxonomy:` block (up to the next top-level line) replaced by `block`."""
-    lines = params.read_text(encoding="utf-8").splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.startswith("taxonomy:")), None)
-    if start is None:
-        raise SystemExit(f"error: {params}: no top-level 'taxonomy:' section to replace")
+    lines = read_text(params, "params file").splitlines(keepends=True)
+    start = _taxonomy_start(lines, params, " to replace")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() and not lines[i][0].isspace()), len(lines))
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1  # keep the blank line(s) before the next section
@@ -46,7 +52,7 @@ def use_domain(folder: Path, seeds: Path, params: Path) -> list[str]:
     """Copy `folder` to `seeds` (replacing it) and its taxonomy into `params`; the files copied."""
     missing = [name for name in (*REQUIRED, TAXONOMY_FILE) if not (folder / name).is_file()]
     if missing:
-        raise SystemExit(f"error: {folder}: missing {', '.join(missing)} (see README, 'Start your own data set')")
+        raise UserError(f"{folder}: missing {', '.join(missing)} (see README, 'Start your own data set')")
     block = taxonomy_block(folder / TAXONOMY_FILE)
     if seeds.exists():
         shutil.rmtree(seeds)
@@ -73,7 +79,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     if not args.folder.is_dir():
-        sys.exit(f"error: {args.folder}: not a folder")
+        raise UserError(f"{args.folder}: not a folder")
     files = use_domain(args.folder, args.seeds, args.params)
     print(f"{args.seeds}/: {', '.join(files)}")
     print(f"{args.params}: taxonomy from {args.folder / TAXONOMY_FILE}")
@@ -81,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stages.core.errors import UserError
+from stages.core.files import read_text
+from stages.core.params import compose_yaml
 
 DEFAULT_DOMAIN_FILE = Path("seeds/domain.yaml")
 # Verbs of account actions any support assistant is unable to take itself, whatever the product:
@@ -36,6 +38,8 @@ NEUTRAL_ACTION_CLAIMS: tuple[str, ...] = (
     "changed", "updated", "deleted", "closed", "restored", "upgraded",
 )  # fmt: skip
 ChecksumKind = Literal["luhn", "mod97", "iban"]
+# The kinds the filter's pii check finds itself (stages/filter/checks/pii.py): a detector takes another name.
+BUILT_IN_PII_KINDS: tuple[str, ...] = ("email", "phone", "card_number", "iban")
 PROMPT_PLACEHOLDERS = ("product", "assistant", "rules")  # what prompts/*.md may take from this file
 
 
@@ -47,6 +51,15 @@ class PiiDetector(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     pattern: str = Field(min_length=1)
     checksum: ChecksumKind | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_built_in(cls, value: str) -> str:
+        if value in BUILT_IN_PII_KINDS:
+            raise ValueError(
+                f"'{value}' is a built-in kind of the pii check ({', '.join(BUILT_IN_PII_KINDS)}); choose another name"
+            )
+        return value
 
     @field_validator("pattern")
     @classmethod
@@ -90,12 +103,13 @@ class Domain(BaseModel):
             raise ValueError(f"verbs are words (letters, ' and -), got {bad}")
         return [verb.lower() for verb in value]
 
-    @model_validator(mode="after")
-    def _unique_detectors(self) -> Domain:
-        names = [detector.name for detector in self.pii]
+    @field_validator("pii")
+    @classmethod
+    def _unique_detectors(cls, value: list[PiiDetector]) -> list[PiiDetector]:
+        names = [detector.name for detector in value]
         if len(set(names)) != len(names):
-            raise ValueError(f"pii: detector names must be unique, got {names}")
-        return self
+            raise ValueError(f"detector names must be unique, got {names}")
+        return value
 
     def speaker(self) -> str:
         """Who speaks in the conversations: `assistant`, or "the support assistant of <product>"."""
@@ -132,10 +146,12 @@ def domain_problems(path: str | Path) -> tuple[Domain | None, list[str]]:
     if not path.exists():
         return None, [f"{path}: file not found (the domain file: product name, system prompt, teacher-prompt"
                       " rules, action-claim verbs, PII detectors; see README 'Start your own data set')"]  # fmt: skip
-    text = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(text)
+        text = read_text(path, "domain file")  # UTF-8, or an error naming the line
+        root = compose_yaml(path, text, "a domain file")  # no alias bomb
         raw = yaml.safe_load(text)
+    except UserError as err:
+        return None, [str(err)]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from stages.core.errors import UserError
 from stages.core.files import iter_csv
 from stages.core.jsonl import iter_jsonl
-from stages.core.params import Section, Taxonomy, read_params_file, repository_path
+from stages.core.params import Section, Taxonomy, describe_errors, read_params_file, repository_path
 from stages.core.rows import user_text
 from stages.core.text import tidy
 
@@ -168,10 +168,8 @@ def eval_set_params(params_path: str | Path) -> EvalSetParams:
     raw = (read_params_file(params_path).get("evaluate") or {}).get("eval_set") or {}
     try:
         return EvalSetParams.model_validate(raw, context={"repository": Path(params_path).resolve().parent})
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(["evaluate", "eval_set", *(str(part) for part in first["loc"])])
-        raise UserError(f"{params_path}: {key}: {first['msg']}") from None
+    except ValidationError as err:  # worded as the evaluate stage's own load_section words it
+        raise UserError(describe_errors(err, Path(params_path), "evaluate.eval_set")) from None
 
 
 def eval_texts(path: Path, params: EvalSetParams) -> Iterator[tuple[str, str]]:

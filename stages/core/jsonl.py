@@ -28,19 +28,27 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def parse_jsonl_line(path: str | Path, line_no: int, line: str) -> dict[str, Any] | None:
+    """The object on line `line_no` of `path` (None for a blank line); a line that is not a JSON object
+    is a UserError naming the line and the character of the fault."""
+    if not line.strip():
+        return None
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}:{line_no}: not valid JSON: {json_error_detail(err, line)}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}:{line_no}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line, read by core.files (UTF-8, lines split at
     "\n" only); a bad line is a UserError naming the line and the character of the fault."""
     for line_no, line in text_lines(path):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{line_no}: not valid JSON: {json_error_detail(err, line)}") from None
-        if not isinstance(value, dict):
-            raise UserError(f"{path}:{line_no}: expected a JSON object, got {type(value).__name__}")
-        yield line_no, value
+        value = parse_jsonl_line(path, line_no, line)
+        if value is not None:
+            yield line_no, value
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

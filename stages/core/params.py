@@ -63,7 +63,8 @@ class Taxonomy(Section):
 SECTION_NAMES: tuple[str, ...] = ("taxonomy", "seed", "generate", "filter", "dedup", "review", "mix", "evaluate")
 
 
-def _describe(err: ValidationError, path: Path, section: str) -> str:
+def describe_errors(err: ValidationError, path: Path, section: str) -> str:
+    """One line per problem of a params block: "<file>: <section>.<key>: why (got <value>)"."""
     lines = []
     for item in err.errors():
         key = ".".join([section, *(str(part) for part in item["loc"])])
@@ -106,23 +107,35 @@ def _expanded_sizes(root: yaml.Node) -> tuple[int, int]:
     return len(written), total
 
 
-def _load_yaml(path: Path, text: str) -> Any:
-    """The YAML document, refusing alias expansion past MAX_ALIAS_VALUES (a UserError, at once)."""
+def compose_yaml(path: Path, text: str, what: str = "params") -> yaml.Node | None:
+    """The composed YAML document (no alias expanded; None for an empty one), refusing alias expansion
+    past MAX_ALIAS_VALUES, a recursive alias and nesting too deep to read: a UserError naming `path` and
+    saying what the file should be (`what`). Text that is not YAML raises yaml.YAMLError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         if root is None:
             return None
         written, expanded = _expanded_sizes(root)
-        if expanded - written > MAX_ALIAS_VALUES:
-            raise UserError(
-                f"{path}: YAML aliases would add {expanded - written} values (more than {MAX_ALIAS_VALUES}:"
-                " an alias bomb?); write the values out instead of aliasing aliases"
-            )
+    except ValueError as err:
+        raise UserError(f"{path}: not valid {what}: {err}") from None
+    except RecursionError:
+        raise UserError(f"{path}: YAML nested too deeply to be {what}") from None
+    if expanded - written > MAX_ALIAS_VALUES:
+        raise UserError(
+            f"{path}: YAML aliases would add {expanded - written} values (more than {MAX_ALIAS_VALUES}:"
+            " an alias bomb?); write the values out instead of aliasing aliases"
+        )
+    return root
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    """The YAML document, refused (a UserError, at once) as `compose_yaml` refuses it."""
+    try:
+        if compose_yaml(path, text) is None:
+            return None
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
-    except ValueError as err:
-        raise UserError(f"{path}: not valid params: {err}") from None
     except RecursionError:
         raise UserError(f"{path}: YAML nested too deeply to be params") from None
 
@@ -151,7 +164,7 @@ def load_section(path: str | Path, name: str, model: type[S]) -> S:
         context = {"repository": Path(path).resolve().parent}
         return model.model_validate(raw[name] if raw[name] is not None else {}, context=context)
     except ValidationError as err:
-        raise UserError(_describe(err, Path(path), name)) from None
+        raise UserError(describe_errors(err, Path(path), name)) from None
 
 
 def repository_path(value: str, allow_outside: bool, allow_key: str, root: Path) -> Path:

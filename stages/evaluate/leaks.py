@@ -12,7 +12,7 @@ word-set Jaccard. Word sets are compared for all pairs at once as a sparse produ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from scipy import sparse
 from stages.core.errors import UserError
 from stages.core.eval_set import EvalExample
 from stages.core.rows import user_text
-from stages.core.text import match_key, words
+from stages.core.text import match_key, tokens
 from stages.evaluate.params import LeakCheckParams
 
 Row = dict[str, Any]
@@ -42,11 +42,24 @@ class Leak:
 
 @dataclass(frozen=True)
 class _Training:
-    """The distinct training rows (by id, first seen first), their user texts' words and their sets."""
+    """The distinct training rows (by id, first seen first), their user texts' tokens (text.tokens: the
+    words, or a wordless text's visible characters, as match_key compares them) and their sets."""
 
     ids: list[str]
     tokens: list[list[str]]
     sets: list[list[str]]
+    _ngrams: dict[int, dict[tuple[str, ...], int]] = field(default_factory=dict)  # by size, built once
+
+    def ngrams(self, size: int) -> dict[tuple[str, ...], int]:
+        """Every `size`-word run of the training rows, with the first row that has it."""
+        index = self._ngrams.get(size)
+        if index is None:
+            index = {}
+            for row, other in enumerate(self.tokens):
+                for start in range(len(other) - size + 1):
+                    index.setdefault(tuple(other[start : start + size]), row)
+            self._ngrams[size] = index
+        return index
 
     @classmethod
     def of(cls, train_sets: dict[str, list[Row]]) -> _Training:
@@ -57,7 +70,7 @@ class _Training:
                 at = index.setdefault(str(row["id"]), len(training.ids))
                 if at == len(training.ids):
                     training.ids.append(str(row["id"]))
-                    training.tokens.append(words(user_text(row)))
+                    training.tokens.append(tokens(user_text(row)))
                     training.sets.append([])
                 if set_name not in training.sets[at]:
                     training.sets[at].append(set_name)
@@ -67,8 +80,8 @@ class _Training:
 def _word_sets(token_lists: list[list[str]], vocabulary: dict[str, int]) -> sparse.csr_matrix:
     """Binary rows x vocabulary matrix of the word sets."""
     rows, columns = [], []
-    for row, tokens in enumerate(token_lists):
-        for column in {vocabulary.setdefault(token, len(vocabulary)) for token in tokens}:
+    for row, found in enumerate(token_lists):
+        for column in {vocabulary.setdefault(token, len(vocabulary)) for token in found}:
             rows.append(row)
             columns.append(column)
     shape = (len(token_lists), max(len(vocabulary), 1))
@@ -93,11 +106,9 @@ def _ngram_hit(tokens: list[str], train: _Training, params: LeakCheckParams) -> 
     if len(tokens) < params.min_words:
         return None
     size = min(params.ngram, len(tokens))
-    grams = {tuple(tokens[start : start + size]) for start in range(len(tokens) - size + 1)}
-    for index, other in enumerate(train.tokens):
-        if any(tuple(other[start : start + size]) in grams for start in range(len(other) - size + 1)):
-            return index
-    return None
+    index = train.ngrams(size)
+    grams = (tuple(tokens[start : start + size]) for start in range(len(tokens) - size + 1))
+    return min((index[gram] for gram in grams if gram in index), default=None)
 
 
 def find_leaks(
@@ -107,11 +118,11 @@ def find_leaks(
     train = _Training.of(train_sets)
     if not train.ids or not examples:
         return list(examples), []
-    eval_tokens = [words(example.text) for example in examples]
+    eval_tokens = [tokens(example.text) for example in examples]
     similarity = _jaccard(eval_tokens, train.tokens)
     exact: dict[str, int] = {}
-    for index, tokens in enumerate(train.tokens):
-        exact.setdefault(" ".join(tokens), index)
+    for index, found in enumerate(train.tokens):
+        exact.setdefault(" ".join(found), index)
     clean: list[EvalExample] = []
     leaks: list[Leak] = []
     for row, example in enumerate(examples):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT
-from stages.core.domain import Domain, load_domain
+from stages.core.domain import DEFAULT_DOMAIN_FILE, Domain, load_domain
 from stages.core.executor import executor_from_env
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, read_jsonl, write_json, write_jsonl
 from stages.core.params import load_section
@@ -157,11 +157,13 @@ def _input(given: Path | None, default: Path, what: str, flag: str) -> Path | No
 
 def _domain(given: Path | None) -> Domain | None:
     """The domain file (an explicit path must exist); None, the neutral defaults, when the default is absent."""
-    default = Path("seeds/domain.yaml")
-    if given is None and not default.exists():
-        print(f"filter: {default} not found: neutral action-claim verbs and no extra PII kinds", file=sys.stderr)
+    if given is None and not DEFAULT_DOMAIN_FILE.exists():
+        print(
+            f"filter: {DEFAULT_DOMAIN_FILE} not found: neutral action-claim verbs and no extra PII kinds",
+            file=sys.stderr,
+        )
         return None
-    return load_domain(given or default)
+    return load_domain(given or DEFAULT_DOMAIN_FILE)
 
 
 def _arguments() -> argparse.Namespace:

@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from stages.core.domain import DEFAULT_DOMAIN_FILE
 from stages.core.errors import UserError
 from stages.core.hashing import int_seed
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl
@@ -135,7 +136,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--run-log", type=Path, default=Path("logs/generate_runs.jsonl"), help="teacher run figures (untracked)"
     )
-    parser.add_argument("--domain", type=Path, default=Path("seeds/domain.yaml"), help="the prompts' domain parts")
+    parser.add_argument("--domain", type=Path, default=DEFAULT_DOMAIN_FILE, help="the prompts' domain parts")
     return parser.parse_args()
 
 

@@ -32,8 +32,8 @@ from stages.mix.params import ExclusionRule, MixParams
 
 Row = dict[str, Any]
 ADMITTED_REVIEW = ("approved", "edited")
-# The salt of each trimming rule's seeded draw: part of the params' meaning, so never renamed.
 HUMAN_RULES = ("human_checks",)  # gates on human rows (stages/mix/gates.py): not in the synthetic-rows note
+# The salt of each trimming rule's seeded draw: part of the params' meaning, so never renamed.
 DRAW_SALTS = {
     "critical_share_cap": "critical-share",
     "target_rows": "target-rows",

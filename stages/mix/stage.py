@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stages.core.domain import load_domain
+from stages.core.domain import DEFAULT_DOMAIN_FILE, load_domain
 from stages.core.errors import UserError
 from stages.core.hashing import file_sha256, unit_draw
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
@@ -84,22 +84,21 @@ def _parser() -> argparse.ArgumentParser:
         "--upstream-metrics", type=Path, default=Path("metrics"), help="folder of earlier stages' metrics"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--domain", type=Path, default=Path("seeds/domain.yaml"), help="gives the system prompt")
+    parser.add_argument("--domain", type=Path, default=DEFAULT_DOMAIN_FILE, help="gives the system prompt")
     parser.add_argument("--out", type=Path, default=Path("data/mix"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/mix.json"))
     parser.add_argument("--composition", type=Path, default=Path("metrics/mix_composition.csv"))
     return parser
 
 
-def _mixed_rows(args: argparse.Namespace, params: MixParams, taxonomy: Taxonomy) -> tuple[list[Row], Removals]:
-    """Seed rows that passed the filter's checks, the admitted synthetic rows, each with its split, and
-    no row over the token limit; with what every rule and gate removed."""
+def _mixed_rows(
+    seeds: list[Row], reviewed: list[Row], human_checks: Path, params: MixParams, taxonomy: Taxonomy
+) -> tuple[list[Row], Removals]:
+    """Seed rows that passed the filter's checks (`human_checks`), the admitted synthetic rows of
+    `reviewed`, each with its split; with what every rule and gate removed."""
     removals = Removals()
-    humans = read_jsonl(args.seeds)
-    if not humans:
-        raise UserError(f"{args.seeds}: no human rows to mix")
-    humans = human_gate(humans, failing_seeds(args.human_checks), removals)
-    synthetic, removals = select_rows(humans, read_jsonl(args.reviewed), params, taxonomy, removals)
+    humans = human_gate(seeds, failing_seeds(human_checks), removals)
+    synthetic, removals = select_rows(humans, reviewed, params, taxonomy, removals)
     mixed = [{**row, "split": assign_split(row, params)} for row in humans + synthetic]
     return mixed, removals
 
@@ -126,7 +125,11 @@ def main() -> None:
     params = load_section(args.params, "mix", MixParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     system_prompt = load_domain(args.domain).system_prompt
-    mixed, removals = _mixed_rows(args, params, taxonomy)
+    seeds = read_jsonl(args.seeds)
+    if not seeds:
+        raise UserError(f"{args.seeds}: no human rows to mix")
+    reviewed = read_jsonl(args.reviewed)
+    mixed, removals = _mixed_rows(seeds, reviewed, args.human_checks, params, taxonomy)
     tuning = params.fine_tuning
     counter = TokenCounter(tuning.encoding)
     mixed, tokens = token_gate(mixed, counter, system_prompt, tuning.max_tokens_per_example, removals)
@@ -143,12 +146,12 @@ def main() -> None:
     for split, split_records in records.items():
         write_jsonl(args.out / f"{split}.jsonl", split_records)
     write_jsonl(args.out / "preferences.jsonl", preferences)
-    removed = write_removed(args.out / "removed.jsonl", read_jsonl(args.seeds) + read_jsonl(args.reviewed), removals)
+    removed = write_removed(args.out / "removed.jsonl", seeds + reviewed, removals)
     write_json(args.metrics, metrics)
     write_text(args.composition, composition_csv(mixed, taxonomy))
     write_text(args.out / "CARD.md", render_card(card))
     humans = metrics["human"]
-    note = removal_note(len(read_jsonl(args.reviewed)), len(mixed) - humans, removals, params)
+    note = removal_note(len(reviewed), len(mixed) - humans, removals, params)
     if note:
         print(note)
     print(

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stages.core.errors import UserError
-from stages.core.jsonl import iter_jsonl, write_json, write_jsonl
+from stages.core.files import text_lines
+from stages.core.jsonl import parse_jsonl_line, write_json, write_jsonl
 from stages.core.params import Taxonomy, load_section, read_params_file, repository_path
 from stages.core.rows import Message, row_id, turn_order_problem
 from stages.core.tally import count_by
@@ -24,6 +25,7 @@ from stages.core.text import control_characters, has_visible, match_key, tidy
 from stages.seed.params import SeedParams
 
 Origin = Literal["case", "failure", "eval"]
+Located = list[tuple[str, dict[str, Any]]]  # ("file:line", row) pairs
 
 
 class SeedLine(BaseModel):
@@ -50,10 +52,13 @@ REQUIRED_BY_ORIGIN: dict[str, tuple[str, ...]] = {
 }
 
 
-def _field_error(path: Path, line_no: int, err: ValidationError) -> UserError:
-    first = err.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "line"
-    return UserError(f"{path}:{line_no}: field '{field}': {first['msg'].removeprefix('Value error, ')}")
+def field_problems(where: str, err: ValidationError) -> list[str]:
+    """Each problem of a seed line's validation, as "file:line: field 'x': why"."""
+    problems = []
+    for item in err.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "line"
+        problems.append(f"{where}: field '{field}': {item['msg'].removeprefix('Value error, ')}")
+    return problems
 
 
 def text_fields(line: SeedLine) -> list[tuple[str, str]]:
@@ -136,29 +141,41 @@ def seed_row(line: SeedLine, origin: Origin, taxonomy: Taxonomy, where: str) -> 
 MAY_BE_EMPTY: dict[str, bool] = {"case": False, "failure": True, "eval": False}
 
 
-def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> list[tuple[str, dict[str, Any]]]:
-    """Rows of one seed file, each with its 'file:line' for later error messages. A file of cases or
-    eval traffic with no line is a UserError that says so."""
-    rows = []
-    for line_no, raw in iter_jsonl(path):
-        where = f"{path}:{line_no}"
-        try:
-            line = SeedLine.model_validate(raw)
-        except ValidationError as err:
-            raise _field_error(path, line_no, err) from None
-        rows.append((where, seed_row(line, origin, taxonomy, where)))
-    if not rows and not MAY_BE_EMPTY[origin]:
+def seed_file_problems(path: Path, origin: Origin, taxonomy: Taxonomy) -> tuple[Located, list[str]]:
+    """(the valid rows of one seed file, each with its "file:line"; every problem of its lines), read by
+    core.files (UTF-8, lines as an editor counts them). A file that cannot be read (missing, not UTF-8
+    from some line on) adds that one problem; a file of cases or eval traffic with no line says so."""
+    rows: Located = []
+    problems: list[str] = []
+    try:
+        for line_no, line in text_lines(path):
+            where = f"{path}:{line_no}"
+            try:
+                raw = parse_jsonl_line(path, line_no, line)
+                if raw is not None:
+                    rows.append((where, seed_row(SeedLine.model_validate(raw), origin, taxonomy, where)))
+            except ValidationError as err:
+                problems += field_problems(where, err)
+            except UserError as err:
+                problems.append(str(err))
+    except UserError as err:  # raised by text_lines: nothing after it can be read
+        problems.append(str(err))
+    if not rows and not problems and not MAY_BE_EMPTY[origin]:
         what = "expert cases" if origin == "case" else "eval rows"
-        raise UserError(f"{path}: the file is empty (no JSON lines), so the seed set is empty of {what}")
+        problems.append(f"{path}: the file is empty (no JSON lines), so the seed set is empty of {what}")
+    return rows, problems
+
+
+def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> Located:
+    """Rows of one seed file, each with its 'file:line' for later error messages; the first problem
+    (`seed_file_problems`) is a UserError."""
+    rows, problems = seed_file_problems(path, origin, taxonomy)
+    if problems:
+        raise UserError(problems[0])
     return rows
 
 
-def seed_set_problems(
-    train: list[tuple[str, dict[str, Any]]],
-    evaluation: list[tuple[str, dict[str, Any]]],
-    taxonomy: Taxonomy,
-    params: SeedParams,
-) -> list[str]:
+def seed_set_problems(train: Located, evaluation: Located, taxonomy: Taxonomy, params: SeedParams) -> list[str]:
     """Every broken set-level rule: unique case ids and contents, eval kept apart, enough cases per intent.
 
     `train` and `evaluation` hold ("file:line", row) pairs; each problem names the line (or, for too few
@@ -193,12 +210,7 @@ def seed_set_problems(
     return problems
 
 
-def check_seed_set(
-    train: list[tuple[str, dict[str, Any]]],
-    evaluation: list[tuple[str, dict[str, Any]]],
-    taxonomy: Taxonomy,
-    params: SeedParams,
-) -> None:
+def check_seed_set(train: Located, evaluation: Located, taxonomy: Taxonomy, params: SeedParams) -> None:
     """`seed_set_problems` as a UserError naming the first problem, if there is one."""
     problems = seed_set_problems(train, evaluation, taxonomy, params)
     if problems:

@@ -19,6 +19,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.core.params import Section
 from stages.core.text import words
 from stages.filter.checks.base import Check, CheckInputs, Row
@@ -66,7 +67,7 @@ class EchoCheck(Check):
             raise UserError(f"{folder}: prompts folder not found (filter --prompts)")
         grams: set[tuple[str, ...]] = set()
         for path in sorted(folder.glob("*.md")):
-            grams |= _grams(_PLACEHOLDER.sub(" ", path.read_text(encoding="utf-8")), params.ngram)
+            grams |= _grams(_PLACEHOLDER.sub(" ", read_text(path, "prompt template")), params.ngram)
         return cls(params, frozenset(grams))
 
     def check(self, row: Row) -> str | None:

@@ -18,13 +18,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from stages.core.domain import PiiDetector
+from stages.core.domain import BUILT_IN_PII_KINDS, PiiDetector
 from stages.core.errors import UserError
 from stages.core.params import Section
 from stages.core.rows import turns_text
 from stages.filter.checks.base import Check, CheckInputs, Row
 
-PII_KINDS: tuple[str, ...] = ("email", "phone", "card_number", "iban")  # the built-in kinds
+PII_KINDS = BUILT_IN_PII_KINDS  # the built-in kinds (FINDERS); no domain detector is named like one
 Finder = Callable[[str], "str | None"]
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
@@ -59,15 +59,20 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def mod97_valid(value: str) -> bool:
+    """ISO 7064 MOD 97-10 on the value as written (letters as 10..35): the remainder is 1."""
+    compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
+    return bool(compact) and int("".join(str(int(char, 36)) for char in compact)) % 97 == 1
+
+
 def iban_valid(iban: str) -> bool:
-    """ISO 13616 check: country code and check digits moved to the end, letters as 10..35, mod 97 = 1."""
+    """ISO 13616 check: the country's length, then country code and check digits moved to the end, mod 97-10."""
     if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", iban):
         return False
     expected = IBAN_LENGTHS.get(iban[:2])
     if expected is not None and len(iban) != expected:
         return False
-    rearranged = iban[4:] + iban[:4]
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+    return mod97_valid(iban[4:] + iban[:4])
 
 
 def _mask(text: str, keep: int = 2) -> str:
@@ -124,12 +129,6 @@ FINDERS: dict[str, Finder] = {
 }  # fmt: skip
 
 
-def mod97_valid(value: str) -> bool:
-    """ISO 7064 MOD 97-10 on the value as written (letters as 10..35): the remainder is 1."""
-    compact = re.sub(r"[^A-Za-z0-9]", "", value).upper()
-    return bool(compact) and int("".join(str(int(char, 36)) for char in compact)) % 97 == 1
-
-
 CHECKSUMS: dict[str, Callable[[str], bool]] = {
     "luhn": lambda value: (digits := re.sub(r"\D", "", value)) != "" and luhn_valid(digits),
     "mod97": mod97_valid,
@@ -176,10 +175,8 @@ class PiiFinder:
 
 def build_finder(kinds: Sequence[str], detectors: Sequence[PiiDetector]) -> PiiFinder:
     """The finder for params `kinds` (built-in kinds, or names of `detectors`) plus every domain
-    detector not listed, after them. UserError for an unknown kind or a detector named like a built-in."""
-    clash = [d.name for d in detectors if d.name in FINDERS]
-    if clash:
-        raise UserError(f"domain file: field 'pii': {clash} are built-in kinds of the pii check; choose other names")
+    detector not listed, after them (no detector is named like a built-in kind: core.domain validates
+    that). UserError for an unknown kind."""
     custom = {d.name: detector_finder(d) for d in detectors}
     unknown = [kind for kind in kinds if kind not in FINDERS and kind not in custom]
     if unknown:

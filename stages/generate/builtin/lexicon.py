@@ -29,7 +29,9 @@ from typing import Any
 import yaml
 
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.core.hashing import sha256_hex
+from stages.core.params import compose_yaml
 from stages.core.spans import negation_count
 
 DEFAULT_PATH = Path(__file__).with_name("default_lexicon.yaml")
@@ -185,8 +187,11 @@ def _slang(node: yaml.Node, problems: _Problems) -> dict[str, str]:
 
 def _read(path: Path, problems: _Problems) -> dict[str, Any]:
     """The file's sections as plain values (problems noted); {} for an empty file."""
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
+    try:  # read as params and the domain file are: UTF-8 (else the line), no alias bomb
+        root = compose_yaml(path, read_text(path, "lexicon file"), "a lexicon")
+    except UserError as error:
+        problems.lines.append(str(error))
+        return {}
     except OSError as error:
         problems.add(None, "file", f"cannot be read ({error.strerror or error})")
         return {}

@@ -32,6 +32,7 @@ import yaml
 
 from stages.core.domain import PROMPT_PLACEHOLDERS
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.core.hashing import canonical_json, sha256_hex
 from stages.generate.params import OpenAIParams
 
@@ -117,7 +118,7 @@ class PromptTemplate:
 def load_template(path: Path, domain: dict[str, str] | None = None) -> PromptTemplate:
     """Parse one template file, its domain placeholders filled from `domain` (Domain.prompt_values);
     a malformed file, or domain placeholders without `domain`, is a UserError naming it."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "prompt template")  # UTF-8, or an error naming the line
     header, body = _split_header(path, text)
     kind = header.get("kind")
     if kind not in ANSWER_SCHEMAS:
