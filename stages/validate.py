@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, decision_problems
 from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
 from stages.core.params import DEFAULT_PARAMS_FILE, Section, Taxonomy, load_section
@@ -161,6 +162,10 @@ def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
     inputs = CheckInputs(blocklist=seeds_dir / "blocklist.txt", policy=policy if readable else None, domain=domain)
     problems += reply_problems(train + evaluation, inputs, sections.get("filter"))  # type: ignore[arg-type]
     report.append(f"{seeds_dir / 'policy.md'}, {seeds_dir / 'blocklist.txt'}: checked against every expert reply")
+    reviews = seeds_dir / DECISIONS_FILE.parent.name
+    decided, found = decision_problems(reviews / DECISIONS_FILE.name, reviews / LABEL_STUDIO_EXPORT.name)
+    problems += found
+    report.append(f"{reviews}/: {decided} reviewer decisions (which row ids exist is checked by the review stage)")
     count, found = prompt_problems(prompts_dir, domain)
     problems += found
     report.append(f"{prompts_dir}/: {count} templates")

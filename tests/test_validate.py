@@ -114,3 +114,42 @@ def test_a_broken_policy_is_one_problem_and_the_other_reply_checks_still_run(tmp
     no_figures = "seeds/policy.md: no figures found in the policy"
     assert result.stderr.count(no_figures) == 1, result.stderr
     assert "the filter would reject this row (blocklist: " in result.stderr
+
+
+def test_review_files_are_checked_row_by_row_every_problem_listed(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    # As a spreadsheet saves it: byte-order mark, CRLF, ';' as the delimiter, a multi-line quoted cell.
+    rows = [
+        "id;verdict;reason;corrected_reply;reviewer;note",
+        "aaa;approve;;;ana;",
+        "bbb;approved;;;ana;",  # not a verdict
+        ";;;;;",  # delimiters only: skipped
+        "ccc;reject;;;ana;",  # a reject without a reason
+        'ddd;edit;;"first line\r\nsecond line";ana;',
+        "eee;edit;;;ana;",  # an edit without the corrected reply
+        "aaa;reject;off topic;;bo;",  # a second decision (the spreadsheet row, then the line an editor shows)
+    ]
+    (project / "seeds/reviews/decisions.csv").write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode())
+    export = [{"id": 1, "data": {"id": "fff"}, "annotations": [{"result": [
+        {"from_name": "verdict", "type": "choices", "value": {"choices": ["maybe"]}}]}]}]  # fmt: skip
+    (project / "seeds/reviews/label_studio_export.json").write_text(json.dumps(export), encoding="utf-8")
+    result = run_stage("validate", project, check=False)
+    errors = result.stderr
+    assert result.returncode == 2 and "Traceback" not in errors
+    assert "error: 5 problem(s):" in errors, errors
+    decisions = "seeds/reviews/decisions.csv"
+    assert f"{decisions}:3: field 'verdict': 'approved' is not one of ['approve', 'reject', 'edit']" in errors
+    assert f"{decisions}:5: field 'reason': a reject needs a reason" in errors
+    assert f"{decisions}:7 (text line 8): field 'corrected_reply': an edit needs the corrected reply" in errors
+    assert f"{decisions}:8 (text line 9): field 'id': second decision for 'aaa' (first at {decisions}:2)" in errors
+    assert "label_studio_export.json: task 1 (Label Studio id 1, row fff): field 'verdict': 'maybe'" in errors
+
+
+def test_a_review_file_of_the_wrong_shape_is_one_problem_and_the_rest_is_still_checked(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "seeds/reviews/decisions.csv").write_bytes(b"row,decision\nabc,approve\n")
+    (project / "seeds/reviews/label_studio_export.json").write_text("{}", encoding="utf-8")
+    errors = run_stage("validate", project, check=False).stderr
+    assert "error: 2 problem(s):" in errors and "Traceback" not in errors, errors
+    assert "seeds/reviews/decisions.csv" in errors and "'id'" in errors
+    assert "label_studio_export.json: expected Label Studio's JSON export (a list of tasks), got dict" in errors

@@ -71,10 +71,18 @@ def parse_decision(record: dict[str, str | None], where: str) -> Decision:
     return decision
 
 
-def csv_decisions(path: Path) -> Iterator[Decision]:
-    """The decisions of a decisions CSV, row by row (so the first bad row is the one named)."""
+Record = tuple[str, dict[str, str | None]]  # (where, the DECISION_COLUMNS it gives)
+
+
+def csv_records(path: Path) -> Iterator[Record]:
+    """The records of a decisions CSV, row by row (so the first bad row is the one named)."""
     for record in iter_csv(path, ("id", "verdict"), "decisions file"):
-        yield parse_decision(record.values, record.where)
+        yield record.where, dict(record.values)
+
+
+def csv_decisions(path: Path) -> Iterator[Decision]:
+    """The decisions of a decisions CSV, row by row."""
+    return (parse_decision(record, where) for where, record in csv_records(path))
 
 
 def _region_text(region: dict[str, Any]) -> str:
@@ -102,6 +110,11 @@ def _latest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
 
 def label_studio_decisions(path: Path) -> Iterator[Decision]:
     """The decisions of a Label Studio JSON export (module docstring), task by task."""
+    return (parse_decision(record, where) for where, record in label_studio_records(path))
+
+
+def label_studio_records(path: Path) -> Iterator[Record]:
+    """The records of a Label Studio JSON export's annotated tasks, task by task."""
     tasks = read_json(path, "Label Studio export")
     if not isinstance(tasks, list):
         raise UserError(f"{path}: expected Label Studio's JSON export (a list of tasks), got {type(tasks).__name__}")
@@ -117,21 +130,51 @@ def label_studio_decisions(path: Path) -> Iterator[Decision]:
         for region in annotation.get("result") or []:
             if isinstance(region, dict) and region.get("from_name") in DECISION_COLUMNS:
                 record[region["from_name"]] = _region_text(region)
-        yield parse_decision(record, where)
+        yield where, record
+
+
+def _second_decision(decision: Decision, seen: dict[str, str]) -> str | None:
+    """The problem of a second decision for a row id already in `seen` (which it then joins), else None."""
+    first = seen.setdefault(decision.row_id, decision.where)
+    if first == decision.where:
+        return None
+    return f"{decision.where}: field 'id': second decision for '{decision.row_id}' (first at {first})"
+
+
+def _sources(csv_path: Path | None, label_studio_path: Path | None) -> list[Iterator[Record]]:
+    """The record readers of the files that exist: the CSV, then the Label Studio export."""
+    pairs = [(csv_path, csv_records), (label_studio_path, label_studio_records)]
+    return [reader(path) for path, reader in pairs if path is not None and path.exists()]
 
 
 def read_decision_files(csv_path: Path | None, label_studio_path: Path | None) -> Iterator[Decision]:
     """Every decision of the CSV and then the Label Studio export (a file that is None or absent gives
     none); a second decision for a row id, in the same or the other file, is a UserError naming both."""
     seen: dict[str, str] = {}
-    sources = [(csv_path, csv_decisions), (label_studio_path, label_studio_decisions)]
-    for path, reader in sources:
-        if path is None or not path.exists():
-            continue
-        for decision in reader(path):
-            first = seen.get(decision.row_id)
-            if first is not None:
-                message = f"second decision for '{decision.row_id}' (first at {first})"
-                raise UserError(f"{decision.where}: field 'id': {message}")
-            seen[decision.row_id] = decision.where
+    for records in _sources(csv_path, label_studio_path):
+        for where, record in records:
+            decision = parse_decision(record, where)
+            problem = _second_decision(decision, seen)
+            if problem:
+                raise UserError(problem)
             yield decision
+
+
+def decision_problems(csv_path: Path | None, label_studio_path: Path | None) -> tuple[int, list[str]]:
+    """(valid decisions, every problem) of both review files, as `read_decision_files` would name them,
+    without stopping at the first bad row; a fault in a file's shape (header, encoding, a quote left
+    open) ends that file's reading, with its problem listed. Which ids the pipeline knows is for review."""
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    for records in _sources(csv_path, label_studio_path):
+        try:
+            for where, record in records:
+                try:
+                    problem = _second_decision(parse_decision(record, where), seen)
+                except UserError as err:
+                    problem = str(err)
+                if problem:
+                    problems.append(problem)
+        except UserError as err:
+            problems.append(str(err))
+    return len(seen), problems
