@@ -16,8 +16,8 @@ The walk (phase 4) stays on the driver, in row order, so removals never chain.
 Every bucket is the same set of rows as on one machine (a key's rows all land in one partition), the
 pairing limits are computed from all partitions' bucket sizes, each pair is verified once, and the rows
 that prune pairs are gathered from all partitions between 3a and 3b, so the pairs, entries and counts
-that reach the walk are those of `NearDuplicateFinder.resolve`. Rows are
-numbered globally (their position among all rows added), so a shard needs only its first row number.
+that reach the walk are those of `NearDuplicateFinder.resolve`. Rows are numbered globally (their
+position among all rows added), so a shard needs only its first row number.
 """
 
 from __future__ import annotations

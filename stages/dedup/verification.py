@@ -16,9 +16,10 @@ rows, seeds) are checked first. A row with a confirmed reference pair is removed
 else it matches (its best match is in a group that ranks before every deduplicated row) and is never
 kept, so it can match no later row; likewise a row removed by n-gram decontamination. Every pair of two
 deduplicated rows that contains such a row is dropped unchecked: with many variations per seed, the
-near-copies of their seed make most of the pairs. An exact copy of a reference is one of these rows (its
-pair with the reference is at Jaccard 1), unless it shares only walked big buckets, and then it has no
-pair at all. Why no decision changes: README, "Lineage-first comparison"; tests/test_dedup_lineage.py.
+near-copies of their seed are in over half of the pairs (BENCHMARKS.md, "Variations per seed"). An
+exact copy of a reference is one of these rows (its pair with the reference is at Jaccard 1), unless it
+shares only walked big buckets, and then it has no pair at all. Why no decision changes: README,
+"Lineage-first comparison"; tests/test_dedup_lineage.py.
 """
 
 from __future__ import annotations
