@@ -3,7 +3,9 @@
     python -m bench.bench_ray --rows 1000000 [--stages filter,dedup] [--workers 2] [--keep DIR]
     python -m bench.bench_ray --variations 37,580      dedup (local) on built-in variations of the seeds:
                                                        CPU per row and candidate pairs per row as
-                                                       variations per seed grow (lineage-first, README)
+                                                       variations per seed grow; then pass 1 with
+                                                       reference-first pruning off (the baseline) and
+                                                       on, in this process (lineage-first, README)
 
 Rows: schema-valid synthetic rows, the user turn from the dedup throughput stream (2-3 BANKING77 queries,
 20% edited copies, a fresh vocabulary every 100k rows so near-threshold pairs per row stay constant),
@@ -96,9 +98,51 @@ def run_stage(stage: str, rows: Path, out: Path, env: dict[str, str], group: int
     }  # fmt: skip
 
 
+def _search_cpu(rows: Path, reference_first: bool) -> tuple[float, Any]:
+    """Pass 1 of the dedup (search.search: signatures, candidates, verification, walk) on `rows` with the
+    repository's params, reference-first pruning on or off: (CPU seconds of this process, the search)."""
+    import dataclasses
+
+    from stages.core.params import load_section
+    from stages.dedup.params import DedupParams
+    from stages.dedup.search import DuplicateSearch, search
+
+    params = load_section(ROOT / "params.yaml", "dedup", DedupParams)
+    found = DuplicateSearch(params)
+    found.finder.config = dataclasses.replace(found.finder.config, reference_first=reference_first)
+    streams = [(row for row in read_jsonl(path)) for path in (rows, SEEDS, EVAL)]
+    start = time.process_time()
+    search(*streams, params, found=found)
+    return time.process_time() - start, found
+
+
+def _pruning(rows: Path, total: int, repeats: int = 2) -> dict[str, Any]:
+    """Reference-first pruning off (the baseline) and on, alternated `repeats` times in this process: the
+    least CPU µs per row of pass 1 each, pairs per row, and whether every decision is the same."""
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    found: dict[bool, Any] = {}
+    for _ in range(repeats):
+        for reference_first in (False, True):
+            seconds, found[reference_first] = _search_cpu(rows, reference_first)
+            cpu[reference_first].append(seconds)
+    figures: dict[str, Any] = {}
+    for reference_first, name in ((False, "baseline"), (True, "reference_first")):
+        metrics = found[reference_first].metrics()
+        figures[name] = {
+            "search_cpu_us_per_row": round(min(cpu[reference_first]) * 1e6 / total),
+            "candidate_pairs_per_row": round(metrics["candidate_pairs"] / total, 2),
+            "pairs_verified_per_row": round(metrics["pairs_verified"] / total, 2),
+            "pairs_confirmed_per_row": round(metrics["pairs_confirmed"] / total, 2),
+        }
+    same = found[True].resolution.matches == found[False].resolution.matches
+    ratio = round(min(cpu[True]) / min(cpu[False]), 3)
+    return {**figures, "same_decisions": same, "search_cpu_vs_baseline": ratio}
+
+
 def variations(counts: list[int]) -> None:
     """The dedup stage (local) on `generate_builtin` rows at each variations-per-seed count: rows, CPU
-    seconds and µs per row of the whole process, peak RSS, and the search figures per row."""
+    seconds and µs per row of the whole process, peak RSS, and the search figures per row; then pass 1
+    in this process with reference-first pruning off and on (`_pruning`)."""
     from stages.core.jsonl import write_jsonl
     from stages.generate.params import GenerateParams
     from stages.generate.stage import generate_builtin
@@ -118,9 +162,11 @@ def variations(counts: list[int]) -> None:
                 "variations_per_seed": count, "rows": total, "cpu_s": round(cpu, 2),
                 "cpu_us_per_row": round(cpu * 1e6 / total), "peak_rss_mb": usage.ru_maxrss // 1024,
                 "candidate_pairs_per_row": round(metrics["search"]["candidate_pairs"] / total, 2),
+                "pairs_verified_per_row": round(metrics["search"]["pairs_verified"] / total, 2),
                 "confirmed_pairs_per_row": round(metrics["search"]["pairs_confirmed"] / total, 2),
                 "by_reason": metrics["by_reason"],
             }), flush=True)  # fmt: skip
+            print(json.dumps({"variations_per_seed": count, "pass_1": _pruning(rows, total)}), flush=True)
 
 
 def main() -> None:

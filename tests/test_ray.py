@@ -178,6 +178,7 @@ def test_dedup_on_ray_writes_the_same_bytes(
     by_reason = local["by_reason"]
     assert by_reason["exact_synthetic"] >= 599 and by_reason["near_synthetic"] > 100 and by_reason["ngram_eval"] > 0
     assert local["search"]["pairs_confirmed"] > 0
+    assert local["search"]["pairs_verified"] < local["search"]["candidate_pairs"]  # reference first: pruned alike
 
 
 # --- against `ray start --head` on 127.0.0.1, through the stage commands and dvc ---------------------------

@@ -1,7 +1,7 @@
 """The near-duplicate engine's settings, in one frozen value that every phase takes explicitly.
 
 The first six fields are the `dedup` params (stages/dedup/params.py holds their defaults and reasons);
-the pairing fields are engine tuning: they change speed and memory, never a decision
+the pairing fields and `reference_first` are engine tuning: they change speed and memory, never a decision
 (tests/test_dedup.py checks that extreme values decide exactly like the brute-force greedy).
 The derived values (`small_limit`, `max_differing_lanes`, `sketch_width`) are computed once here.
 """
@@ -41,6 +41,9 @@ class NearDuplicateConfig:
     always_paired: int = 32
     max_paired: int = 512
     pairs_per_row: int = 8
+    # Reference first (verification.py): pairs with a row that can never be kept are dropped unchecked.
+    # Off only for the baseline of bench/bench_ray.py --variations and for tests comparing both.
+    reference_first: bool = True
 
     def __post_init__(self) -> None:
         """Reject bandings that do not fit in the signature."""

@@ -7,7 +7,10 @@ The driver (the stage's process) reads the eval rows, the seeds and the rows, as
     phase 2   one task per partition counts bucket sizes; the driver sums them into each key set's
               pairing limit; one task per partition then makes its candidate pairs (sketch screen
               applied) and big-bucket entries, the pairs split again by pair: shuffle.partition_pairs
-    phase 3   one task per pair partition verifies its distinct pairs exactly: shuffle.verify_partition
+    phase 3   one task per pair partition verifies its distinct pairs with a reference row exactly
+              (shuffle.reference_partition); the driver gathers the rows these confirm, and the rows
+              n-gram decontamination removes, which can never be kept; one task per pair partition
+              verifies the other pairs that contain none of them (shuffle.verify_partition)
     phase 4   the driver walks the confirmed pairs and big buckets in row order (near_duplicates.decide)
 The per-row data stays in Ray's object store; tasks read the shards they need from it. So the result,
 the written files and metrics/dedup.json are those of the local executor (tests/test_ray.py).
@@ -37,12 +40,13 @@ from stages.dedup.shuffle import (
     ShardRows,
     pairing_limits,
     partition_pairs,
+    reference_partition,
     run_size_counts,
     sign_shard,
     verify_partition,
 )
 from stages.dedup.signatures import ShingleSets, Signer, tokenise
-from stages.dedup.verification import VerifiedPairs
+from stages.dedup.verification import VerifiedPairs, never_kept_rows
 
 SHARD_ROWS = 4 * BATCH_ROWS  # rows per actor call: ~0.3 s of signing
 SHARDS_AHEAD_PER_WORKER = 4  # shards queued per actor before the driver waits (bounds queued texts)
@@ -91,8 +95,12 @@ def _pairs_task(limits: list[int], config: NearDuplicateConfig, partitions: int,
     return [big, *pairs]
 
 
-def _verify_task(config: NearDuplicateConfig, dedup_group: int, parts: int, *args: Any) -> VerifiedPairs:
-    return verify_partition(args[:parts], RowTable(args[parts:]), dedup_group, config)
+def _reference_task(config: NearDuplicateConfig, dedup_group: int, parts: int, *args: Any) -> list[Any]:
+    return list(reference_partition(args[:parts], RowTable(args[parts:]), dedup_group, config))
+
+
+def _verify_task(config: NearDuplicateConfig, pair_keys: np.ndarray, never_kept: np.ndarray, *rows: Any) -> Any:
+    return verify_partition(pair_keys, never_kept, RowTable(rows), config)
 
 
 class RaySearch(DuplicateSearch):
@@ -157,18 +165,29 @@ class RaySearch(DuplicateSearch):
             self.resolution = self.finder.resolve(self.contaminated)
         else:
             neighbours = sum(summary.neighbour_keys for summary in summaries)
-            phases = _phases(self.ray, self.shards, self.count, neighbours, self.finder.config, self.partitions)
+            phases = _phases(
+                self.ray, self.shards, (self.count, neighbours), self.finder.config, self.partitions, self.contaminated
+            )
             self.resolution = decide(KINDS, self.finder.config, phases, self.contaminated)
         return self.resolution
 
 
 def _phases(
-    ray: Any, shards: list[list[Any]], count: int, neighbours: int, config: NearDuplicateConfig, partitions: int
+    ray: Any,
+    shards: list[list[Any]],
+    sizes: tuple[int, int],
+    config: NearDuplicateConfig,
+    partitions: int,
+    removed: Iterable[int],
 ) -> Phases:
-    """Phases 2 and 3 as Ray tasks over the shards' refs; the walk's inputs gathered on the driver."""
+    """Phases 2 and 3 as Ray tasks over the shards' refs; the walk's inputs gathered on the driver.
+    `sizes`: (rows, neighbour keys); `removed`: rows removed by n-gram decontamination (never kept)."""
+    count, neighbours = sizes
     rows_refs = [refs[0] for refs in shards]
     by_partition = [[refs[2 + part] for refs in shards] for part in range(partitions)]
-    counts_task, pairs_task, verify_task = (ray.remote(task) for task in (_counts_task, _pairs_task, _verify_task))
+    counts_task, pairs_task, reference_task, verify_task = (
+        ray.remote(task) for task in (_counts_task, _pairs_task, _reference_task, _verify_task)
+    )
     counts = ray.get([counts_task.remote(config.bands + 1, *entries) for entries in by_partition])
     limits = pairing_limits(counts, [count] * config.bands + [neighbours], config)
     paired = [
@@ -178,32 +197,40 @@ def _phases(
         for entries in by_partition
     ]
     dedup_group = len(KINDS) - 1
-    verified: list[VerifiedPairs] = ray.get(
-        [
-            verify_task.remote(config, dedup_group, partitions, *[out[1 + q] for out in paired], *rows_refs)
-            for q in range(partitions)
-        ]
-    )
+    first = [
+        reference_task.options(num_returns=2).remote(
+            config, dedup_group, partitions, *[out[1 + q] for out in paired], *rows_refs
+        )
+        for q in range(partitions)
+    ]
+    reference: list[VerifiedPairs] = ray.get([out[0] for out in first])
+    matched = np.concatenate([part.later for part in reference])
+    never_kept = ray.put(never_kept_rows(matched, np.fromiter(removed, dtype=np.int64)))
+    rest = ray.get([verify_task.remote(config, out[1], never_kept, *rows_refs) for out in first])
     big = ray.get([out[0] for out in paired])
     rows: list[ShardRows] = ray.get(rows_refs)
-    return _gathered(rows, verified, big, count)
+    return _gathered(rows, _joined_pairs(reference + rest, count), big, count)
 
 
-def _gathered(rows: list[ShardRows], verified: list[VerifiedPairs], big: list[Any], count: int) -> Phases:
-    """The walk's inputs from all shards' rows, all partitions' confirmed pairs and big-bucket entries."""
+def _joined_pairs(verified: list[VerifiedPairs], count: int) -> VerifiedPairs:
+    """All partitions' confirmed pairs in one machine's order (by later row, then earlier), counts summed."""
     earlier = np.concatenate([v.earlier for v in verified])
     later = np.concatenate([v.later for v in verified])
-    order = np.argsort(later * max(count, 1) + earlier, kind="stable")  # as one machine: by later, then earlier
-    pairs = VerifiedPairs(
+    order = np.argsort(later * max(count, 1) + earlier, kind="stable")
+    return VerifiedPairs(
         earlier[order], later[order], np.concatenate([v.similarities for v in verified])[order],
-        sum(v.verified for v in verified), sum(v.confirmed for v in verified),
+        sum(v.verified for v in verified), sum(v.confirmed for v in verified), sum(v.pruned for v in verified),
     )  # fmt: skip
+
+
+def _gathered(rows: list[ShardRows], pairs: VerifiedPairs, big: list[Any], count: int) -> Phases:
+    """The walk's inputs from all shards' rows, the confirmed pairs and all partitions' big-bucket entries."""
     offsets = np.cumsum([0] + [part.buckets for part in big])
     bucket_rows = np.concatenate([part.bucket_rows for part in big])
     bucket_ids = np.concatenate([part.bucket_ids + offset for part, offset in zip(big, offsets, strict=False)])
     by_row = np.argsort(bucket_rows, kind="stable")
     flags = [np.concatenate([getattr(part, name) for part in big])[by_row] for name in ("has_earlier", "has_later")]
-    candidates = Candidates(earlier[:0], later[:0], bucket_rows[by_row], bucket_ids[by_row], *flags)
+    candidates = Candidates(pairs.earlier[:0], pairs.later[:0], bucket_rows[by_row], bucket_ids[by_row], *flags)
     sizes = np.concatenate([np.diff(shard.offsets) for shard in rows])
     offsets_all = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets_all[1:])

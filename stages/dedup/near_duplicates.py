@@ -3,7 +3,8 @@
     add(batch)   phase 1, signatures (signatures.py): shingle sets, MinHash signatures, b-bit sketches;
                  their band keys and neighbour keys are kept, the signatures are not
     resolve()    phase 2, candidates (candidates.py): buckets of equal keys, as pairs or big buckets
-                 phase 3, verification (verification.py): exact Jaccard of all candidate pairs at once
+                 phase 3, verification (verification.py): exact Jaccard of all candidate pairs at once,
+                 reference pairs first (a pair with a row that can never be kept is dropped)
                  phase 4, the walk (walk.py): greedy decisions in row order, so removals never chain
 
 Texts are added in order: the reference groups first (e.g. eval, then seeds; always kept), then the
@@ -25,7 +26,7 @@ from stages.dedup.arrays import fold32
 from stages.dedup.candidates import Candidates, band_keys, candidate_probability, find_candidates, neighbour_keys
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.signatures import ShingleSets, Signer, TokenisedBatch, shingle_sets, sketch_bytes
-from stages.dedup.verification import VerifiedPairs, verify_pairs
+from stages.dedup.verification import VerifiedPairs, verify_reference_first
 from stages.dedup.walk import EXACT_RANK, WalkInput, greedy_walk
 
 EXACT, NGRAM, NEAR = "exact", "ngram", "near"
@@ -53,7 +54,7 @@ class Resolution:
 
     matches: list[Match | None]
     candidate_pairs: int = 0  # pairs sharing a bucket that the sketch did not rule out (later row deduplicated)
-    verified: int = 0  # pairs checked on the exact shingle sets
+    verified: int = 0  # pairs checked on the exact shingle sets (the others: a row of them is never kept)
     confirmed: int = 0  # ... that were near-duplicates (whether or not the earlier row was kept)
 
 
@@ -112,7 +113,8 @@ def decide(
     for row, (group, rank, negative_similarity, other) in outcome.matched:
         kind = EXACT if rank == EXACT_RANK else NEAR
         result.matches[row] = Match(kind, groups[group], other, round(-negative_similarity, 4))
-    result.candidate_pairs = pairs.verified + outcome.bucket_pairs  # every screened pair is verified
+    # every screened pair is verified, or dropped unchecked because a row of it is never kept
+    result.candidate_pairs = pairs.verified + pairs.pruned + outcome.bucket_pairs
     result.verified = pairs.verified + outcome.verified
     result.confirmed = pairs.confirmed + outcome.confirmed
     return result
@@ -196,7 +198,9 @@ class NearDuplicateFinder:
         groups = _take(collected.groups, np.zeros(0, dtype=np.int8))
         candidates = find_candidates(self._band_key_sets(), self._neighbours(), sketches, sizes, config)
         decided = groups[candidates.later] == dedup_group  # reference rows are kept whatever they match
-        pairs = verify_pairs(sets, candidates.earlier[decided], candidates.later[decided], config)
+        earlier, later = candidates.earlier[decided], candidates.later[decided]
+        removed = np.fromiter(extra or {}, dtype=np.int64)
+        pairs = verify_reference_first(sets, earlier, later, groups[earlier] != dedup_group, removed, config)
         exact_keys = _take(collected.exact_keys, np.zeros(0, dtype=np.uint64))
         return decide(self.groups, config, Phases(pairs, candidates, exact_keys, sketches, groups, sets), extra)
 

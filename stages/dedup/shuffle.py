@@ -6,14 +6,18 @@
                         they give each key set's pairing limit exactly as on one machine
     partition_pairs     phase 2b per partition: its buckets as candidate pairs (sketch screen applied)
                         or big-bucket entries; pairs go on, split by a hash of the pair
-    verify_partition    phase 3 per pair partition: each pair once (a pair sharing buckets in several
-                        partitions meets itself here), exact Jaccard on the shingle sets
+    reference_partition phase 3a per pair partition: each pair once (a pair sharing buckets in several
+                        partitions meets itself here); the pairs with a reference row checked exactly
+    verify_partition    phase 3b per pair partition: the other pairs, unless a row of them can never be
+                        kept (a confirmed reference pair in any partition, or n-gram decontamination:
+                        verification.py, "Reference first"), checked exactly
 The walk (phase 4) stays on the driver, in row order, so removals never chain.
 
 Every bucket is the same set of rows as on one machine (a key's rows all land in one partition), the
-pairing limits are computed from all partitions' bucket sizes, and each pair is verified once, so the
-pairs, entries and counts that reach the walk are those of `NearDuplicateFinder.resolve`. Rows are
-numbered globally (their position among all rows added), so a shard needs only its first row number.
+pairing limits are computed from all partitions' bucket sizes, each pair is verified once, and the rows
+that prune pairs are gathered from all partitions between 3a and 3b, so the pairs, entries and counts
+that reach the walk are those of `NearDuplicateFinder.resolve`. Rows are numbered globally (their
+position among all rows added), so a shard needs only its first row number.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from stages.dedup.candidates import BucketSplitter, Candidates, pairing_limit, s
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.near_duplicates import sign_batch
 from stages.dedup.signatures import ShingleSets, Signer, TokenisedBatch
-from stages.dedup.verification import VerifiedPairs, verify_pairs
+from stages.dedup.verification import VerifiedPairs, unpruned, verify_pairs
 
 _KEY_SET_SALT = np.uint64(0x9E3779B97F4A7C15)
 
@@ -203,19 +207,39 @@ def partition_pairs(
     return big, [pair_keys[target == part] for part in range(partitions)]
 
 
-def verify_partition(
-    pair_keys: Sequence[np.ndarray], table: RowTable, dedup_group: int, config: NearDuplicateConfig
-) -> VerifiedPairs:
-    """Phase 3: this partition's distinct pairs whose later row is deduplicated (not a reference),
-    checked on the exact shingle sets; rows in the result are global."""
-    unique = sorted_unique(np.concatenate(pair_keys)) if pair_keys else np.zeros(0, dtype=np.int64)
-    total = max(len(table), 1)
-    earlier, later = unique % total, unique // total
-    decided = table.take("groups", later) == dedup_group
-    earlier, later = earlier[decided], later[decided]
+def _verified(earlier: np.ndarray, later: np.ndarray, table: RowTable, config: NearDuplicateConfig) -> VerifiedPairs:
+    """`verify_pairs` of global rows, the shingle sets read from the shards; rows in the result are global."""
     involved = sorted_unique(np.concatenate([earlier, later]))
     sets = table.sets(involved)
     local = verify_pairs(sets, np.searchsorted(involved, earlier), np.searchsorted(involved, later), config)
     return VerifiedPairs(
         involved[local.earlier], involved[local.later], local.similarities, local.verified, local.confirmed
     )
+
+
+def reference_partition(
+    pair_keys: Sequence[np.ndarray], table: RowTable, dedup_group: int, config: NearDuplicateConfig
+) -> tuple[VerifiedPairs, np.ndarray]:
+    """Phase 3a: of this partition's distinct pairs whose later row is deduplicated (not a reference),
+    those with a reference row checked on the exact shingle sets, and the others' keys (later * rows +
+    earlier, int64) for phase 3b. Without `config.reference_first`, every pair waits for phase 3b."""
+    unique = sorted_unique(np.concatenate(pair_keys)) if pair_keys else np.zeros(0, dtype=np.int64)
+    total = max(len(table), 1)
+    earlier, later = unique % total, unique // total
+    decided = table.take("groups", later) == dedup_group
+    reference = decided & (table.take("groups", earlier) != dedup_group) & config.reference_first
+    return _verified(earlier[reference], later[reference], table, config), unique[decided & ~reference]
+
+
+def verify_partition(
+    pair_keys: np.ndarray, never_kept: np.ndarray, table: RowTable, config: NearDuplicateConfig
+) -> VerifiedPairs:
+    """Phase 3b: this partition's remaining pairs (keys from `reference_partition`) that contain no row of
+    the sorted `never_kept` (verification.never_kept_rows of all partitions) checked on the exact shingle
+    sets; the others counted as pruned."""
+    total = max(len(table), 1)
+    earlier, later = pair_keys % total, pair_keys // total
+    kept = unpruned(earlier, later, never_kept)
+    found = _verified(earlier[kept], later[kept], table, config)
+    found.pruned = len(pair_keys) - int(kept.sum())
+    return found

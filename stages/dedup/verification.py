@@ -10,6 +10,16 @@ but it is a difference of 2 words, while such distinct turns differ by many more
 Pairs are checked before the walk and in any order: each chunk of pairs is gathered into two sparse
 0/1 matrices and intersected by scipy's merge of sorted rows (C++), ~0.8 us a pair against ~4 us for
 Python sets (BENCHMARKS.md, "Throughput and memory"), so the walk only sees near-duplicate pairs.
+
+Reference first (`verify_reference_first`): the pairs of a deduplicated row with a reference row (eval
+rows, seeds) are checked first. A row with a confirmed reference pair is removed by the walk whatever
+else it matches (its best match is in a group that ranks before every deduplicated row) and is never
+kept, so it can match no later row; likewise a row removed by n-gram decontamination. Every pair of two
+deduplicated rows that contains such a row is dropped unchecked: with many variations per seed, the
+near-copies of their seed are in over half of the pairs (BENCHMARKS.md, "Variations per seed"). An
+exact copy of a reference is one of these rows (its pair with the reference is at Jaccard 1), unless it
+shares only walked big buckets, and then it has no pair at all. Why no decision changes: README,
+"Lineage-first comparison"; tests/test_dedup_lineage.py.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from stages.dedup.arrays import ragged_ranges
+from stages.dedup.arrays import contains, ragged_ranges, sorted_unique
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.signatures import ShingleSets
 
@@ -75,14 +85,60 @@ class VerifiedPairs:
     similarities: np.ndarray
     verified: int
     confirmed: int
+    pruned: int = 0  # candidate pairs dropped unchecked: one of their rows is never kept (reference first)
 
 
 def verify_pairs(
     sets: ShingleSets, earlier: np.ndarray, later: np.ndarray, config: NearDuplicateConfig
 ) -> VerifiedPairs:
     """Check every pair (earlier[i], later[i]) of rows of `sets` on its exact shingle sets."""
+    near, similarities = _checked(sets, earlier, later, config)
+    return VerifiedPairs(earlier[near], later[near], similarities[near], len(earlier), int(near.sum()))
+
+
+def _checked(
+    sets: ShingleSets, earlier: np.ndarray, later: np.ndarray, config: NearDuplicateConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: near-duplicate (bool) and Jaccard (float64)."""
     common = common_counts(sets, earlier, later)
     sizes = np.diff(sets.offsets)
     union = sizes[earlier] + sizes[later] - common
-    near = near_duplicate_mask(common, union, config.threshold, config.max_difference)
-    return VerifiedPairs(earlier[near], later[near], common[near] / union[near], len(earlier), int(near.sum()))
+    return near_duplicate_mask(common, union, config.threshold, config.max_difference), common / union
+
+
+def never_kept_rows(reference_matched: np.ndarray, removed_elsewhere: np.ndarray) -> np.ndarray:
+    """The rows the walk can never keep, known before it (sorted int64): the later rows of the confirmed
+    pairs with a reference row, and the rows removed elsewhere (n-gram decontamination)."""
+    return sorted_unique(np.concatenate([reference_matched, removed_elsewhere]).astype(np.int64))
+
+
+def unpruned(earlier: np.ndarray, later: np.ndarray, never_kept: np.ndarray) -> np.ndarray:
+    """Per pair of two deduplicated rows: True if neither row is in the sorted `never_kept` (bool)."""
+    return ~(contains(never_kept, earlier) | contains(never_kept, later))
+
+
+def verify_reference_first(
+    sets: ShingleSets,
+    earlier: np.ndarray,
+    later: np.ndarray,
+    reference: np.ndarray,
+    removed_elsewhere: np.ndarray,
+    config: NearDuplicateConfig,
+) -> VerifiedPairs:
+    """`verify_pairs` of pairs whose later row is deduplicated, reference first (module docstring):
+    the pairs with reference[i] (bool: earlier row is a reference) are checked, then the others that
+    contain no row of `never_kept_rows`; the rest are counted as pruned. Confirmed pairs stay in
+    candidate order. With `config.reference_first` off every pair is checked (the baseline)."""
+    if not config.reference_first:
+        return verify_pairs(sets, earlier, later, config)
+    first, rest = np.flatnonzero(reference), np.flatnonzero(~reference)
+    near = np.zeros(len(earlier), dtype=bool)
+    similarities = np.zeros(len(earlier), dtype=np.float64)
+    near[first], similarities[first] = _checked(sets, earlier[first], later[first], config)
+    never_kept = never_kept_rows(later[first][near[first]], removed_elsewhere)
+    rest = rest[unpruned(earlier[rest], later[rest], never_kept)]
+    near[rest], similarities[rest] = _checked(sets, earlier[rest], later[rest], config)
+    checked = len(first) + len(rest)
+    return VerifiedPairs(
+        earlier[near], later[near], similarities[near], checked, int(near.sum()), pruned=len(earlier) - checked
+    )
