@@ -6,17 +6,14 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
-import yaml
 
 from stages.core.domain import load_domain
 from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
 from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParams
 from stages.filter.figures import figures
-from stages.validate import SECTIONS
 from tests.conftest import ROOT, read_rows, seeds_training_rows
 from tests.test_filter_checks import chat
-from tests.test_params_shown import STAGE_SECTIONS
 from tests.test_seeds_domain import intent_check_counts
 
 
@@ -77,12 +74,3 @@ def test_intent_classifier_on_the_bank_seeds() -> None:
     rows, flagged, flagged_wrong = intent_check_counts(check)
     assert flagged <= 0.02 * rows
     assert flagged_wrong >= 0.9 * rows
-
-
-@pytest.mark.parametrize("section", STAGE_SECTIONS)
-def test_shipped_params_are_the_code_defaults(section: str) -> None:
-    """The shipped params.yaml shows the code's defaults (a team's own data set tunes them freely)."""
-    model = SECTIONS[section]
-    shown = model.model_validate(yaml.safe_load((ROOT / "params.yaml").read_text())[section]).model_dump(mode="json")
-    default = model().model_dump(mode="json")
-    assert {key: shown[key] for key in shown if shown[key] != default[key]} == {}

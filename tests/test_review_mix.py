@@ -181,6 +181,25 @@ def test_select_rows_rules() -> None:
     assert max_synthetic(10, 0.5) == 10 and max_synthetic(7, 0.6) == 10
 
 
+@pytest.mark.parametrize(("share", "approved", "flexible"), [(0.9, 12, 3), (0.8, 20, 0), (0.5, 60, 10), (0.95, 5, 1)])
+def test_min_human_share_holds_when_approved_critical_rows_alone_exceed_it(
+    share: float, approved: int, flexible: int
+) -> None:
+    """Reviewer-approved critical rows are trimmed too when they alone are more than the share allows."""
+    humans = [{"id": f"h{i}", "slice": "deliveries", "source": "human"} for i in range(40)]
+    humans += [{"id": f"b{i}", "slice": "payments", "source": "human"} for i in range(8)]
+    candidates = [{"id": f"x{i}", "slice": "payments", "source": "synthetic", "review": {"status": "approved"}}
+                  for i in range(approved)]  # fmt: skip
+    candidates += [{"id": f"s{i}", "slice": "deliveries", "source": "synthetic", "review": {"status": "not_sampled"}}
+                   for i in range(flexible)]  # fmt: skip
+    params = MixParams(min_human_share=share, max_synthetic_share_critical=1.0, max_intent_rows_vs_median=None)
+    chosen, removed = select_rows(humans, candidates, params, TAX)
+    assert len(humans) / (len(humans) + len(chosen)) >= share
+    assert {r["id"] for r in chosen} | set(removed.reasons) == {r["id"] for r in candidates}
+    trimmed = [reason for row_id, reason in removed.reasons.items() if row_id.startswith("x")]
+    assert all(reason.startswith("min_human_share:") and "for the critical slices" in reason for reason in trimmed)
+
+
 def test_wilson_interval() -> None:
     low, high = wilson_interval(0, 20)
     assert low == 0 and 0.16 < high < 0.17

@@ -176,22 +176,25 @@ def balance_intents(
 def _keep_human_share(
     by_slice: dict[str, list[Row]], humans: int, params: MixParams, taxonomy: Taxonomy, trimmer: _Trimmer
 ) -> None:
-    """Trim non-critical slices, in proportion to their size, until human rows are `min_human_share`
-    of the mix (critical slices are capped already)."""
+    """Trim synthetic rows, in proportion to each slice's size, until human rows are `min_human_share`
+    of the mix: the non-critical slices first, then, when reviewer-approved critical rows alone are
+    more than the share allows, the critical slices too."""
     limit = max_synthetic(humans, 1 - params.min_human_share)
-    total = sum(len(rows) for rows in by_slice.values())
-    if total <= limit:
-        return
-    flexible = [name for name in by_slice if not taxonomy.is_critical(name)]
-    room = max(0, limit - (total - sum(len(by_slice[name]) for name in flexible)))
-    flexible_total = sum(len(by_slice[name]) for name in flexible)
-    for name in flexible:
-        quota = math.floor(room * len(by_slice[name]) / flexible_total) if flexible_total else 0
-        detail = (
-            f"human rows must be at least {params.min_human_share:g} of the mix: {limit} synthetic rows beside"
-            f" {humans} human, {room} of them for the non-critical slices, {quota} for slice {name}"
-        )
-        by_slice[name] = trimmer.trim(by_slice[name], quota, "min_human_share", detail)
+    critical = [name for name in by_slice if taxonomy.is_critical(name)]
+    for group in ([name for name in by_slice if name not in critical], critical):
+        total = sum(len(rows) for rows in by_slice.values())
+        if total <= limit:
+            return
+        group_total = sum(len(by_slice[name]) for name in group)
+        room = max(0, limit - (total - group_total))
+        for name in group:
+            quota = math.floor(room * len(by_slice[name]) / group_total) if group_total else 0
+            detail = (
+                f"human rows must be at least {params.min_human_share:g} of the mix: {limit} synthetic rows beside"
+                f" {humans} human, {room} of them for the {'critical' if name in critical else 'non-critical'}"
+                f" slices, {quota} for slice {name}"
+            )
+            by_slice[name] = trimmer.trim(by_slice[name], quota, "min_human_share", detail)
 
 
 def select_rows(
