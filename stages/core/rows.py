@@ -4,7 +4,7 @@ A row is a plain dict (fast to stream) that validates against `Row`:
 
     id          stable content hash (see `row_id`)
     messages    OpenAI chat format: optional system turn, then user/assistant turns, last = assistant
-    intent      intent name (params `taxonomy`; the bank example uses BANKING77 names)
+    intent      intent name, one of params `taxonomy`
     slice       product slice (critical ones are listed in params `taxonomy.critical`)
     source      "human" or "synthetic"
     origin      human: "case" | "failure" | "eval"; synthetic: "variation" | "pair_candidate"
