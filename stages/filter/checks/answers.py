@@ -20,7 +20,6 @@ from pydantic import Field
 from stages.core.intent_model import TextFeatures
 from stages.core.jsonl import read_jsonl
 from stages.core.params import Section
-from stages.core.rows import user_text
 from stages.filter.checks.base import Check, CheckInputs, Row
 from stages.filter.checks.intent import IntentClassifier, IntentParams
 
@@ -71,20 +70,12 @@ class AnswersCheck(Check):
 
     def check_batch(self, rows: Sequence[Row]) -> list[str | None]:
         """One reason or None per row, from one model call for all rows with a known label."""
-        column = {intent: index for index, intent in enumerate(self.classifier.intents)}
-        # Synthetic rows only: a seed's intent is its expert's label, whatever the model says of it.
-        judged = [i for i, row in enumerate(rows) if row.get("intent") in column and row.get("source") == "synthetic"]
         results: list[str | None] = [None] * len(rows)
-        if not judged:
-            return results
-        probabilities = self.classifier.probabilities([user_text(rows[index]) for index in judged])
-        for index, row_probabilities in zip(judged, probabilities, strict=True):
-            label = rows[index]["intent"]
-            own = float(row_probabilities[column[label]])
-            top = int(row_probabilities.argmax())
-            best = float(row_probabilities[top])
-            if self.classifier.intents[top] != label and best - own > self.params.tolerance:
-                guess = self.classifier.intents[top]
+        # Synthetic rows only: a seed's intent is its expert's label, whatever the model says of it.
+        for index, label, own, guess, best in self.classifier.readings(
+            rows, lambda row: row.get("source") == "synthetic"
+        ):
+            if guess != label and best - own > self.params.tolerance:
                 results[index] = (
                     f"answers_other_intent: the user turn reads as '{guess}' ({best:.2f}),"
                     f" before its seed's '{label}' ({own:.2f})"

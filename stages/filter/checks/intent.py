@@ -15,9 +15,9 @@ of the same intents, a stand-in for what a teacher model writes, are wrongly rej
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 from pydantic import Field
@@ -54,6 +54,16 @@ class IntentParams(Section):
     max_iter: int = Field(default=3000, ge=10)
 
 
+class Reading(NamedTuple):
+    """How one row's user text reads to the classifier (probabilities in [0, 1])."""
+
+    index: int
+    label: str
+    own: float
+    guess: str
+    best: float
+
+
 @dataclass
 class IntentClassifier:
     """The fitted model, its intents (the columns of `probabilities`) and how many seed rows it saw."""
@@ -79,6 +89,22 @@ class IntentClassifier:
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(texts, intents) class probabilities, columns in `self.intents` order."""
         return self.model.predict_proba(list(texts))
+
+    def readings(self, rows: Sequence[Row], judge: Callable[[Row], bool] = lambda row: True) -> list[Reading]:
+        """How the user text of each row that `judge` accepts and whose label the model knows reads, from
+        one model call: (row index, its label, the label's probability, the top intent, its probability)."""
+        column = {intent: index for index, intent in enumerate(self.intents)}
+        judged = [index for index, row in enumerate(rows) if row.get("intent") in column and judge(row)]
+        if not judged:
+            return []
+        probabilities = self.probabilities([user_text(rows[index]) for index in judged])
+        found = []
+        for index, row_probabilities in zip(judged, probabilities, strict=True):
+            label = rows[index]["intent"]
+            top = int(row_probabilities.argmax())
+            own, best = float(row_probabilities[column[label]]), float(row_probabilities[top])
+            found.append(Reading(index, label, own, self.intents[top], best))
+        return found
 
 
 @dataclass(frozen=True)
@@ -109,19 +135,9 @@ class IntentCheck(Check):
 
     def check_batch(self, rows: Sequence[Row]) -> list[str | None]:
         """One reason or None per row, from one classifier call for all judged rows."""
-        column = {intent: index for index, intent in enumerate(self.classifier.intents)}
-        judged = [index for index, row in enumerate(rows) if row.get("intent") in column]
         results: list[str | None] = [None] * len(rows)
-        if not judged:
-            return results
-        probabilities = self.classifier.probabilities([user_text(rows[index]) for index in judged])
-        for index, row_probabilities in zip(judged, probabilities, strict=True):
-            label = rows[index]["intent"]
-            own = float(row_probabilities[column[label]])
-            top = int(row_probabilities.argmax())
-            best = float(row_probabilities[top])
+        for index, label, own, guess, best in self.classifier.readings(rows):
             if best - own >= self.params.margin or own < self.params.min_probability:
-                guess = self.classifier.intents[top]
                 results[index] = f"intent: reads as '{guess}' ({best:.2f}), not its label '{label}' ({own:.2f})"
         return results
 
