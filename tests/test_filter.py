@@ -22,6 +22,9 @@ from stages.generate.stage import generate_builtin
 from tests.conftest import ROOT, env_with_venv, read_rows, run, run_stage, write_fixture_domain
 from tests.test_filter_checks import chat
 
+# The checks that need an input (policy, seed rows, prompts) and say so when it is not given.
+SKIPPED_WITHOUT_INPUTS = {"intent": 1, "policy_facts": 1, "structure": 1, "meaning": 1, "answers": 1, "echo": 1}
+
 
 def _fixture() -> Path:
     """A folder holding the fixture domain's seeds/ (domain.yaml, policy.md, blocklist.txt)."""
@@ -101,14 +104,7 @@ def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path, tmp_pat
     assert metrics["checks"]["length"] == {"rejected": 1, "reject_rate": round(1 / len(rows), 4),
                                            "rejected_by_this_check_only": 0}  # fmt: skip
     assert metrics["checks"]["schema"]["rejected_by_this_check_only"] == 1
-    assert metrics["checks_skipped"] == {
-        "intent": 1,
-        "policy_facts": 1,
-        "structure": 1,
-        "meaning": 1,
-        "answers": 1,
-        "echo": 1,
-    }  # no policy, seed rows or prompts given
+    assert metrics["checks_skipped"] == SKIPPED_WITHOUT_INPUTS  # no policy, seed rows or prompts given
     assert sum(s["rejected"] for s in metrics["slices"].values()) == 3
     assert sum(t["rows"] for t in metrics["templates"].values()) == len(rows)
     template = bad_schema["provenance"]["template_id"]
@@ -195,14 +191,7 @@ def test_filter_runs_standalone_and_says_what_it_skips(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "seeds/policy.md not found, so the policy_facts check is skipped" in result.stderr
     metrics = json.loads((tmp_path / "metrics/filter.json").read_text())
-    assert metrics["checks_skipped"] == {
-        "intent": 1,
-        "policy_facts": 1,
-        "structure": 1,
-        "meaning": 1,
-        "answers": 1,
-        "echo": 1,
-    }
+    assert metrics["checks_skipped"] == SKIPPED_WITHOUT_INPUTS
     result = filter_cli("--rows", "rows.jsonl", "--policy", str(FIXTURE / "policy.md"))
     assert result.returncode == 0 and "kept 0 of 1" in result.stdout
     assert read_rows(tmp_path / "data/filter/rejected.jsonl")[0]["reasons"] == [
