@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.core.decontamination import EvalNgramIndex
 from stages.core.errors import UserError
 from stages.core.eval_set import EvalSetColumns, EvalSetParams, eval_set_params
 from stages.core.params import load_section
+from stages.core.text import words
 from stages.dedup.params import DedupParams
 from stages.dedup.stage import deduplicate
 from stages.evaluate.params import EvaluateParams
@@ -33,6 +35,20 @@ def _log(path: Path) -> Path:
         for text in LOGGED:
             writer.writerow([text, "not_in_the_taxonomy"])  # decontamination reads every row, whatever its intent
     return path
+
+
+def test_the_eval_ngram_rule_shared_by_dedup_and_evaluate() -> None:
+    index = EvalNgramIndex(ngram=4, min_words=3)
+    assert index.add(words("a b c d e f"), 0)  # 4-grams
+    assert index.add(words("x y z"), 1)  # under 4 words: the whole text
+    assert not index.add(words("p q"), 2)  # under 3 words: no n-gram
+    assert index.add(words("c d e f g"), 3)  # shares "c d e f" with text 0
+    assert (index.eval_texts_indexed, index.eval_texts_too_short) == (3, 1)
+    assert index.first_hit(words("well x y z and c d e f")) == 0  # the longer n-gram first
+    assert list(index.hits(words("well x y z and c d e f"))) == [0, 3, 1]
+    assert index.first_hit(words("a b c x y p q")) is None  # runs shorter than an n-gram, a short text
+    with pytest.raises(ValueError, match="min_words"):
+        EvalNgramIndex(ngram=3, min_words=4)
 
 
 def test_rows_holding_imported_eval_traffic_are_removed(tmp_path: Path) -> None:

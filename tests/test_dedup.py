@@ -14,7 +14,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 
 from stages.core.rows import row_id
-from stages.core.text import words
+from stages.core.text import jaccard, words
 from stages.dedup.candidates import band_keys, candidate_pairs
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.decontamination import NgramDecontaminator
@@ -24,7 +24,6 @@ from stages.dedup.signatures import (
     ShingleSets,
     Signer,
     exact_key,
-    jaccard,
     shingle_hash,
     shingle_set,
     shingle_sets,

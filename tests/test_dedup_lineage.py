@@ -17,6 +17,7 @@ import random
 import numpy as np
 import pytest
 
+from stages.core.text import jaccard
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.distributed import _gathered, _joined_pairs
 from stages.dedup.near_duplicates import NGRAM, Match, NearDuplicateFinder, Resolution, decide
@@ -31,7 +32,7 @@ from stages.dedup.shuffle import (
     sign_shard,
     verify_partition,
 )
-from stages.dedup.signatures import Signer, exact_key, jaccard, shingle_set, tokenise
+from stages.dedup.signatures import Signer, exact_key, shingle_set, tokenise
 from stages.dedup.verification import is_near_duplicate, never_kept_rows
 
 VOCABULARY = [f"w{i}" for i in range(400)]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Hashable, Set
 
 import regex
 
@@ -116,9 +117,13 @@ def match_key(text: str) -> str:
     return " ".join(tokens(text))
 
 
-def word_jaccard(first: str, second: str) -> float:
-    """Jaccard similarity in [0, 1] of the two texts' token sets (`tokens`); 1.0 for two texts with nothing visible."""
-    a, b = set(tokens(first)), set(tokens(second))
+def jaccard(a: Set[Hashable], b: Set[Hashable]) -> float:
+    """|A & B| / |A | B| in [0, 1] for two word sets (strings or dedup's 64-bit word hashes); 1.0 for two empty sets."""
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
+
+
+def word_jaccard(first: str, second: str) -> float:
+    """Jaccard similarity in [0, 1] of the two texts' token sets (`tokens`); 1.0 for two texts with nothing visible."""
+    return jaccard(set(tokens(first)), set(tokens(second)))

@@ -88,13 +88,6 @@ def shingle_set(text: str, ngram: int) -> frozenset[int]:
     return frozenset(shingle_hash(s) for s in shingles(text, ngram))
 
 
-def jaccard(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> float:
-    """|A & B| / |A | B| in [0, 1]; 1.0 for two empty sets."""
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
-
-
 def exact_key(text: str) -> int:
     """The 64-bit exact-match key `tokenise` gives this text (reference implementation, for tests)."""
     total = 0

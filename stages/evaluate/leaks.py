@@ -3,8 +3,7 @@
 An eval example leaks into a training set when a training row's user text
     exact   has the same normalised text (text.match_key);
     ngram   contains a run of `leak_check.ngram` words of it (the whole text when it is shorter; eval
-            texts under `min_words` words give no n-gram: a short phrase many people type proves
-            nothing), as GPT-3's 13-gram decontamination;
+            texts under `min_words` words give no n-gram), dedup's rule (core.decontamination);
     near    has a word set with Jaccard >= `near_duplicate_threshold` with it (a paraphrase by edits),
 reported in that order of preference, with the first matching training row (in set order) and the
 word-set Jaccard. Word sets are compared for all pairs at once as a sparse product (scipy).
@@ -12,12 +11,13 @@ word-set Jaccard. Word sets are compared for all pairs at once as a sparse produ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from stages.core.decontamination import EvalNgramIndex
 from stages.core.errors import UserError
 from stages.core.eval_set import EvalExample
 from stages.core.rows import user_text
@@ -48,18 +48,6 @@ class _Training:
     ids: list[str]
     tokens: list[list[str]]
     sets: list[list[str]]
-    _ngrams: dict[int, dict[tuple[str, ...], int]] = field(default_factory=dict)  # by size, built once
-
-    def ngrams(self, size: int) -> dict[tuple[str, ...], int]:
-        """Every `size`-word run of the training rows, with the first row that has it."""
-        index = self._ngrams.get(size)
-        if index is None:
-            index = {}
-            for row, other in enumerate(self.tokens):
-                for start in range(len(other) - size + 1):
-                    index.setdefault(tuple(other[start : start + size]), row)
-            self._ngrams[size] = index
-        return index
 
     @classmethod
     def of(cls, train_sets: dict[str, list[Row]]) -> _Training:
@@ -101,14 +89,17 @@ def _jaccard(eval_tokens: list[list[str]], train_tokens: list[list[str]]) -> np.
     return np.divide(common, union, out=np.ones_like(common), where=union > 0)
 
 
-def _ngram_hit(tokens: list[str], train: _Training, params: LeakCheckParams) -> int | None:
-    """The first training row containing an n-gram of `tokens` (module docstring), or None."""
-    if len(tokens) < params.min_words:
-        return None
-    size = min(params.ngram, len(tokens))
-    index = train.ngrams(size)
-    grams = (tuple(tokens[start : start + size]) for start in range(len(tokens) - size + 1))
-    return min((index[gram] for gram in grams if gram in index), default=None)
+def _ngram_hits(eval_tokens: list[list[str]], train: _Training, params: LeakCheckParams) -> dict[int, int]:
+    """{eval row: the first training row containing one of its n-grams} (core.decontamination's rule)."""
+    index = EvalNgramIndex(params.ngram, params.min_words)
+    for row, found in enumerate(eval_tokens):
+        index.add(found, row)
+    first: dict[int, int] = {}
+    if index:
+        for at, found in enumerate(train.tokens):  # in set order: the first row a hit is seen in is kept
+            for row in index.hits(found):
+                first.setdefault(row, at)
+    return first
 
 
 def find_leaks(
@@ -123,12 +114,13 @@ def find_leaks(
     exact: dict[str, int] = {}
     for index, found in enumerate(train.tokens):
         exact.setdefault(" ".join(found), index)
+    ngram = _ngram_hits(eval_tokens, train, params)
     clean: list[EvalExample] = []
     leaks: list[Leak] = []
     for row, example in enumerate(examples):
         kind, hit = "exact", exact.get(match_key(example.text))
         if hit is None:
-            kind, hit = "ngram", _ngram_hit(eval_tokens[row], train, params)
+            kind, hit = "ngram", ngram.get(row)
         if hit is None and params.near_duplicate_threshold is not None:
             best = int(np.argmax(similarity[row]))
             kind, hit = "near", best if similarity[row, best] >= params.near_duplicate_threshold else None
