@@ -21,24 +21,24 @@ The budget reserves each chunk's worst case at batch prices before it is uploade
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import openai
 
 from stages.core.hashing import canonical_json
 from stages.core.jsonl import atomic_open
-from stages.generate.params import ModelPrice, OpenAIParams
-from stages.generate.teacher.cache import ResponseCache, cache_entry
-from stages.generate.teacher.formats import EndpointFacts, context_limit, refusal_names_format
-from stages.generate.teacher.limits import Budget, token_cost
+from stages.generate.params import ModelPrice
+from stages.generate.teacher.cache import cache_entry
+from stages.generate.teacher.formats import context_limit, refusal_names_format
+from stages.generate.teacher.limits import token_cost
 from stages.generate.teacher.plan import TeacherRequest
-from stages.generate.teacher.progress import Progress, RequestStats, RunReport
-from stages.generate.teacher.transport import ClientFactory, Endpoint, EndpointError, normalize_completion
+from stages.generate.teacher.progress import RequestStats, RunReport
+from stages.generate.teacher.setup import TeacherSetup
+from stages.generate.teacher.transport import EndpointError, normalize_completion
 
 LEDGER_FILE = "batches.json"
 TERMINAL = ("completed", "expired", "cancelled", "failed")
@@ -87,33 +87,19 @@ class BatchLedger:
 class BatchRunner:
     """Sends requests through the Batch API and collects the answers into the cache (see the module docstring).
 
-    `context` is (EndpointFacts, price per model at this endpoint, Budget); `client_factory` makes
-    the async client of the direct path (for `batch_retry_failed: direct`); `log` gets notices.
+    `setup` (setup.TeacherSetup) gives the settings, endpoint, cache, progress bar, endpoint facts,
+    prices, budget, the direct path's client factory (for `batch_retry_failed: direct`) and the log
+    that gets notices.
     """
 
-    def __init__(
-        self,
-        settings: OpenAIParams,
-        endpoint: Endpoint,
-        cache: ResponseCache,
-        progress: Progress,
-        context: tuple[EndpointFacts, dict[str, ModelPrice], Budget],
-        client_factory: ClientFactory,
-        log: IO[str] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.endpoint = endpoint
-        self.cache = cache
-        self.progress = progress
-        self.context = context
-        self.facts, self.prices, self.budget = context
-        self.client_factory = client_factory
-        self.log = log if log is not None else sys.stderr
-        self.ledger = BatchLedger(cache.directory)
+    def __init__(self, setup: TeacherSetup) -> None:
+        self.setup = setup
+        self.ledger = BatchLedger(setup.cache.directory)
         self.requests: dict[str, TeacherRequest] = {}
         self.errors: dict[str, str] = {}  # key -> why its last line failed
         self.reserved: dict[int, float] = {}  # id(entry) -> USD reserved for a batch submitted by this run
         self.report = RunReport(stats={})
+        endpoint = setup.endpoint
         self.client = openai.OpenAI(
             api_key=endpoint.api_key, base_url=endpoint.base_url, max_retries=3, timeout=SDK_TIMEOUT_S
         )
@@ -126,28 +112,33 @@ class BatchRunner:
         self.seconds = report.extra.setdefault("batch_seconds", {"submit": 0.0, "collect": 0.0, "waiting": 0.0})
         try:
             self._collect_all(list(self.ledger.open))  # a killed run's batches: collected, not paid again
-            for round_no in range(self.settings.batch_max_rounds):
-                todo = [r for r in pending if self.cache.get(r.key) is None and self._retryable(r.key)]
+            for round_no in range(self.setup.settings.batch_max_rounds):
+                todo = [r for r in pending if self.setup.cache.get(r.key) is None and self._retryable(r.key)]
                 if not todo or report.stopped_by_budget:
                     break
-                if round_no > 0 and self.settings.batch_retry_failed == "direct":
+                if round_no > 0 and self.setup.settings.batch_retry_failed == "direct":
                     self._direct(todo)
                     break
                 self._collect_all(self._submit(todo))
-            self._give_up([r for r in pending if self.cache.get(r.key) is None])
+            self._give_up([r for r in pending if self.setup.cache.get(r.key) is None])
         except KeyboardInterrupt:
             ids = [str(entry.get("id") or entry["input_file_id"]) for entry in self.ledger.open]
-            print(f"teacher: open batches {ids} are saved in {self.ledger.path}; a rerun collects them", file=self.log)
+            print(
+                f"teacher: open batches {ids} are saved in {self.ledger.path}; a rerun collects them",
+                file=self.setup.log,
+            )
             raise
         except (openai.APIConnectionError, openai.APIStatusError) as err:
-            raise EndpointError(f"the Batch API at {self.endpoint.base_url} failed: {self._describe(err)}") from None
+            raise EndpointError(
+                f"the Batch API at {self.setup.endpoint.base_url} failed: {self._describe(err)}"
+            ) from None
         finally:
             self.client.close()
         return report
 
     def _describe(self, err: Exception) -> str:
         status = f"HTTP {err.status_code} " if isinstance(err, openai.APIStatusError) else ""
-        return self.endpoint.redact(" ".join(f"{status}{type(err).__name__}: {err}".split()))[:500]
+        return self.setup.endpoint.redact(" ".join(f"{status}{type(err).__name__}: {err}".split()))[:500]
 
     def _retryable(self, key: str) -> bool:
         stats = self.report.stats.get(key)
@@ -156,19 +147,15 @@ class BatchRunner:
     def _direct(self, todo: list[TeacherRequest]) -> None:
         from stages.generate.teacher.direct import TeacherRunner  # only this fallback needs the async path
 
-        runner = TeacherRunner(
-            self.settings, self.endpoint, self.cache, self.progress, self.context, self.client_factory
-        )
-        runner.log = self.log
-        runner.run(todo, self.report)
+        TeacherRunner(self.setup).run(todo, self.report)
 
     def _give_up(self, unanswered: list[TeacherRequest]) -> None:
         for request in unanswered:
             stats = self.report.stats.setdefault(request.key, RequestStats())
             if stats.failure is None and not self.report.stopped_by_budget:
                 stats.failure = self.errors.get(request.key) or "request_failed: no answer in the batch output"
-                self.progress.failed += 1
-        self.progress.update(force=True)
+                self.setup.progress.failed += 1
+        self.setup.progress.update(force=True)
 
     # --- submitting ----------------------------------------------------------------------------
 
@@ -177,16 +164,17 @@ class BatchRunner:
         chunk: list[tuple[TeacherRequest, str, bytes]] = []
         size = 0
         for request in todo:
-            mode = self.facts.mode(request.generator.model, self.settings.response_format)
+            mode = self.setup.facts.mode(request.generator.model, self.setup.settings.response_format)
             line = canonical_json(
                 {"custom_id": request.key, "method": "POST", "url": URL, "body": request.body_for(mode)}
             )
             data = (line + "\n").encode("utf-8")
-            if len(data) > self.settings.batch_max_bytes:
+            if len(data) > self.setup.settings.batch_max_bytes:
                 self._fail(request.key, f"request_too_large: {len(data)} bytes, over batch_max_bytes")
                 continue
             if chunk and (
-                len(chunk) >= self.settings.batch_max_requests or size + len(data) > self.settings.batch_max_bytes
+                len(chunk) >= self.setup.settings.batch_max_requests
+                or size + len(data) > self.setup.settings.batch_max_bytes
             ):
                 yield chunk
                 chunk, size = [], 0
@@ -197,7 +185,7 @@ class BatchRunner:
 
     def _fail(self, key: str, reason: str) -> None:
         self.report.stats.setdefault(key, RequestStats()).failure = reason
-        self.progress.failed += 1
+        self.setup.progress.failed += 1
 
     def _submit(self, todo: list[TeacherRequest]) -> list[dict[str, Any]]:
         """Upload and create one batch per chunk, each recorded in the ledger as soon as it exists."""
@@ -205,14 +193,14 @@ class BatchRunner:
         started = time.monotonic()
         for chunk in self._chunks(todo):
             reserved = sum(self._worst_case(request) for request, _, _ in chunk)
-            if not self.budget.try_reserve(reserved):
+            if not self.setup.budget.try_reserve(reserved):
                 self.report.stopped_by_budget = True
                 break
             upload = self.client.files.create(
                 file=("requests.jsonl", b"".join(d for _, _, d in chunk)), purpose="batch"
             )
             entry = {
-                "endpoint": self.endpoint.base_url,
+                "endpoint": self.setup.endpoint.base_url,
                 "input_file_id": upload.id,
                 "id": None,
                 "submitted_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -233,7 +221,7 @@ class BatchRunner:
         return submitted
 
     def _worst_case(self, request: TeacherRequest) -> float:
-        price = batch_price(self.prices[request.generator.model])
+        price = batch_price(self.setup.prices[request.generator.model])
         return token_cost(request.max_prompt_tokens, request.max_completion_tokens, price)
 
     # --- polling and collecting ----------------------------------------------------------------
@@ -241,7 +229,7 @@ class BatchRunner:
     def _collect_all(self, entries: list[dict[str, Any]]) -> None:
         """Poll every batch of `entries` until it ends (backoff between rounds), collecting each as it does."""
         entries = [entry for entry in entries if self._has_batch(entry)]
-        delay = self.settings.batch_poll_s
+        delay = self.setup.settings.batch_poll_s
         while entries:
             still_open = []
             statuses = []
@@ -254,18 +242,18 @@ class BatchRunner:
                     self._collect(entry, batch)
                 else:
                     still_open.append(entry)
-            self.progress.batch_status = "; ".join(statuses)
-            self.progress.update(force=True)
+            self.setup.progress.batch_status = "; ".join(statuses)
+            self.setup.progress.update(force=True)
             entries = still_open
             if entries:
                 time.sleep(delay)
                 self.seconds["waiting"] += delay
-                delay = min(self.settings.batch_poll_max_s, delay * 2)
-        self.progress.batch_status = ""
+                delay = min(self.setup.settings.batch_poll_max_s, delay * 2)
+        self.setup.progress.batch_status = ""
 
     def _has_batch(self, entry: dict[str, Any]) -> bool:
         """Whether the entry's batch exists: a run killed between upload and create left only the file."""
-        if entry.get("endpoint") != self.endpoint.base_url:
+        if entry.get("endpoint") != self.setup.endpoint.base_url:
             return False  # another endpoint's batch: collected by a run against that endpoint
         if entry.get("id"):
             return True
@@ -284,15 +272,15 @@ class BatchRunner:
         if batch.status == "failed":
             self.ledger.close(entry)
             problems = "; ".join(f"{e.code}: {e.message}" for e in (batch.errors.data or [])) if batch.errors else ""
-            raise EndpointError(f"the Batch API at {self.endpoint.base_url} refused batch {batch.id}: {problems}")
+            raise EndpointError(f"the Batch API at {self.setup.endpoint.base_url} refused batch {batch.id}: {problems}")
         for line in self._lines(batch.output_file_id):
             charged += self._answer(line, modes, batch.id)
         for line in self._lines(batch.error_file_id):
             self._line_error(line, modes)
         # A batch resumed from an earlier run was reserved there: here it only counts as spent.
-        self.budget.settle(self.reserved.pop(id(entry), 0.0), charged)
-        self.progress.cost += charged
-        answered = sum(1 for key in modes if self.cache.get(key) is not None)
+        self.setup.budget.settle(self.reserved.pop(id(entry), 0.0), charged)
+        self.setup.progress.cost += charged
+        answered = sum(1 for key in modes if self.setup.cache.get(key) is not None)
         self.report.extra["batches"].append(
             {"id": batch.id, "status": batch.status, "requests": len(modes), "answered": answered}
         )
@@ -310,7 +298,7 @@ class BatchRunner:
     def _answer(self, line: dict[str, Any], modes: dict[str, str], batch_id: str) -> float:
         """Store one output line's answer; returns its cost at batch prices."""
         key, response = line.get("custom_id"), line.get("response") or {}
-        if key not in modes or self.cache.get(key) is not None:
+        if key not in modes or self.setup.cache.get(key) is not None:
             return 0.0
         if response.get("status_code") != 200:
             self._line_error(line, modes)
@@ -318,24 +306,24 @@ class BatchRunner:
         answer = normalize_completion(response.get("body"))
         request = self.requests.get(key)
         if request is None:  # planned by an earlier run: keep the paid answer under its key
-            entry = {"key": key, "endpoint": self.endpoint.base_url, "response_format": modes[key],
+            entry = {"key": key, "endpoint": self.setup.endpoint.base_url, "response_format": modes[key],
                      "response": answer, "batch_id": batch_id}  # fmt: skip
-            self.cache.append(entry)
+            self.setup.cache.append(entry)
             return 0.0
-        self.cache.append(cache_entry(request, answer, self.endpoint.base_url, modes[key], batch_id))
-        self.facts.reached(request.generator.model, modes[key])
+        self.setup.cache.append(cache_entry(request, answer, self.setup.endpoint.base_url, modes[key], batch_id))
+        self.setup.facts.reached(request.generator.model, modes[key])
         stats = self.report.stats.setdefault(key, RequestStats())
         stats.sent = True
         if answer["usage"]:
-            self.progress.tokens += stats.add_usage(answer["usage"])
+            self.setup.progress.tokens += stats.add_usage(answer["usage"])
         usage = answer["usage"] or {}
         cost = token_cost(
             usage.get("prompt_tokens", 0),
             usage.get("completion_tokens", 0),
-            batch_price(self.prices[request.generator.model]),
+            batch_price(self.setup.prices[request.generator.model]),
         )
         stats.charged_usd += cost
-        self.progress.sent += 1
+        self.setup.progress.sent += 1
         return cost
 
     def _line_error(self, line: dict[str, Any], modes: dict[str, str]) -> None:
@@ -343,7 +331,7 @@ class BatchRunner:
         after stepping down), or give up (context overflow, another 4xx)."""
         key = line.get("custom_id")
         request = self.requests.get(key or "")
-        if request is None or self.cache.get(request.key) is not None:
+        if request is None or self.setup.cache.get(request.key) is not None:
             return
         error, response = line.get("error") or {}, line.get("response") or {}
         status = int(response.get("status_code") or 0)
@@ -352,12 +340,12 @@ class BatchRunner:
         reason = (
             f"request_failed: batch line {error.get('code') or f'HTTP {status}'}: {' '.join(message.split())[:300]}"
         )
-        self.errors[request.key] = self.endpoint.redact(reason)
+        self.errors[request.key] = self.setup.endpoint.redact(reason)
         model = request.generator.model
         if refusal_names_format(status, message):
-            self.facts.step_down(model, modes[request.key])
+            self.setup.facts.step_down(model, modes[request.key])
         elif status == 400 and context_limit(message) is not None:
-            self.facts.learn_context(model, context_limit(message) or 0)
-            self._fail(request.key, self.endpoint.redact(f"context_exceeded: {message[:300]}"))
+            self.setup.facts.learn_context(model, context_limit(message) or 0)
+            self._fail(request.key, self.setup.endpoint.redact(f"context_exceeded: {message[:300]}"))
         elif 400 <= status < 500 and status not in (408, 409, 429):
             self._fail(request.key, self.errors[request.key])

@@ -31,6 +31,7 @@ from stages.generate.teacher.plan import TeacherRequest, plan_requests
 from stages.generate.teacher.policy import PolicyIndex
 from stages.generate.teacher.progress import Progress, RunReport, farewell
 from stages.generate.teacher.prompts import load_templates
+from stages.generate.teacher.setup import TeacherSetup
 from stages.generate.teacher.transport import ClientFactory, default_client, resolve_endpoint
 
 PLAN_ROUNDS = 2  # a second round only when a server reported a context size in the first
@@ -194,19 +195,16 @@ def _send(
     cache.redact = endpoint.redact
     progress = Progress(total=len(requests), cached=len(requests) - len(pending), stream=progress_stream)
     log = progress_stream if progress_stream is not None else sys.stderr
+    setup = TeacherSetup(settings, endpoint, cache, progress, facts, prices, budget, client_factory, log)
     try:
         if settings.batch:
             from stages.generate.teacher.batch import BatchRunner  # only batch runs need it
 
-            BatchRunner(settings, endpoint, cache, progress, (facts, prices, budget), client_factory, log).run(
-                pending, report
-            )
+            BatchRunner(setup).run(pending, report)
         else:
             from stages.generate.teacher.direct import TeacherRunner
 
-            runner = TeacherRunner(settings, endpoint, cache, progress, (facts, prices, budget), client_factory)
-            runner.log = log
-            runner.run(pending, report)
+            TeacherRunner(setup).run(pending, report)
     finally:
         progress.close()
 
