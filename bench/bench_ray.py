@@ -1,6 +1,8 @@
 """Filter and dedup, local against Ray (issue 15): the stage commands on the same generated rows, in one run.
 
     python -m bench.bench_ray --rows 1000000 [--stages filter,dedup] [--workers 2] [--keep DIR]
+                              [--executors local,ray]  (one of them alone: for runs too long to do
+                                                       one after the other; compare the digests)
     python -m bench.bench_ray --variations 37,580      dedup (local) on built-in variations of the seeds:
                                                        CPU per row and candidate pairs per row as
                                                        variations per seed grow; then pass 1 with
@@ -21,6 +23,7 @@ Needs data/seed/ (dvc repro seed), BANKING77 in ../shared/data/banking77/ and th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -80,13 +83,14 @@ def _digests(out: Path, stage: str) -> dict[str, str]:
 
 def run_stage(stage: str, rows: Path, out: Path, env: dict[str, str], group: int | None) -> dict[str, Any]:
     """One stage run in a subprocess: times, CPU, peak RSS and output digests."""
-    with TreeCpu(group or os.getpid()) as cluster_cpu:
+    # The local run's CPU is the child's own (os.wait4): sampling /proc then would only load the machine.
+    with TreeCpu(group) if group else contextlib.nullcontext() as cluster_cpu:
         start = time.perf_counter()
         child = subprocess.Popen(_command(stage, rows, out), cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
     assert child.stdout is not None and status == 0, f"stages.{stage} failed ({status})"
-    cluster = cluster_cpu.seconds if group else 0.0
+    cluster = cluster_cpu.seconds if cluster_cpu else 0.0
     driver = usage.ru_utime + usage.ru_stime
     count = sum(1 for _ in rows.open(encoding="utf-8"))
     return {
@@ -176,6 +180,7 @@ def main() -> None:
     parser.add_argument("--stages", default="filter,dedup")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, default=None, help="folder for the input (reused if there)")
+    parser.add_argument("--executors", default="local,ray", help="which runs (comma-separated): local, ray")
     parser.add_argument("--variations", default=None, help="comma-separated variations per seed (see above)")
     args = parser.parse_args()
     if args.variations:
@@ -190,18 +195,28 @@ def main() -> None:
             start = time.perf_counter()
             write_rows(rows, args.rows)
             print(json.dumps({"input": str(rows), "seconds": round(time.perf_counter() - start, 1)}), flush=True)
-        results = []
-        for stage in args.stages.split(","):
+        _compare(args, rows, work, base)
+
+
+def _compare(args: argparse.Namespace, rows: Path, work: Path, base: dict[str, str]) -> None:
+    """Each stage locally, then on a fresh Ray head; Ray's results compared with local's when both ran."""
+    executors, stages = args.executors.split(","), args.stages.split(",")
+    results = []
+    if "local" in executors:
+        for stage in stages:
             results.append(run_stage(stage, rows, work / f"{stage}-local", base, None))
             print(json.dumps(results[-1]), flush=True)
-        with ray_head(args.workers, base) as (env, group):
-            env = {**env, "PIPELINE_WORKERS": str(args.workers)}
-            for stage in args.stages.split(","):
-                local = next(r for r in results if r["stage"] == stage)
-                result = run_stage(stage, rows, work / f"{stage}-ray", env, group)
+    if "ray" not in executors:
+        return
+    with ray_head(args.workers, base) as (env, group):
+        env = {**env, "PIPELINE_WORKERS": str(args.workers)}
+        for stage in stages:
+            result = run_stage(stage, rows, work / f"{stage}-ray", env, group)
+            local = next((r for r in results if r["stage"] == stage), None)
+            if local:
                 result["identical_to_local"] = result["digests"] == local["digests"]
                 result["wall_vs_local"] = round(result["wall_s"] / local["wall_s"], 3)
-                print(json.dumps(result), flush=True)
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
