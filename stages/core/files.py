@@ -15,7 +15,8 @@ Every problem is a UserError that names the file, the place as a person finds it
              separator inside a line never splits it, so line numbers are an editor's.
   CSV        as spreadsheets save it (Python's csv module): quoted cells may hold line breaks, commas and
              quotes; the delimiter is the one of ",", ";" or tab that makes the header hold the required
-             columns (spreadsheets in some locales save with ";"); rows that are blank or only delimiters
+             columns (spreadsheets in some locales save with ";"; without one, the missing columns are
+             named as the closest of the three reads the header); rows that are blank or only delimiters
              are skipped. `path:N` names the spreadsheet row N (the header is row 1), with the text
              editor's lines beside it when a quoted cell spans several lines.
 """
@@ -215,13 +216,18 @@ def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[list[str], st
 
 
 def _header(path: Path, text: str, required: Sequence[str], hint: str) -> tuple[str, list[str]]:
-    """The delimiter whose header row holds every required column, and that header (stripped)."""
+    """The delimiter whose header row holds every required column, and that header (stripped). Without
+    one, the error names only the columns missing from the header as the delimiter that holds the most
+    of them, else splits it in the most cells, reads it (so a ';' header without `id` lacks only `id`)."""
     first_line = text.split("\n", 1)[0]
-    for delimiter in DELIMITERS:
-        header = [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])]
+    splits = [
+        (delimiter, [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])])
+        for delimiter in DELIMITERS
+    ]
+    for delimiter, header in splits:
         if all(name in header for name in required):
             return delimiter, header
-    header = [cell.strip() for cell in next(csv.reader([first_line]), [])]
+    _, header = max(splits, key=lambda split: (sum(name in split[1] for name in required), len(split[1])))
     shown = [name[:30] for name in header[:12]]
     missing = [name for name in required if name not in header]
     raise UserError(f"{path}:1: column(s) {missing} not in the header {shown}{hint}")
