@@ -1,7 +1,8 @@
 """`python -m stages.validate`: check a whole domain and params.yaml without running the pipeline.
 
 Lists every problem at once, each naming its file, line and field where one is known, and exits 2 if
-there is any (0 and one line per part when all is valid):
+there is any (0 and one line per part when all is valid). A line that is not UTF-8, in any file, is
+one problem naming it and the encoding its bytes look like; the file's other lines are still checked:
     params     every params.yaml section (each stage's pydantic model)
     domain     seeds/domain.yaml (core.domain: product, system prompt, rules, verbs, PII detectors)
     seeds      cases.jsonl, failures.jsonl, eval_traffic.jsonl line by line (the seed stage's rules
@@ -24,6 +25,7 @@ from pathlib import Path
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, decision_problems
 from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
+from stages.core.files import collecting_encoding_problems
 from stages.core.params import DEFAULT_PARAMS_FILE, Section, Taxonomy, load_section
 from stages.dedup.params import DedupParams
 from stages.evaluate.params import EvaluateParams
@@ -138,7 +140,16 @@ def lexicon_problems(settings: GenerateParams | None) -> tuple[str, list[str]]:
 
 
 def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tuple[list[str], list[str]]:
-    """(one line per part checked, every problem found), without running any stage."""
+    """(one line per part checked, every problem found), without running any stage. A line that is not
+    UTF-8 is one problem, first, and its file's other lines are still checked (core.files
+    `collecting_encoding_problems`); what the bad bytes may have caused on that line is left out."""
+    with collecting_encoding_problems() as encoding:
+        report, problems = _validate_parts(params_path, seeds_dir, prompts_dir)
+    return report, encoding.messages + encoding.unrelated(problems)
+
+
+def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tuple[list[str], list[str]]:
+    """(one line per part checked, every problem found): validate_domain's parts in turn."""
     sections, problems = params_problems(params_path)
     report = [f"{params_path}: {len(sections)} of {len(SECTIONS)} sections valid"]
     domain, found = domain_problems(seeds_dir / "domain.yaml")

@@ -119,6 +119,50 @@ def test_pii_check_finds_personal_data_and_masks_it() -> None:
     assert only_emails.check(chat("call me on 07700 900123")) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "₹1250000000000 was the cap",  # a Luhn-valid amount: any currency sign, glued or spaced ...
+        "¥ 1250000000000",
+        "£ 1250000000000",
+        "IDR 1250000000000 in the 2026 report",  # ... or ISO 4217 code
+        "a budget of ₽ 1 000 000 000 000 for 2026",  # groups of three: "000 000 000 000" read as a phone number
+        "THB 1 000 000 000 000 in 2026",
+        "₦ 1 000 000 000 000 and 2026",
+        "R$ 2 050 000 000 000 (2026)",
+        "₺ 10 000 000 000 000, year 2026",
+        "VND 1 170 000 000 000, 2026 figures",  # grouped by spaces, Luhn-valid: read as a card number
+        "CHF 1'250'000'000'000 and ₩1,250,000,000,000 in 2026",
+    ],
+)
+def test_pii_amounts_after_any_currency_are_not_phone_or_card_numbers(text: str) -> None:
+    assert PiiFinder()(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("paid ₹500 09876 543210", "phone"),  # right after an amount
+        ("₹ 12,50,000 or call 09876 543210", "phone"),
+        ("paid €20 020 7946 0958", "phone"),
+        ("₽1 000 000 000 000 then 07700 900123", "phone"),
+        ("¥08012345678", "phone"),  # "0" then a digit is no amount
+        ("R$ 0800 123 4567", "phone"),
+        ("JPY 080-1234-5678", "phone"),
+        ("₦ 123-456-7890", "phone"),
+        ("USD +44 20 7946 0018", "phone"),
+        ("USD 4111 1111 1111 1111", "card_number"),  # digits that go on in groups are no amount
+        ("$5 4111 1111 1111 1111", "card_number"),
+        ("paid ₺150, card 4539 1488 0343 6467", "card_number"),
+        ("₩4111111111111111 then 4539-1488-0343-6467", "card_number"),
+        ("order 5 4111 1111 1111 1111", "card_number"),  # a rejected run is tried again from its next group
+    ],
+)
+def test_pii_numbers_next_to_amounts_are_still_found(text: str, kind: str) -> None:
+    found = PiiFinder()(text)
+    assert found is not None and found[0] == kind, text
+
+
 def test_pii_kinds_are_open_the_domain_adds_its_own() -> None:
     passport = PiiDetector(name="passport_number", pattern=r"(?i:passport)(?:\s+number)?\s*(?:is|:)?\s*([A-Z]\d{7})")
     loyalty = PiiDetector(name="loyalty_number", pattern=r"\bFB-(\d{8})\b", checksum="luhn")

@@ -67,6 +67,31 @@ def test_csv_errors_name_the_spreadsheet_row(tmp_path: Path, text: str, message:
         list(read_decision_files(_decisions(tmp_path / "d.csv", text), None))
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+@pytest.mark.parametrize("missing", [[], ["id"], ["verdict"], ["id", "verdict"]])
+def test_a_header_names_only_the_columns_it_lacks_whatever_the_delimiter(
+    tmp_path: Path, delimiter: str, missing: list[str]
+) -> None:
+    """The delimiter is read from the header even when required columns are missing from it, so a ';'
+    or tab header without `id` lacks `id` alone; a header with them all reads its rows."""
+    columns = [name for name in HEADER.split(",") if name not in missing]
+    cells = {"id": "a", "verdict": "approve", "reviewer": "MK"}
+    row = delimiter.join(cells.get(name, "") for name in columns)
+    path = _decisions(tmp_path / "d.csv", f"{delimiter.join(columns)}\r\n{row}\r\n")
+    if not missing:
+        assert [(d.row_id, d.verdict) for d in read_decision_files(path, None)] == [("a", "approve")]
+        return
+    with pytest.raises(UserError) as caught:
+        list(read_decision_files(path, None))
+    assert str(caught.value) == f"{path}:1: column(s) {missing} not in the header {columns}"
+    with pytest.raises(UserError, match=r"column\(s\) \['intent'\] not in the header \['text', 'slice'\]$"):
+        list(
+            iter_csv(
+                _decisions(tmp_path / "log.csv", f"text{delimiter}slice\nhi{delimiter}cards\n"), ["text", "intent"]
+            )
+        )
+
+
 @pytest.mark.parametrize(
     ("encoding", "reason"),
     [("cp1252", "the charge is €5, café"), ("latin-1", "naïve reply"), ("utf-16", "any text"), ("cp1251", "Привет")],

@@ -14,6 +14,7 @@ import yaml
 
 from stages.core.domain import load_domain
 from stages.core.errors import UserError
+from stages.core.hashing import unit_draw
 from stages.core.params import Taxonomy, load_section
 from stages.core.stats import wilson_interval
 from stages.mix.params import ExclusionRule, MixParams
@@ -333,6 +334,34 @@ def test_review_budget_goes_to_critical_slices_first() -> None:
     sampled = sample_for_review(rows, params, TAX)
     assert len(sampled) == 120
     assert sum(1 for r in rows if r["slice"] == "payments" and r["id"] in sampled) == 100
+
+
+def test_review_queue_is_ordered_critical_slices_first_in_the_budget_order(project: Path) -> None:
+    """queue.csv, queue.jsonl and label_studio.json list critical slices first, then the others, each
+    by the row's review draw (ties by id), so a reviewer who stops after N rows has reviewed what a
+    budget of N rows would choose; a rerun writes the same bytes."""
+    _through(project, "review")
+    params = load_section(project / "params.yaml", "review", ReviewParams)
+    with (project / "data/review/queue.csv").open(encoding="utf-8-sig", newline="") as handle:
+        records = list(csv.DictReader(handle))
+    flags = [record["critical"] for record in records]
+    assert "no" in flags and "yes" in flags and flags == sorted(flags, key=lambda flag: flag == "no"), flags
+    keys = [
+        (record["critical"] == "no", unit_draw(params.seed, "review", record["id"]), record["id"]) for record in records
+    ]
+    assert keys == sorted(keys)
+    ids = [record["id"] for record in records]
+    assert [row["id"] for row in read_rows(project / "data/review/queue.jsonl")] == ids
+    tasks = json.loads((project / "data/review/label_studio.json").read_text(encoding="utf-8"))
+    assert [task["data"]["id"] for task in tasks] == ids
+    candidates = read_rows(project / "data/dedup/kept.jsonl")
+    for budget in (1, len(ids) // 2, len(ids) - 1):
+        assert sample_for_review(candidates, params.model_copy(update={"budget_rows": budget}), TAX) == set(
+            ids[:budget]
+        )
+    before = {name: (project / "data/review" / name).read_bytes() for name in ("queue.csv", "queue.jsonl")}
+    run_stage("review", project)
+    assert {name: (project / "data/review" / name).read_bytes() for name in before} == before
 
 
 def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from stages.core.errors import UserError
 from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.echo import EchoCheck, EchoParams
+from stages.validate import validate_domain
 from tests.conftest import ROOT, make_project, run_stage, seed_line
 
 
@@ -153,3 +154,77 @@ def test_a_review_file_of_the_wrong_shape_is_one_problem_and_the_rest_is_still_c
     assert "error: 2 problem(s):" in errors and "Traceback" not in errors, errors
     assert "seeds/reviews/decisions.csv" in errors and "'id'" in errors
     assert "label_studio_export.json: expected Label Studio's JSON export (a list of tasks), got dict" in errors
+
+
+def _latin1(path: Path, line: int, old: str, new: str) -> None:
+    """Line `line` of `path` with `old` replaced by `new` saved as Latin-1 (bytes that are not UTF-8)."""
+    lines = path.read_bytes().split(b"\n")
+    assert old.encode() in lines[line - 1], (path, line)
+    lines[line - 1] = lines[line - 1].replace(old.encode(), new.encode("latin-1"), 1)
+    path.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [("cases.jsonl", "first"), ("cases.jsonl", "middle"), ("cases.jsonl", "last"),
+     ("failures.jsonl", "first"), ("failures.jsonl", "last"), ("eval_traffic.jsonl", "middle")],
+)  # fmt: skip
+def test_a_seed_line_that_is_not_utf8_is_named_and_every_other_line_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, where: str
+) -> None:
+    """One bad byte is one problem naming its line: the file's other lines (and that line's fields) are
+    still read, so no intent looks short of cases; the last line has no final newline."""
+    project = _project(tmp_path)
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("min_cases_per_intent: 1", "min_cases_per_intent: 4"))
+    path = project / "seeds" / name
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    count = path.read_bytes().count(b"\n") + 1
+    line = {"first": 1, "middle": count // 2 + 1, "last": count}[where]
+    _latin1(path, line, '"content": "', '"content": "Caf\u00e9 ')
+    monkeypatch.chdir(project)
+    report, problems = validate_domain(Path("params.yaml"), Path("seeds"), Path("prompts"))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"seeds/{name}:{line}: not valid UTF-8 (byte 0xe9 at character ")
+    assert problems[0].endswith("; save the file as UTF-8") and "the bytes look like " in problems[0]
+    assert f"seeds/{name}: {count} valid rows" in report
+
+
+def test_a_bad_byte_in_every_file_validate_reads_is_one_problem_each(tmp_path: Path) -> None:
+    """params, domain, policy, blocklist, both review files, a prompt and the lexicon: each bad line is
+    named once (a file read twice too), its file still checked; a real problem elsewhere still listed,
+    and none that the bad bytes cause (a verdict or header cell read with U+FFFD)."""
+    project = _project(tmp_path)
+    (project / "params.yaml").write_bytes("# caf\u00e9\n".encode("latin-1") + (project / "params.yaml").read_bytes())
+    _latin1(project / "seeds/domain.yaml", 1, "Freshbox", "Fr\u00eashbox")
+    _latin1(project / "seeds/policy.md", 3, "groceries", "groc\u00e9ries")
+    _latin1(project / "seeds/blocklist.txt", 1, "phrases", "phr\u00e4ses")
+    _latin1(project / "prompts/variation_rephrase.md", 2, "", "\u00ab")
+    (project / "seeds/lexicon.yaml").write_bytes("# na\u00efve words\n".encode("latin-1"))
+    rows = [
+        "id,verdict,reason,corrected_reply,reviewer,note",
+        "aaa,approve,,,Jos\u00e9,",
+        'bbb,edit,,"first line\r\nsecond caf\u00e9 line",ana,',  # a bad byte in a cell's second line
+        "ccc,appr\u00f6ve,,,ana,",  # the bad byte is all that is wrong here
+        "ddd,maybe,,,ana,",  # a real problem after them
+    ]
+    (project / "seeds/reviews/decisions.csv").write_bytes("\r\n".join(rows).encode("latin-1"))
+    export = [{"id": task, "data": {"id": row}, "annotations": [{"result": [
+        {"from_name": "verdict", "type": "choices", "value": {"choices": [verdict]}}]}]}
+        for task, row, verdict in [(1, "fff", "appr\u00f6ve"), (2, "ggg", "maybe")]]  # fmt: skip
+    (project / "seeds/reviews/label_studio_export.json").write_bytes(
+        json.dumps(export, ensure_ascii=False).encode("latin-1")
+    )
+    result = run_stage("validate", project, check=False)
+    errors = result.stderr
+    assert result.returncode == 2 and "Traceback" not in errors, errors
+    assert "error: 12 problem(s):" in errors, errors
+    reviews = "seeds/reviews"
+    bad = ["params.yaml:1", "seeds/domain.yaml:1", "seeds/policy.md:3", "seeds/blocklist.txt:1",
+           f"{reviews}/decisions.csv:2", f"{reviews}/decisions.csv:4", f"{reviews}/decisions.csv:5",
+           f"{reviews}/label_studio_export.json:1", "prompts/variation_rephrase.md:2",
+           "seeds/lexicon.yaml:1"]  # fmt: skip
+    for place in bad:
+        assert errors.count(f"\n{place}: not valid UTF-8 (byte 0x") == 1, (place, errors)
+    assert "seeds/reviews/decisions.csv:5 (text line 6): field 'verdict': 'maybe' is not one of" in errors
+    assert "label_studio_export.json: task 2 (Label Studio id 2, row ggg): field 'verdict': 'maybe'" in errors

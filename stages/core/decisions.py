@@ -162,8 +162,9 @@ def read_decision_files(csv_path: Path | None, label_studio_path: Path | None) -
 
 def decision_problems(csv_path: Path | None, label_studio_path: Path | None) -> tuple[int, list[str]]:
     """(valid decisions, every problem) of both review files, as `read_decision_files` would name them,
-    without stopping at the first bad row; a fault in a file's shape (header, encoding, a quote left
-    open) ends that file's reading, with its problem listed. Which ids the pipeline knows is for review."""
+    without stopping at the first bad row; a fault in a file's shape (header, a quote left open, and a
+    line that is not UTF-8 unless core.files collects those) ends that file's reading, with its problem
+    listed. Which ids the pipeline knows is for review."""
     seen: dict[str, str] = {}
     problems: list[str] = []
     for records in _sources(csv_path, label_studio_path):

@@ -6,22 +6,31 @@ Every problem is a UserError that names the file, the place as a person finds it
              names the line, the character and the byte, and the encoding the bytes look like
              (charset-normalizer's guess), so the file can be saved again as UTF-8. The file is never
              decoded by a guess: a wrong guess would put garbled text into the training data silently.
+             Inside `collecting_encoding_problems()` (python -m stages.validate, which writes nothing)
+             such a line does not stop its file: its problem is collected, once per file and line, and
+             the line is read with U+FFFD for each bad byte, so every other line, and the rest of that
+             line, is still checked; `EncodingProblems.unrelated` leaves out the problems the bytes
+             may have caused (at that line, or about that file as a whole).
   lines      split at "\\n" only (a CRLF file's "\\r" is dropped): a stray carriage return or Unicode line
              separator inside a line never splits it, so line numbers are an editor's.
   CSV        as spreadsheets save it (Python's csv module): quoted cells may hold line breaks, commas and
              quotes; the delimiter is the one of ",", ";" or tab that makes the header hold the required
-             columns (spreadsheets in some locales save with ";"); rows that are blank or only delimiters
+             columns (spreadsheets in some locales save with ";"; without one, the missing columns are
+             named as the closest of the three reads the header); rows that are blank or only delimiters
              are skipped. `path:N` names the spreadsheet row N (the header is row 1), with the text
              editor's lines beside it when a quoted cell spans several lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +42,85 @@ BOM = "\ufeff"
 DELIMITERS = (",", ";", "\t")
 
 
-def _encoding_error(path: Path, line: int, data: bytes, err: UnicodeDecodeError) -> UserError:
+def _encoding_error(path: Path, line: int, data: bytes, err: UnicodeDecodeError, guess: str | None) -> UserError:
     """The error for line `line` (its bytes `data`) that is not UTF-8, with the whole file's likely encoding."""
     column = len(data[: err.start].decode("utf-8", errors="replace")) + 1
-    guess = from_path(path).best()
-    looks = f"; the bytes look like {guess.encoding}" if guess is not None and guess.encoding != "utf_8" else ""
+    looks = f"; the bytes look like {guess}" if guess is not None and guess != "utf_8" else ""
     return UserError(
         f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks};"
         " save the file as UTF-8"
     )
+
+
+def _guess(path: Path) -> str | None:
+    """The encoding the whole file's bytes look like (charset-normalizer), or None."""
+    best = from_path(path).best()
+    return best.encoding if best is not None else None
+
+
+# The place after "path:" at the start of a problem: "N" or "N (text line(s) A[-B])" (see _where), or
+# " task N" (a Label Studio task, core.decisions)
+_PLACE = re.compile(r"(?P<line>\d+)(?: \(text lines? (?P<first>\d+)(?:-(?P<last>\d+))?\))?[:\s]| task \d")
+
+
+@dataclass
+class EncodingProblems:
+    """The lines that are not UTF-8, read inside `collecting_encoding_problems()`: `messages` in the
+    order they were met, each file and line once."""
+
+    by_line: dict[tuple[str, int], str] = field(default_factory=dict)
+    guesses: dict[str, str | None] = field(default_factory=dict)
+
+    def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError) -> None:
+        """Collect the problem of line `line` of `path` (its bytes `data`), once per file and line."""
+        if str(path) not in self.guesses:
+            self.guesses[str(path)] = _guess(path)
+        message = str(_encoding_error(path, line, data, err, self.guesses[str(path)]))
+        self.by_line.setdefault((str(path), line), message)
+
+    @property
+    def messages(self) -> list[str]:
+        """One problem per line that is not UTF-8."""
+        return list(self.by_line.values())
+
+    def unrelated(self, problems: Sequence[str]) -> list[str]:
+        """`problems` without those the bad bytes may have caused, which are named already: a problem at
+        a line that is not UTF-8 ("path:N: ...", or a CSV row whose text lines hold one), one about such a
+        file as a whole ("path: ...": a YAML document, a prompt's header), or one quoting a value read
+        with U+FFFD (a Label Studio task's verdict)."""
+        if not self.by_line:
+            return list(problems)
+        return [problem for problem in problems if "\ufffd" not in problem and not self._caused(problem)]
+
+    def _caused(self, problem: str) -> bool:
+        for path in self.guesses:
+            if not problem.startswith(f"{path}:"):
+                continue
+            match = _PLACE.match(problem, len(path) + 1)
+            if match is None:  # about the whole file
+                return True
+            if match["line"] is None:  # a task: its values read with U+FFFD are caught above
+                continue
+            first = int(match["first"] or match["line"])
+            last = int(match["last"] or first)
+            if any((path, line) in self.by_line for line in range(first, last + 1)):
+                return True
+        return False
+
+
+_COLLECTING: ContextVar[EncodingProblems | None] = ContextVar("collecting_encoding_problems", default=None)
+
+
+@contextlib.contextmanager
+def collecting_encoding_problems() -> Iterator[EncodingProblems]:
+    """Within the block, a line that is not UTF-8 is collected rather than raised, and read with U+FFFD
+    for each bad byte (module docstring): for checking every line of every file, never for writing."""
+    collected = EncodingProblems()
+    token = _COLLECTING.set(collected)
+    try:
+        yield collected
+    finally:
+        _COLLECTING.reset(token)
 
 
 def _existing(path: str | Path, what: str) -> Path:
@@ -53,15 +132,20 @@ def _existing(path: str | Path, what: str) -> Path:
 
 def text_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its "\\n" or "\\r\\n") for each line, streamed: memory does
-    not grow with the file. A missing file or a line that is not UTF-8 is a UserError (module docstring);
-    `what` names the file's role in the first."""
+    not grow with the file. A missing file or a line that is not UTF-8 is a UserError (module docstring;
+    inside `collecting_encoding_problems()` the second is collected instead); `what` names the file's
+    role in the first."""
     path = _existing(path, what)
     with path.open("rb") as handle:
         for number, data in enumerate(handle, start=1):
             try:
                 line = data.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise _encoding_error(path, number, data, err) from None
+                collected = _COLLECTING.get()
+                if collected is None:
+                    raise _encoding_error(path, number, data, err, _guess(path)) from None
+                collected.add(path, number, data, err)
+                line = data.decode("utf-8", errors="replace")
             if number == 1:
                 line = line.removeprefix(BOM)
             yield number, line.removesuffix("\n").removesuffix("\r")
@@ -132,13 +216,18 @@ def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[list[str], st
 
 
 def _header(path: Path, text: str, required: Sequence[str], hint: str) -> tuple[str, list[str]]:
-    """The delimiter whose header row holds every required column, and that header (stripped)."""
+    """The delimiter whose header row holds every required column, and that header (stripped). Without
+    one, the error names only the columns missing from the header as the delimiter that holds the most
+    of them, else splits it in the most cells, reads it (so a ';' header without `id` lacks only `id`)."""
     first_line = text.split("\n", 1)[0]
-    for delimiter in DELIMITERS:
-        header = [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])]
+    splits = [
+        (delimiter, [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])])
+        for delimiter in DELIMITERS
+    ]
+    for delimiter, header in splits:
         if all(name in header for name in required):
             return delimiter, header
-    header = [cell.strip() for cell in next(csv.reader([first_line]), [])]
+    _, header = max(splits, key=lambda split: (sum(name in split[1] for name in required), len(split[1])))
     shown = [name[:30] for name in header[:12]]
     missing = [name for name in required if name not in header]
     raise UserError(f"{path}:1: column(s) {missing} not in the header {shown}{hint}")

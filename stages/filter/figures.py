@@ -65,6 +65,8 @@ def _currency_signs() -> str:
 
 _SIGNS = _currency_signs()
 _CODES = "|".join(sorted(currency.alpha_3 for currency in pycountry.currencies))
+# A currency as written before or after an amount: any sign (Sc) or ISO 4217 code ("€", "R$"'s "$", "CHF")
+CURRENCY = rf"(?:[{_SIGNS}]|\b(?:{_CODES})\b)"
 _AMOUNT = r"\d[\d,]*(?:\.\d+)?"
 _NUMBER = r"(?:\d[\d,]*(?:\.\d+)?|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
 _UNIT = r"(?:" + "|".join(sorted(map(re.escape, UNITS), key=len, reverse=True)) + r")"
@@ -74,7 +76,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("time", re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?(am|pm)\b", re.IGNORECASE)),
     ("clock", re.compile(r"(?<![\d.,:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:]|\s?[ap]m\b)", re.IGNORECASE)),
     # sign or code before the amount: "£5", "US$ 5", "EUR 20"; then amount before it: "20 €", "20 EUR"
-    ("money", re.compile(rf"(?:\b[A-Z]{{1,2}})?([{_SIGNS}]|\b(?:{_CODES})\b)\s?({_AMOUNT})(k\b)?")),
+    ("money", re.compile(rf"(?:\b[A-Z]{{1,2}})?({CURRENCY})\s?({_AMOUNT})(k\b)?")),
     ("money_after", re.compile(rf"(?<![\w.,])({_AMOUNT})(k\b)?\s?([{_SIGNS}]|\b(?:{_CODES}|{_WORDS})\b)")),
     ("percent", re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|per ?cent\b)", re.IGNORECASE)),
     ("range", re.compile(rf"\b({_NUMBER})\s?(?:to|-|–|or)\s?({_NUMBER})(?:\s|-)?({_UNIT})\b", re.IGNORECASE)),

@@ -10,6 +10,7 @@ when the interval's upper end exceeds `flag_error_rate`. Totals over slices and 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from stages.core.params import Taxonomy
@@ -25,7 +26,7 @@ class ReviewTally:
     """Per slice: rows, rows sampled (by original id: an edited row counts under `edited_from`) and rows
     per review status; filled row by row, so the stage never holds the rows."""
 
-    def __init__(self, sampled: set[str]) -> None:
+    def __init__(self, sampled: Collection[str]) -> None:
         self.sampled = sampled
         self.slices: dict[str, Counter[str]] = defaultdict(Counter)
 

@@ -7,7 +7,8 @@ and from a Label Studio export (seeds/reviews/label_studio_export.json), keyed b
 (with a reason) or edit (with a corrected reply, which becomes the row once the filter's checks have
 passed it: data/filter/human.jsonl; a failing edit keeps the row out of the mix).
 Outputs: data/review/rows.jsonl (every candidate with its review status), data/review/queue.csv,
-queue.jsonl and label_studio.json (sampled rows still awaiting a verdict: stages/review/queue.py),
+queue.jsonl and label_studio.json (sampled rows still awaiting a verdict, critical slices first:
+stages/review/queue.py),
 metrics/review.json (stages/review/metrics.py).
 """
 
@@ -24,7 +25,7 @@ from stages.review.decisions import DecisionSet, EditVerdicts, apply_decision, r
 from stages.review.metrics import ReviewTally, tally_metrics
 from stages.review.params import ReviewParams
 from stages.review.queue import QueueFiles
-from stages.review.sampling import sample_for_review
+from stages.review.sampling import review_order
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,9 +85,10 @@ def main() -> None:
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     decisions = _decisions(args, params.on_unknown_id)
     edit_reasons = _edit_reasons(decisions, args.human_checks)
-    sampled = sample_for_review((row for _, row in iter_jsonl(args.rows)), params, taxonomy)
+    order = review_order((row for _, row in iter_jsonl(args.rows)), params, taxonomy)
+    sampled = order.keys()
     tally = ReviewTally(sampled)
-    with atomic_open(args.out / "rows.jsonl") as rows_file, QueueFiles(args.out, taxonomy) as queue:
+    with atomic_open(args.out / "rows.jsonl") as rows_file, QueueFiles(args.out, taxonomy, order) as queue:
         for _, row in iter_jsonl(args.rows):
             decision = decisions.by_id.get(row["id"])
             reviewed = apply_decision(row, decision, row["id"] in sampled, edit_reasons.get(row["id"]))

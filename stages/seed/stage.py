@@ -143,8 +143,9 @@ MAY_BE_EMPTY: dict[str, bool] = {"case": False, "failure": True, "eval": False}
 
 def seed_file_problems(path: Path, origin: Origin, taxonomy: Taxonomy) -> tuple[Located, list[str]]:
     """(the valid rows of one seed file, each with its "file:line"; every problem of its lines), read by
-    core.files (UTF-8, lines as an editor counts them). A file that cannot be read (missing, not UTF-8
-    from some line on) adds that one problem; a file of cases or eval traffic with no line says so."""
+    core.files (UTF-8, lines as an editor counts them). A file that cannot be read (missing, or not UTF-8
+    from some line on, unless core.files collects such lines) adds that one problem; a file of cases or
+    eval traffic with no line says so."""
     rows: Located = []
     problems: list[str] = []
     try:

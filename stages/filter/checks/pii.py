@@ -3,7 +3,9 @@ the domain's own kinds.
 
 A teacher model writes realistic-looking personal data into synthetic turns ("my card is 4929 ..."),
 and a real number copied into training data is a leak. Card numbers and IBANs are confirmed by their
-check digits, so amounts, dates and reference numbers are not mistaken for them. The kinds are open:
+check digits, so amounts, dates and reference numbers are not mistaken for them, and digits written
+after any currency sign or ISO 4217 code as an amount ("₹ 1,250,000", "IDR 1250000000000") are never a
+phone or card number (a number right after the amount still is). The kinds are open:
 the domain file (seeds/domain.yaml `pii`, core.domain) adds named patterns, each optionally confirmed
 by a checksum (luhn, mod97, iban), e.g. a passport number. Findings are masked, so a rejection reason
 never repeats the data.
@@ -12,7 +14,7 @@ never repeats the data.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,20 +25,29 @@ from stages.core.errors import UserError
 from stages.core.params import Section
 from stages.core.rows import turns_text
 from stages.filter.checks.base import Check, CheckInputs, Row
+from stages.filter.figures import CURRENCY
 
 PII_KINDS = BUILT_IN_PII_KINDS  # the built-in kinds (FINDERS); no domain detector is named like one
 Finder = Callable[[str], "str | None"]
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 # 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
-_CARD = re.compile(r"(?<![\d.,£$€])\d(?:[ -]?\d){12,18}(?![\d%])")
+_CARD = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,18}(?![\d%])")
 # two capital letters, two check digits, then 11-30 letters or digits, in groups or not
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 # +country code, or a national number starting with 0, or (xxx) xxx-xxxx; 10-15 digits in total
 _PHONE = re.compile(
-    r"(?<![\w£$€.,+])(?:\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?|0)\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w%])"
-    r"|(?<![\w£$€.,])\(\d{3}\) ?\d{3}[ .-]\d{4}(?!\w)"
-    r"|(?<![\w£$€.,])\d{3}[.-]\d{3}[.-]\d{4}(?!\w)"
+    r"(?<![\w.,+])(?:\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?|0)\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w%])"
+    r"|(?<![\w.,])\(\d{3}\) ?\d{3}[ .-]\d{4}(?!\w)"
+    r"|(?<![\w.,])\d{3}[.-]\d{3}[.-]\d{4}(?!\w)"
+)
+# An amount after any currency sign or ISO 4217 code (figures.CURRENCY; one space or none between), as amounts
+# are written: "₹ 1,250,000", "INR 12,50,000.50", "CHF 1'250'000", "₽ 1 000 000 000 000" (groups of three). Not
+# "0" then a digit, and not digits that go on in groups ("€ 0800 123 4567", "USD 4111 1111 1111 1111"): those
+# are a phone or card number however they are introduced.
+_AMOUNT = re.compile(
+    rf"{CURRENCY}[ \t\u00a0\u202f]?(?!0\d)"
+    r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,'’]\d+)*)(?![\d\u00a0\u202f]|[ .-]\d)"
 )
 _DIGITS_OR_AT = re.compile(r"\d{4}|@")  # every kind has an @ or 4 digits in a row somewhere
 # IBAN length per country (ISO 13616 registry), for the SEPA countries and their neighbours
@@ -80,9 +91,25 @@ def _mask(text: str, keep: int = 2) -> str:
     return text[:keep] + "*" * max(0, len(text) - 2 * keep) + text[-keep:] if len(text) > 2 * keep else "*" * len(text)
 
 
+def outside_amounts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Every match of `pattern` in `text`, from each place it can start, left to right (a caller that
+    rejects one gets the next, even one inside it: "$5 4111 1111 1111 1111"), except those starting
+    inside an amount written after a currency (_AMOUNT), which is never a phone or card number."""
+    amounts: list[tuple[int, int]] | None = None  # found only when the pattern matches: most texts have none
+    position = 0
+    while (match := pattern.search(text, position)) is not None:
+        if amounts is None:
+            amounts = [amount.span(1) for amount in _AMOUNT.finditer(text)]
+        end = next((end for start, end in amounts if start <= match.start() < end), None)
+        if end is None:
+            yield match
+        position = match.start() + 1 if end is None else end
+
+
 def find_card_number(text: str) -> str | None:
-    """The first Luhn-valid run of 13-19 digits (spaces or dashes allowed), masked; else None."""
-    for match in _CARD.finditer(text):
+    """The first Luhn-valid run of 13-19 digits (spaces or dashes allowed) that is not an amount, masked;
+    else None."""
+    for match in outside_amounts(_CARD, text):
         digits = re.sub(r"\D", "", match.group(0))
         if 13 <= len(digits) <= 19 and luhn_valid(digits):
             return _mask(digits, 4)
@@ -102,8 +129,8 @@ def find_iban(text: str) -> str | None:
 
 
 def find_phone(text: str) -> str | None:
-    """The first phone number (10-15 digits, not a card number), masked; else None."""
-    for match in _PHONE.finditer(text):
+    """The first phone number (10-15 digits, not a card number, not an amount), masked; else None."""
+    for match in outside_amounts(_PHONE, text):
         digits = re.sub(r"\D", "", match.group(0))
         if 10 <= len(digits) <= 15 and not luhn_card_like(digits):
             return _mask(digits, 2)
