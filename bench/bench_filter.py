@@ -1,6 +1,10 @@
 """Filter benchmarks (issue 4): throughput with every check on, and what the judgement checks catch.
 
     python -m bench.bench_filter throughput [--rows 100000]   rows/s, all checks on, and each check's cost
+    python -m bench.bench_filter sharing [--rows 20000]      the whole filter with the intent and answers
+                                                              checks sharing one classifier (the stage)
+                                                              against each its own (the baseline),
+                                                              alternated, in this process
     python -m bench.bench_filter quality                      policy_facts on the seed replies; the intent
                                                               classifier's margin table (BANKING77 if present)
 
@@ -11,6 +15,8 @@ pinned to one CPU core. BANKING77 is read in place from ../shared/data/banking77
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import random
 import time
@@ -83,6 +89,36 @@ def throughput(rows_wanted: int) -> None:
     )
 
 
+def _filter_seconds(rows: list[dict[str, Any]], checks: list[Any]) -> float:
+    start = time.process_time()
+    for _ in filter_batches(rows, checks):
+        pass
+    return time.process_time() - start
+
+
+def sharing(rows_wanted: int, repeats: int = 3) -> None:
+    """CPU seconds of the whole filter, baseline (the answers check with its own copy of the classifier,
+    as before it was shared) against the stage's checks, alternated `repeats` times; the lower of each."""
+    pin_to_one_core()
+    seeds = _seed_rows()
+    rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=-(-rows_wanted // len(seeds)) + 1))
+    rows = rows[:rows_wanted]
+    params = load_section(ROOT / "params.yaml", "filter", FilterParams)
+    shared = assemble_checks(params, CheckInputs(ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md", SEEDS)).checks
+    own = [
+        dataclasses.replace(check, classifier=copy.copy(check.classifier)) if check.name == "answers" else check
+        for check in shared
+    ]
+    assert [check.name for check in shared].count("answers") == 1, "the answers check is off in params.yaml"
+    times: dict[str, list[float]] = {"baseline (own classifier each)": [], "shared classifier": []}
+    for _ in range(repeats):
+        times["baseline (own classifier each)"].append(_filter_seconds(rows, own))
+        times["shared classifier"].append(_filter_seconds(rows, shared))
+    best = {name: min(seconds) for name, seconds in times.items()}
+    ratio = best["shared classifier"] / best["baseline (own classifier each)"]
+    print(json.dumps({"rows": len(rows), "cpu_seconds": times, "shared / baseline": round(ratio, 3)}, indent=2))
+
+
 def quality() -> None:
     seeds = _seed_rows()
     facts = PolicyFacts.from_file(ROOT / "seeds/policy.md")
@@ -133,11 +169,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["throughput", "quality"])
+    parser.add_argument("command", choices=["throughput", "quality", "sharing"])
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
     if args.command == "throughput":
         throughput(args.rows)
+    elif args.command == "sharing":
+        sharing(args.rows)
     else:
         quality()
 

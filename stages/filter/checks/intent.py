@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 from pydantic import Field
 
+from stages.core.hashing import canonical_json, sha256_hex
 from stages.core.intent_model import TextFeatures, fit_intent_model
 from stages.core.jsonl import read_jsonl
 from stages.core.params import Section
@@ -30,6 +31,9 @@ from stages.filter.checks.base import Check, CheckInputs, Row
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
+
+# Trained classifiers by (seed texts, intents, settings): the intent and answers checks share one.
+_TRAINED: dict[str, IntentClassifier] = {}
 
 
 class IntentParams(Section):
@@ -66,11 +70,17 @@ class Reading(NamedTuple):
 
 @dataclass
 class IntentClassifier:
-    """The fitted model, its intents (the columns of `probabilities`) and how many seed rows it saw."""
+    """The fitted model, its intents (the columns of `probabilities`) and how many seed rows it saw.
+
+    The intent and answers checks read the same user texts with, by default, the same settings: `train`
+    returns one instance for the same seed rows and settings, and `probabilities` answers a repeated call
+    for the same texts from its last result, so the TF-IDF transform (the filter's largest cost) runs
+    once per batch, not twice. Both are exact: training is deterministic, and so is a transform."""
 
     model: Pipeline
     intents: list[str]
     training_rows: int
+    _last: tuple[tuple[str, ...], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def train(cls, seed_rows: Sequence[Row], params: IntentParams | None = None) -> IntentClassifier | None:
@@ -83,12 +93,22 @@ class IntentClassifier:
         if len({row["intent"] for row in usable}) < 2:
             return None
         texts, intents = [user_text(row) for row in usable], [row["intent"] for row in usable]
-        model = fit_intent_model(texts, intents, params.features, C=params.C, max_iter=params.max_iter)
-        return cls(model, list(model.classes_), len(usable))
+        features = [feature.model_dump(mode="json") for feature in params.features]
+        key = sha256_hex(canonical_json([texts, intents, features, params.C, params.max_iter]))
+        if key not in _TRAINED:
+            if len(_TRAINED) >= 8:  # a long-lived process (tests, benches) training on many seed sets
+                _TRAINED.clear()
+            model = fit_intent_model(texts, intents, params.features, C=params.C, max_iter=params.max_iter)
+            _TRAINED[key] = cls(model, list(model.classes_), len(usable))
+        return _TRAINED[key]
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """(texts, intents) class probabilities, columns in `self.intents` order."""
-        return self.model.predict_proba(list(texts))
+        """(texts, intents) class probabilities, columns in `self.intents` order (read-only: a repeated
+        call for the same texts returns the same array)."""
+        asked = tuple(texts)
+        if self._last is None or self._last[0] != asked:
+            self._last = (asked, self.model.predict_proba(list(asked)))
+        return self._last[1]
 
     def readings(self, rows: Sequence[Row], judge: Callable[[Row], bool] = lambda row: True) -> list[Reading]:
         """How the user text of each row that `judge` accepts and whose label the model knows reads, from
