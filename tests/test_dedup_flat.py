@@ -205,12 +205,24 @@ def test_the_flat_option_decides_like_its_brute_force(name: str) -> None:
 
 
 def test_rows_removed_by_ngram_decontamination_are_decided_as_by_default() -> None:
+    """Every 7th row is taken as removed by n-gram decontamination, and three more: an exact copy of an eval
+    row (reported exact_eval: exact beats n-gram), of a seed (ngram_eval: the eval group ranks first) and
+    a near-copy of an eval row (ngram_eval: n-gram beats near)."""
     rows = lineages(seed=3, per_seed=30)
+    evaluation, seed = rows[0][1], rows[5][1]
+    rows += [(SYNTHETIC, evaluation, 1), (SYNTHETIC, seed, 1), (SYNTHETIC, _edited(evaluation, random.Random(3), 1), 2)]
     first = next(i for i, (group, _, _) in enumerate(rows) if group == SYNTHETIC)
-    extra = {row: Match(NGRAM, "eval", 0, 0.5) for row in range(first, len(rows), 7)}
+    extra = {
+        row: Match(NGRAM, "eval", 0, 0.5) for row in [*range(first, len(rows) - 3, 7), *range(len(rows) - 3, len(rows))]
+    }
     flat, default = _local(rows, FLAT, extra), _local(rows, DEFAULT, extra)
     assert _as_found(flat) == brute_force(rows, FLAT, extra)
     assert all(flat.matches[row] == default.matches[row] for row in extra)
+    assert [flat.matches[row].reason for row in range(len(rows) - 3, len(rows))] == [
+        "exact_eval",
+        "ngram_eval",
+        "ngram_eval",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))

@@ -115,12 +115,11 @@ def reference_matches(
     `extra` (n-gram decontamination, a reference group's match) keeps that match unless its best is an
     exact copy of a row of an earlier or equal group. `groups` and `exact_keys`: every row's."""
     twins = _reference_twins(groups, exact_keys, len(names) - 1)
-    with_twin = np.flatnonzero(twins >= 0)
-    near = pairs.earlier != twins[pairs.later]  # the twin is matched as an exact copy
-    row = np.concatenate([with_twin, pairs.later[near]])
-    other = np.concatenate([twins[with_twin], pairs.earlier[near]])
-    rank = np.concatenate([np.full(len(with_twin), EXACT_RANK), np.full(int(near.sum()), NEAR_RANK)])
-    negative = np.concatenate([np.full(len(with_twin), -1.0), -pairs.similarities[near]])
+    with_twin = np.flatnonzero(twins >= 0)  # the twin's pair, if confirmed too, ranks after its exact match
+    row = np.concatenate([with_twin, pairs.later])
+    other = np.concatenate([twins[with_twin], pairs.earlier])
+    rank = np.concatenate([np.full(len(with_twin), EXACT_RANK), np.full(len(pairs.later), NEAR_RANK)])
+    negative = np.concatenate([np.full(len(with_twin), -1.0), -pairs.similarities])
     group = groups[other].astype(np.int64)
     order = np.lexsort((other, negative, rank, group, row))
     best = order[np.concatenate([[True], row[order][1:] != row[order][:-1]])] if len(order) else order
