@@ -126,10 +126,9 @@ class _LineageWalk(KeptRowChecks):
     sketches (cleared when the next lineage starts, so memory is one lineage's kept rows)."""
 
     def __init__(self, data: LineageInput, config: NearDuplicateConfig) -> None:
-        sets = data.sets
         groups = memoryview(np.zeros(len(data.rows), dtype=np.int8))  # one group: only similarity ranks
-        super().__init__(config, groups, (memoryview(np.diff(sets.offsets)), memoryview(sets.offsets),
-                                          memoryview(sets.values)))  # fmt: skip
+        offsets, values = data.sets.offsets, data.sets.values
+        super().__init__(config, groups, (memoryview(np.diff(offsets)), memoryview(offsets), memoryview(values)))
         self.data = data
         self.lineage: int | None = None
         self.by_key: dict[int, list[int]] = {}
@@ -143,13 +142,14 @@ class _LineageWalk(KeptRowChecks):
         for first in range(0, len(order), WALK_BLOCK):
             self._walk_block(order[first : first + WALK_BLOCK])
         rows = data.rows.tolist()
-        outcome = LineageOutcome(
-            sorted((rows[row], rank, round(-negative, 4), rows[other]) for row, (_, rank, negative, other) in
-                   self.matched),
-            lineages=len(np.unique(data.lineages)), rows=len(rows), candidate_pairs=self.outcome.bucket_pairs,
-            verified=self.outcome.verified, confirmed=self.outcome.confirmed,
+        matched = [
+            (rows[row], rank, round(-negative, 4), rows[other]) for row, (_, rank, negative, other) in self.matched
+        ]
+        walked = self.outcome
+        return LineageOutcome(
+            sorted(matched), lineages=len(np.unique(data.lineages)), rows=len(rows),
+            candidate_pairs=walked.bucket_pairs, verified=walked.verified, confirmed=walked.confirmed,
         )  # fmt: skip
-        return outcome
 
     def _walk_block(self, positions: np.ndarray) -> None:
         data = self.data
