@@ -5,9 +5,14 @@
                                                        one after the other; compare the digests)
     python -m bench.bench_ray --variations 37,580      dedup (local) on built-in variations of the seeds:
                                                        CPU per row and candidate pairs per row as
-                                                       variations per seed grow; then pass 1 with
-                                                       reference-first pruning off (the baseline) and
-                                                       on, in this process (lineage-first, README)
+                                                       variations per seed grow, the default and the
+                                                       flat option (dedup.lineage_walk); then pass 1
+                                                       with reference-first pruning off (the baseline),
+                                                       on (the default), and the flat option, in this
+                                                       process, with the flat option's decisions
+                                                       against the default's (lineage-first, README);
+                                                       --ray-check 2: the flat option also on a local
+                                                       Ray with 2 CPUs, its outputs compared
 
 Rows: schema-valid synthetic rows, the user turn from the dedup throughput stream (2-3 BANKING77 queries,
 20% edited copies, a fresh vocabulary every 100k rows so near-threshold pairs per row stay constant),
@@ -102,9 +107,12 @@ def run_stage(stage: str, rows: Path, out: Path, env: dict[str, str], group: int
     }  # fmt: skip
 
 
-def _search_cpu(rows: Path, reference_first: bool) -> tuple[float, Any]:
+VARIANTS = ("baseline", "reference_first", "lineage_walk")  # pass 1: pruning off, the default, the flat option
+
+
+def _search_cpu(rows: Path, variant: str) -> tuple[float, Any]:
     """Pass 1 of the dedup (search.search: signatures, candidates, verification, walk) on `rows` with the
-    repository's params, reference-first pruning on or off: (CPU seconds of this process, the search)."""
+    repository's params as `variant` (VARIANTS) has them: (CPU seconds of this process, the search)."""
     import dataclasses
 
     from stages.core.params import load_section
@@ -112,41 +120,68 @@ def _search_cpu(rows: Path, reference_first: bool) -> tuple[float, Any]:
     from stages.dedup.search import DuplicateSearch, search
 
     params = load_section(ROOT / "params.yaml", "dedup", DedupParams)
+    params = params.model_copy(update={"lineage_walk": variant == "lineage_walk"})
     found = DuplicateSearch(params)
-    found.finder.config = dataclasses.replace(found.finder.config, reference_first=reference_first)
+    found.finder.config = dataclasses.replace(found.finder.config, reference_first=variant != "baseline")
     streams = [(row for row in read_jsonl(path)) for path in (rows, SEEDS, EVAL)]
     start = time.process_time()
     search(*streams, params, found=found)
     return time.process_time() - start, found
 
 
+def _differences(flat: list[Any], default: list[Any]) -> dict[str, int]:
+    """How the flat option's matches (per row added) differ from the default's: rows removed by one only,
+    rows removed by both but as another row's copy, rows removed by a reference (eval row, seed) in one only."""
+
+    def by_reference(match: Any) -> bool:
+        return match is not None and match.group != "synthetic"
+
+    def same_match(one: Any, other: Any) -> bool:
+        return (one.kind, one.group, one.index) == (other.kind, other.group, other.index)
+
+    pairs = list(zip(flat, default, strict=True))
+    return {
+        "removed_by_flat_only": sum(f is not None and d is None for f, d in pairs),
+        "kept_by_flat_only": sum(f is None and d is not None for f, d in pairs),
+        "other_match": sum(f is not None and d is not None and not same_match(f, d) for f, d in pairs),
+        "reference_decisions_differ": sum(by_reference(f) != by_reference(d) for f, d in pairs),
+    }
+
+
 def _pruning(rows: Path, total: int, repeats: int = 2) -> dict[str, Any]:
-    """Reference-first pruning off (the baseline) and on, alternated `repeats` times in this process: the
-    least CPU µs per row of pass 1 each, pairs per row, and whether every decision is the same."""
-    cpu: dict[bool, list[float]] = {False: [], True: []}
-    found: dict[bool, Any] = {}
+    """Pass 1 as each of VARIANTS, alternated `repeats` times in this process: the least CPU µs per row
+    each, its ratio to the baseline's, pairs per row, kept rows; whether reference first decides as the
+    baseline does, and how the flat option's decisions differ from the default's (`_differences`)."""
+    cpu: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    found: dict[str, Any] = {}
     for _ in range(repeats):
-        for reference_first in (False, True):
-            seconds, found[reference_first] = _search_cpu(rows, reference_first)
-            cpu[reference_first].append(seconds)
+        for variant in VARIANTS:
+            seconds, found[variant] = _search_cpu(rows, variant)
+            cpu[variant].append(seconds)
     figures: dict[str, Any] = {}
-    for reference_first, name in ((False, "baseline"), (True, "reference_first")):
-        metrics = found[reference_first].metrics()
-        figures[name] = {
-            "search_cpu_us_per_row": round(min(cpu[reference_first]) * 1e6 / total),
+    for variant in VARIANTS:
+        metrics = found[variant].metrics()
+        figures[variant] = {
+            "search_cpu_us_per_row": round(min(cpu[variant]) * 1e6 / total),
+            "search_cpu_vs_baseline": round(min(cpu[variant]) / min(cpu["baseline"]), 3),
             "candidate_pairs_per_row": round(metrics["candidate_pairs"] / total, 2),
             "pairs_verified_per_row": round(metrics["pairs_verified"] / total, 2),
             "pairs_confirmed_per_row": round(metrics["pairs_confirmed"] / total, 2),
+            "kept_rows": sum(match is None for match in found[variant].resolution.matches[-total:]),
         }
-    same = found[True].resolution.matches == found[False].resolution.matches
-    ratio = round(min(cpu[True]) / min(cpu[False]), 3)
-    return {**figures, "same_decisions": same, "search_cpu_vs_baseline": ratio}
+    figures["lineage_walk"]["steps"] = found["lineage_walk"].metrics()["lineage_walk"]
+    matches = {variant: found[variant].resolution.matches for variant in VARIANTS}
+    same = matches["reference_first"] == matches["baseline"]
+    differences = _differences(matches["lineage_walk"], matches["reference_first"])
+    return {**figures, "same_decisions": same, "flat_vs_default": differences}
 
 
-def variations(counts: list[int]) -> None:
-    """The dedup stage (local) on `generate_builtin` rows at each variations-per-seed count: rows, CPU
-    seconds and µs per row of the whole process, peak RSS, and the search figures per row; then pass 1
-    in this process with reference-first pruning off and on (`_pruning`)."""
+def variations(counts: list[int], ray_workers: int = 0) -> None:
+    """The dedup stage (local) on `generate_builtin` rows at each variations-per-seed count, the default
+    and the flat option: rows, CPU seconds and µs per row of the whole process, peak RSS, kept rows and
+    the search figures per row (with `ray_workers`, the flat option again on a local Ray with that many
+    CPUs, and whether its outputs are byte-identical); then pass 1 in this process as each of VARIANTS
+    (`_pruning`)."""
     from stages.core.jsonl import write_jsonl
     from stages.generate.params import GenerateParams
     from stages.generate.stage import generate_builtin
@@ -156,21 +191,47 @@ def variations(counts: list[int]) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             rows, out = Path(scratch) / "rows.jsonl", Path(scratch) / "out"
             total = write_jsonl(rows, generate_builtin(seeds, GenerateParams(variations_per_seed=count))[0])
-            command = [*_command("dedup", rows, out)]
-            child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-            _, status, usage = os.wait4(child.pid, 0)
-            assert status == 0, "stages.dedup failed"
-            metrics = json.loads((out / "metrics.json").read_text())
-            cpu = usage.ru_utime + usage.ru_stime
-            print(json.dumps({
-                "variations_per_seed": count, "rows": total, "cpu_s": round(cpu, 2),
-                "cpu_us_per_row": round(cpu * 1e6 / total), "peak_rss_mb": usage.ru_maxrss // 1024,
-                "candidate_pairs_per_row": round(metrics["search"]["candidate_pairs"] / total, 2),
-                "pairs_verified_per_row": round(metrics["search"]["pairs_verified"] / total, 2),
-                "confirmed_pairs_per_row": round(metrics["search"]["pairs_confirmed"] / total, 2),
-                "by_reason": metrics["by_reason"],
-            }), flush=True)  # fmt: skip
+            flat_params = Path(scratch) / "params.yaml"
+            flat_params.write_text(
+                (ROOT / "params.yaml").read_text().replace("lineage_walk: false", "lineage_walk: true")
+            )
+            runs = [("default", ROOT / "params.yaml", None), ("lineage_walk", flat_params, None)]
+            if ray_workers:
+                runs.append(("lineage_walk_on_ray", flat_params, {"PIPELINE_EXECUTOR": "ray",
+                                                                  "PIPELINE_WORKERS": str(ray_workers)}))  # fmt: skip
+            digests = {}
+            for name, params, env in runs:
+                out = Path(scratch) / name
+                command = [*_command("dedup", rows, out), "--params", str(params)]
+                digests[name] = _stage_figures(count, name, command, out, total, env)
+            if ray_workers:
+                same = digests["lineage_walk_on_ray"] == digests["lineage_walk"]
+                print(json.dumps({"variations_per_seed": count, "ray_identical_to_local": same}), flush=True)
             print(json.dumps({"variations_per_seed": count, "pass_1": _pruning(rows, total)}), flush=True)
+
+
+def _stage_figures(
+    count: int, name: str, command: list[str], out: Path, total: int, env: dict[str, str] | None
+) -> dict[str, str]:
+    """One dedup stage run in a subprocess (`env` added to this process's environment, where PIPELINE_ and
+    RAY_ variables are dropped): its CPU and peak RSS and the search figures per row; returns the md5 of
+    every output."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("PIPELINE_", "RAY_"))}
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**base, **(env or {})})
+    _, status, usage = os.wait4(child.pid, 0)
+    assert status == 0, "stages.dedup failed"
+    metrics = json.loads((out / "metrics.json").read_text())
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps({
+        "variations_per_seed": count, "stage": name, "rows": total, "cpu_s": round(cpu, 2),
+        "cpu_us_per_row": round(cpu * 1e6 / total), "peak_rss_mb": usage.ru_maxrss // 1024,
+        "kept": metrics["kept"],
+        "candidate_pairs_per_row": round(metrics["search"]["candidate_pairs"] / total, 2),
+        "pairs_verified_per_row": round(metrics["search"]["pairs_verified"] / total, 2),
+        "confirmed_pairs_per_row": round(metrics["search"]["pairs_confirmed"] / total, 2),
+        "by_reason": metrics["by_reason"],
+    }), flush=True)  # fmt: skip
+    return _digests(out, "dedup")
 
 
 def main() -> None:
@@ -182,9 +243,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="folder for the input (reused if there)")
     parser.add_argument("--executors", default="local,ray", help="which runs (comma-separated): local, ray")
     parser.add_argument("--variations", default=None, help="comma-separated variations per seed (see above)")
+    parser.add_argument("--ray-check", type=int, default=0, metavar="CPUS",
+                        help="with --variations: also run the flat option on a local Ray with CPUS CPUs")  # fmt: skip
     args = parser.parse_args()
     if args.variations:
-        variations([int(count) for count in args.variations.split(",")])
+        variations([int(count) for count in args.variations.split(",")], args.ray_check)
         return
     base = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     base = {key: value for key, value in base.items() if not key.startswith(("PIPELINE_", "RAY_"))}

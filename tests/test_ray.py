@@ -181,6 +181,28 @@ def test_dedup_on_ray_writes_the_same_bytes(
     assert local["search"]["pairs_verified"] < local["search"]["candidate_pairs"]  # reference first: pruned alike
 
 
+@needs_ray
+@pytest.mark.ray
+def test_dedup_lineage_walk_on_ray_writes_the_same_bytes(
+    corpus: Path, tmp_path: Path, local_ray: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flat option (dedup.lineage_walk): its lineage walks run in Ray tasks per lineage partition."""
+    params = load_section(corpus / "params.yaml", "dedup", DedupParams).model_copy(update={"lineage_walk": True})
+    inputs = (corpus / "data/generate/rows.jsonl", corpus / "data/seed/seeds.jsonl", corpus / "data/seed/eval.jsonl")
+    monkeypatch.setenv("PIPELINE_EXECUTOR", "local")
+    local = deduplicate(*inputs, params, tmp_path / "local")
+    for workers, shard_rows in (("2", "300"), ("3", "1000")):
+        monkeypatch.setenv("PIPELINE_EXECUTOR", "ray")
+        monkeypatch.setenv("PIPELINE_WORKERS", workers)
+        monkeypatch.setenv("PIPELINE_SHARD_ROWS", shard_rows)
+        on_ray = deduplicate(*inputs, params, tmp_path / f"ray{workers}")
+        assert _files(tmp_path / f"ray{workers}") == _files(tmp_path / "local")
+        assert json.dumps(on_ray, sort_keys=True) == json.dumps(local, sort_keys=True)
+    walked = local["search"]["lineage_walk"]
+    assert walked["removed_within_lineages"] > 100 and walked["lineages"] > 10 and local["by_reason"]["ngram_eval"] > 0
+    assert local["by_reason"]["exact_synthetic"] >= 599  # the 600 copies of one text: one lineage, walked
+
+
 # --- against `ray start --head` on 127.0.0.1, through the stage commands and dvc ---------------------------
 
 

@@ -190,11 +190,7 @@ class BucketSplitter:
         )
 
     def _screened(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The pairs the sketch screen keeps (a pair with a small set is always kept)."""
-        differing = differing_lanes(self.sketches[a] ^ self.sketches[b])
-        small = (self.sizes[a] <= self.config.small_limit) | (self.sizes[b] <= self.config.small_limit)
-        keep = small | (differing <= self.config.max_differing_lanes)
-        return a[keep], b[keep]
+        return screened_pairs(a, b, self.sketches, self.sizes, self.config)
 
     def candidates(self) -> Candidates:
         """All key sets' pairs, deduplicated (a pair sharing several buckets counts once), and entries."""
@@ -210,6 +206,17 @@ class BucketSplitter:
         ids = dense_ids(np.concatenate([entry[1] for entry in self.entries])[order])
         has_earlier, has_later = (np.concatenate([entry[i] for entry in self.entries])[order] for i in (2, 3))
         return Candidates(earlier, later, rows[order], ids, has_earlier, has_later)
+
+
+def screened_pairs(
+    a: np.ndarray, b: np.ndarray, sketches: np.ndarray, sizes: np.ndarray, config: NearDuplicateConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (a[i], b[i]) the sketch screen keeps (a pair with a small set is always kept);
+    `sketches` and `sizes` are indexed by row (arrays, or shuffle.py's lookups)."""
+    differing = differing_lanes(sketches[a] ^ sketches[b])
+    small = (sizes[a] <= config.small_limit) | (sizes[b] <= config.small_limit)
+    keep = small | (differing <= config.max_differing_lanes)
+    return a[keep], b[keep]
 
 
 def pairing_limit(bucket_sizes: np.ndarray, budget: int, config: NearDuplicateConfig) -> int:

@@ -1,8 +1,8 @@
 """The near-duplicate engine's settings, in one frozen value that every phase takes explicitly.
 
-The first six fields are the `dedup` params (stages/dedup/params.py holds their defaults and reasons);
-the pairing fields and `reference_first` are engine tuning: they change speed and memory, never a decision
-(tests/test_dedup.py checks that extreme values decide exactly like the brute-force greedy).
+The first six fields and `lineage_walk` are the `dedup` params (stages/dedup/params.py holds their defaults
+and reasons); the pairing fields and `reference_first` are engine tuning: they change speed and memory,
+never a decision (tests/test_dedup.py checks that extreme values decide exactly like the brute-force greedy).
 The derived values (`small_limit`, `max_differing_lanes`, `sketch_width`) are computed once here.
 """
 
@@ -44,6 +44,8 @@ class NearDuplicateConfig:
     # Reference first (verification.py): pairs with a row that can never be kept are dropped unchecked.
     # Off only for the baseline of bench/bench_ray.py --variations and for tests comparing both.
     reference_first: bool = True
+    # The flat option (flat.py): references, then each lineage alone, then the global search on survivors.
+    lineage_walk: bool = False
 
     def __post_init__(self) -> None:
         """Reject bandings that do not fit in the signature."""
@@ -61,6 +63,7 @@ class NearDuplicateConfig:
             rows_per_band=params.rows_per_band,
             threshold=params.threshold,
             max_difference=params.max_difference,
+            lineage_walk=params.lineage_walk,
         )
 
     @cached_property

@@ -32,6 +32,7 @@ from stages.core.tally import BATCH_ROWS, batches
 from stages.dedup.candidates import Candidates
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.decontamination import NgramDecontaminator
+from stages.dedup.lineage import NO_LINEAGE
 from stages.dedup.near_duplicates import NGRAM, Match, Phases, Resolution, decide
 from stages.dedup.params import DedupParams
 from stages.dedup.search import KINDS, DuplicateSearch, Row, row_id, search
@@ -86,12 +87,14 @@ class DedupWorker:
         return [shard, summary, *parts]
 
 
-def _counts_task(key_sets: int, *entries: Any) -> list[np.ndarray]:
-    return run_size_counts(entries, key_sets)
+def _counts_task(key_sets: int, keep: np.ndarray | None, *entries: Any) -> list[np.ndarray]:
+    return run_size_counts(entries, key_sets, keep)
 
 
-def _pairs_task(limits: list[int], config: NearDuplicateConfig, partitions: int, parts: int, *args: Any) -> list[Any]:
-    big, pairs = partition_pairs(args[:parts], limits, RowTable(args[parts:]), config, partitions)
+def _pairs_task(
+    limits: list[int], config: NearDuplicateConfig, partitions: int, keep: np.ndarray | None, parts: int, *args: Any
+) -> list[Any]:
+    big, pairs = partition_pairs(args[:parts], limits, RowTable(args[parts:]), config, partitions, keep)
     return [big, *pairs]
 
 
@@ -115,6 +118,7 @@ class RaySearch(DuplicateSearch):
         self.shards: list[list[Any]] = []  # per shard: [rows ref, summary ref, one ref per partition]
         self.count = 0
         self.index_sent = False
+        self.lineage_parts: list[np.ndarray] = []  # lineage numbers of the rows (lineage walk only)
 
     def _submit(self, texts: list[str], group: int, find: bool) -> range:
         first, ahead = self.count, SHARDS_AHEAD_PER_WORKER * len(self.actors)
@@ -148,6 +152,8 @@ class RaySearch(DuplicateSearch):
             for row in chunk:
                 row_id(row, where)  # pass 2 reports matches by id: fail now, clearly, if one is missing
             self._submit(self.texts(chunk, where), KINDS.index("synthetic"), find)
+            if self.params.lineage_walk:
+                self.lineage_parts.append(self.lineages.of(chunk))
 
     def resolve(self) -> Resolution:
         """Phases 2 to 4 on the signed shards (see the module docstring)."""
@@ -161,38 +167,47 @@ class RaySearch(DuplicateSearch):
         for summary in summaries:
             for row, (eval_index, similarity) in summary.contaminated.items():
                 self.contaminated[row] = Match(NGRAM, "eval", eval_index, similarity)
+        config = self.finder.config
         if not self.count:
             self.resolution = self.finder.resolve(self.contaminated)
+        elif config.lineage_walk:  # imported here: the module builds on this one
+            from stages.dedup.distributed_lineage import resolve_flat_on_ray
+
+            lineages = np.full(self.count, NO_LINEAGE, dtype=np.int64)
+            lineages[len(self.reference_ids) :] = np.concatenate([np.zeros(0, dtype=np.int64), *self.lineage_parts])
+            self.resolution = resolve_flat_on_ray(self.ray, self.shards, config, self.contaminated, lineages)
         else:
             neighbours = sum(summary.neighbour_keys for summary in summaries)
-            phases = _phases(
-                self.ray, self.shards, (self.count, neighbours), self.finder.config, self.partitions, self.contaminated
-            )
-            self.resolution = decide(KINDS, self.finder.config, phases, self.contaminated)
+            sizes = (self.count, [self.count] * config.bands + [neighbours])
+            phases = _phases(self.ray, self.shards, sizes, config, self.partitions, self.contaminated)
+            self.resolution = decide(KINDS, config, phases, self.contaminated)
         return self.resolution
 
 
 def _phases(
     ray: Any,
     shards: list[list[Any]],
-    sizes: tuple[int, int],
+    sizes: tuple[int, list[int]],
     config: NearDuplicateConfig,
     partitions: int,
     removed: Iterable[int],
+    keep: np.ndarray | None = None,
 ) -> Phases:
     """Phases 2 and 3 as Ray tasks over the shards' refs; the walk's inputs gathered on the driver.
-    `sizes`: (rows, neighbour keys); `removed`: rows removed by n-gram decontamination (never kept)."""
-    count, neighbours = sizes
+    `sizes`: (rows, keys of each band then neighbour keys, of the rows in `keep`); `removed`: rows
+    removed by n-gram decontamination (never kept); `keep`: only these rows (sorted; default all)."""
+    count, keys_per_set = sizes
     rows_refs = [refs[0] for refs in shards]
     by_partition = [[refs[2 + part] for refs in shards] for part in range(partitions)]
     counts_task, pairs_task, reference_task, verify_task = (
         ray.remote(task) for task in (_counts_task, _pairs_task, _reference_task, _verify_task)
     )
-    counts = ray.get([counts_task.remote(config.bands + 1, *entries) for entries in by_partition])
-    limits = pairing_limits(counts, [count] * config.bands + [neighbours], config)
+    kept = None if keep is None else ray.put(keep)
+    counts = ray.get([counts_task.remote(config.bands + 1, kept, *entries) for entries in by_partition])
+    limits = pairing_limits(counts, keys_per_set, config)
     paired = [
         pairs_task.options(num_returns=partitions + 1).remote(
-            limits, config, partitions, len(shards), *entries, *rows_refs
+            limits, config, partitions, kept, len(shards), *entries, *rows_refs
         )
         for entries in by_partition
     ]

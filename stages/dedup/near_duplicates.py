@@ -35,17 +35,20 @@ EXACT, NGRAM, NEAR = "exact", "ngram", "near"
 @dataclass(frozen=True)
 class Match:
     """Why a row is removed: `kind` (exact/ngram/near) of which `group`, matching row `index`, with
-    word-set `similarity` in [0, 1] (1.0 for exact copies)."""
+    word-set `similarity` in [0, 1] (1.0 for exact copies); `detail` says where it was found when that
+    is not the global walk (the lineage walk: lineage.py)."""
 
     kind: str
     group: str
     index: int
     similarity: float
+    detail: str | None = None
 
     @property
     def reason(self) -> str:
-        """The removal reason written on the row, e.g. "near_seed"."""
-        return f"{self.kind}_{self.group}"
+        """The removal reason written on the row, e.g. "near_seed" or "near_synthetic: within its lineage"."""
+        code = f"{self.kind}_{self.group}"
+        return code if self.detail is None else f"{code}: {self.detail}"
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Resolution:
     candidate_pairs: int = 0  # pairs sharing a bucket that the sketch did not rule out (later row deduplicated)
     verified: int = 0  # pairs checked on the exact shingle sets (the others: a row of them is never kept)
     confirmed: int = 0  # ... that were near-duplicates (whether or not the earlier row was kept)
+    lineage_walk: dict[str, int] | None = None  # the lineage walk's figures, when it ran (flat.py)
 
 
 @dataclass
@@ -132,6 +136,7 @@ class _Collected:
     neighbour_rows: list[np.ndarray] = field(default_factory=list)  # int64
     neighbour_keys: list[np.ndarray] = field(default_factory=list)  # uint64
     band_keys: list[list[np.ndarray]] = field(default_factory=list)  # per band: uint32 per row
+    lineages: list[np.ndarray] = field(default_factory=list)  # int64 per row (lineage walk only)
 
 
 def _take(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
@@ -163,8 +168,9 @@ class NearDuplicateFinder:
         """Chance that a pair with this Jaccard becomes a band candidate (see candidates.py)."""
         return candidate_probability(similarity, self.config.bands, self.config.rows_per_band)
 
-    def add(self, batch: TokenisedBatch, group: int) -> range:
-        """Add a batch of rows of `group` (index into `groups`); returns their row indices.
+    def add(self, batch: TokenisedBatch, group: int, lineages: np.ndarray | None = None) -> range:
+        """Add a batch of rows of `group` (index into `groups`); returns their row indices. `lineages`:
+        each row's lineage number (lineage.py; only read with `config.lineage_walk`, default none).
         ValueError if a reference group comes after a later group."""
         if group < self._last_group:
             raise ValueError("add reference groups first, in order, then the rows to deduplicate")
@@ -181,6 +187,8 @@ class NearDuplicateFinder:
         collected.sizes.append(np.diff(signed.sets.offsets))
         collected.exact_keys.append(batch.exact_keys)
         collected.groups.append(np.full(len(batch), group, dtype=np.int8))
+        if config.lineage_walk:
+            collected.lineages.append(np.full(len(batch), -1, dtype=np.int64) if lineages is None else lineages)
         self._count += len(batch)
         return range(first, self._count)
 
@@ -196,6 +204,8 @@ class NearDuplicateFinder:
         np.cumsum(sizes, out=offsets[1:])
         sets = ShingleSets(_take(collected.values, np.zeros(0, dtype=np.uint32)), offsets)
         groups = _take(collected.groups, np.zeros(0, dtype=np.int8))
+        if config.lineage_walk:
+            return self._resolve_flat(sets, sketches, groups, extra)
         candidates = find_candidates(self._band_key_sets(), self._neighbours(), sketches, sizes, config)
         decided = groups[candidates.later] == dedup_group  # reference rows are kept whatever they match
         earlier, later = candidates.earlier[decided], candidates.later[decided]
@@ -203,6 +213,21 @@ class NearDuplicateFinder:
         pairs = verify_reference_first(sets, earlier, later, groups[earlier] != dedup_group, removed, config)
         exact_keys = _take(collected.exact_keys, np.zeros(0, dtype=np.uint64))
         return decide(self.groups, config, Phases(pairs, candidates, exact_keys, sketches, groups, sets), extra)
+
+    def _resolve_flat(
+        self, sets: ShingleSets, sketches: np.ndarray, groups: np.ndarray, extra: Mapping[int, Match] | None
+    ) -> Resolution:
+        """`resolve` with the lineage walk (flat.py, imported here: it builds on this module)."""
+        from stages.dedup.flat import FlatInputs, resolve_flat
+
+        collected = self._collected
+        empty = np.zeros(0, dtype=np.int64)
+        inputs = FlatInputs(
+            self.groups, groups, _take(collected.exact_keys, np.zeros(0, dtype=np.uint64)), sketches, sets,
+            _take(collected.lineages, empty), list(self._band_key_sets()),
+            self._neighbours() or (empty, np.zeros(0, dtype=np.uint64)),
+        )  # fmt: skip
+        return resolve_flat(inputs, self.config, extra or {})
 
     def _band_key_sets(self) -> Iterator[np.ndarray]:
         """Each band's keys of all rows, freed as the candidates phase moves on (the largest arrays)."""

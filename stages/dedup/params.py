@@ -24,6 +24,9 @@ class DedupParams(Section):
     bands: int = Field(default=16, ge=1)  # LSH bands
     rows_per_band: int = Field(default=8, ge=1)  # signature values per band
     against_seeds: bool = True  # also remove near-copies of the training seeds
+    # true: compare each row within its seed's lineage first (stages/dedup/flat.py): cost per row flat in
+    # the variations per seed; decisions differ from the default's (README, "Lineage-first comparison")
+    lineage_walk: bool = False
     # decontamination
     decontaminate_eval: bool = True  # remove rows matching the eval split (exact, n-gram or near)
     decontaminate_ngram: int = Field(default=13, ge=1, le=16)  # words per eval n-gram

@@ -16,6 +16,7 @@ from stages.core.rows import conversation_text, user_text
 from stages.core.tally import batches
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.decontamination import NgramDecontaminator
+from stages.dedup.lineage import LineageNumbers
 from stages.dedup.near_duplicates import NGRAM, Match, NearDuplicateFinder, Resolution
 from stages.dedup.params import DedupParams
 from stages.dedup.signatures import TokenisedBatch, tokenise
@@ -40,6 +41,7 @@ class DuplicateSearch:
         self.eval_rows = 0
         self.contaminated: dict[int, Match] = {}
         self.resolution: Resolution | None = None
+        self.lineages = LineageNumbers()  # read only with params.lineage_walk
 
     def _tokenised(self, rows: list[Row], where: str) -> TokenisedBatch:
         return tokenise(self.texts(rows, where))
@@ -68,7 +70,8 @@ class DuplicateSearch:
             for row in chunk:
                 row_id(row, where)  # pass 2 reports matches by id: fail now, clearly, if one is missing
             batch = self._tokenised(chunk, where)
-            indices = self.finder.add(batch, KINDS.index("synthetic"))
+            lineages = self.lineages.of(chunk) if self.params.lineage_walk else None
+            indices = self.finder.add(batch, KINDS.index("synthetic"), lineages)
             if self.params.decontaminate_eval:
                 for local, (eval_index, similarity) in self.decontaminator.find(batch).items():
                     self.contaminated[indices[local]] = Match(NGRAM, "eval", eval_index, similarity)
@@ -79,10 +82,11 @@ class DuplicateSearch:
         return self.resolution
 
     def metrics(self) -> dict[str, Any]:
-        """The `search` block of metrics/dedup.json: pair counts, LSH recall at the threshold, eval rows."""
+        """The `search` block of metrics/dedup.json: pair counts, LSH recall at the threshold, eval rows, and
+        with params.lineage_walk the `lineage_walk` figures (flat.combined)."""
         if self.resolution is None:
             raise ValueError("metrics() needs a resolved search")
-        return {
+        figures = {
             "candidate_pairs": self.resolution.candidate_pairs,
             "pairs_verified": self.resolution.verified,
             "pairs_confirmed": self.resolution.confirmed,
@@ -91,6 +95,9 @@ class DuplicateSearch:
             "eval_rows_ngram_indexed": self.decontaminator.eval_texts_indexed,
             "eval_rows_too_short_for_ngrams": self.decontaminator.eval_texts_too_short,
         }
+        if self.resolution.lineage_walk is not None:  # only with params.lineage_walk: the default's file is as it was
+            figures["lineage_walk"] = self.resolution.lineage_walk
+        return figures
 
 
 def row_id(row: Row, where: str) -> str:

@@ -12,6 +12,11 @@
                         kept (a confirmed reference pair in any partition, or n-gram decontamination:
                         verification.py, "Reference first"), checked exactly
 The walk (phase 4) stays on the driver, in row order, so removals never chain.
+With the lineage walk (flat.py) the shards also carry each row's LSH keys, and:
+    reference_pairs_partition  step 1 per key partition: its (reference, row) pairs, split by pair
+    verify_pairs_partition     step 1 per pair partition: each pair once, checked exactly
+    lineage_partition          step 2 per lineage partition: its lineages walked
+and step 3 is phases 2 and 3 above with every partition's keys narrowed to the survivors (`keep`).
 
 Every bucket is the same set of rows as on one machine (a key's rows all land in one partition), the
 pairing limits are computed from all partitions' bucket sizes, each pair is verified once, and the rows
@@ -27,9 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.dedup.arrays import fmix64, ragged_ranges, sorted_unique
+from stages.dedup.arrays import contains, fmix64, ragged_ranges, sorted_unique
 from stages.dedup.candidates import BucketSplitter, Candidates, pairing_limit, shared_runs
 from stages.dedup.config import NearDuplicateConfig
+from stages.dedup.flat import RowLookups, reference_pair_keys
+from stages.dedup.lineage import LineageInput, LineageOutcome, tagged_keys, walk_lineages
 from stages.dedup.near_duplicates import sign_batch
 from stages.dedup.signatures import ShingleSets, Signer, TokenisedBatch
 from stages.dedup.verification import VerifiedPairs, unpruned, verify_pairs
@@ -48,6 +55,8 @@ class ShardRows:
     values: np.ndarray
     offsets: np.ndarray
     sketches: np.ndarray
+    key_offsets: np.ndarray | None = None  # each row's LSH keys (lineage.tagged_keys), lineage walk only
+    key_values: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -70,8 +79,8 @@ def partition_of(values: np.ndarray, partitions: int) -> np.ndarray:
 def sign_shard(
     batch: TokenisedBatch, group: int, first: int, config: NearDuplicateConfig, signer: Signer, partitions: int
 ) -> tuple[ShardRows, list[KeyEntries]]:
-    """Phase 1 for rows first .. first + len(batch) - 1 of `group`: their per-row data, and their keys
-    split into `partitions` KeyEntries by (key set, key)."""
+    """Phase 1 for rows first .. first + len(batch) - 1 of `group`: their per-row data (with each row's
+    LSH keys if `config.lineage_walk`), and their keys split into `partitions` KeyEntries by (key set, key)."""
     signed = sign_batch(batch, config, signer)
     count = len(batch)
     key_sets = [np.full(count, band, dtype=np.int64) for band in range(config.bands)]
@@ -89,6 +98,10 @@ def sign_shard(
         first, np.full(count, group, dtype=np.int8), batch.exact_keys,
         signed.sets.values, signed.sets.offsets, signed.sketches,
     )  # fmt: skip
+    if config.lineage_walk:
+        shard.key_offsets, shard.key_values = tagged_keys(
+            signed.band_keys, (signed.neighbour_rows, signed.neighbour_keys), count
+        )
     return shard, [KeyEntries(all_sets[part], all_keys[part], all_rows[part]) for part in parts]
 
 
@@ -101,9 +114,18 @@ def _key_set_runs(entries: KeyEntries, key_set: int) -> tuple[np.ndarray, np.nda
     return entries.keys[chosen], entries.rows[chosen]
 
 
-def run_size_counts(entries: Sequence[KeyEntries], key_sets: int) -> list[np.ndarray]:
-    """Phase 2a: per key set, the number of buckets (keys shared by 2+ rows) of each size (bincount)."""
-    joined, counts = _joined(entries), []
+def _kept(entries: KeyEntries, keep: np.ndarray | None) -> KeyEntries:
+    """The entries of the rows in the sorted `keep` (all of them if it is None)."""
+    if keep is None:
+        return entries
+    chosen = contains(keep, entries.rows)
+    return KeyEntries(entries.key_sets[chosen], entries.keys[chosen], entries.rows[chosen])
+
+
+def run_size_counts(entries: Sequence[KeyEntries], key_sets: int, keep: np.ndarray | None = None) -> list[np.ndarray]:
+    """Phase 2a: per key set, the number of buckets (keys shared by 2+ rows) of each size (bincount);
+    `keep`: only these rows' keys (sorted; default all)."""
+    joined, counts = _kept(_joined(entries), keep), []
     for key_set in range(key_sets):
         _, bounds = shared_runs(*_key_set_runs(joined, key_set))
         counts.append(np.bincount(np.diff(bounds)))
@@ -166,14 +188,20 @@ class RowTable:
 
     def sets(self, rows: np.ndarray) -> ShingleSets:
         """The shingle sets of the sorted distinct `rows`, numbered 0, 1, 2, ... in that order."""
-        values = []
-        for shard, _, local in self._by_shard(rows):
-            starts = shard.offsets[local]
-            values.append(shard.values[ragged_ranges(starts, shard.offsets[local + 1] - starts)])
-        sizes = self.take("sizes", rows)
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        return ShingleSets(np.concatenate(values) if values else np.zeros(0, dtype=np.uint32), offsets)
+        offsets, values = self.ragged(rows, "offsets", "values", np.uint32)
+        return ShingleSets(values, offsets)
+
+    def ragged(self, rows: np.ndarray, offsets: str, values: str, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+        """A per-row ragged field (shingle sets: "offsets", "values"; LSH keys: "key_offsets", "key_values")
+        of the sorted distinct `rows`: (offsets, rows + 1, int64; values, `dtype`), numbered like `rows`."""
+        parts, sizes = [], np.zeros(len(rows), dtype=np.int64)
+        for shard, positions, local in self._by_shard(rows):
+            starts, ends = getattr(shard, offsets)[local], getattr(shard, offsets)[local + 1]
+            parts.append(getattr(shard, values)[ragged_ranges(starts, ends - starts)])
+            sizes[positions] = ends - starts
+        bounds = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+        return bounds, np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 class _Lookup:
@@ -190,21 +218,32 @@ class _Lookup:
 
 
 def partition_pairs(
-    entries: Sequence[KeyEntries], limits: Sequence[int], table: RowTable, config: NearDuplicateConfig, partitions: int
+    entries: Sequence[KeyEntries],
+    limits: Sequence[int],
+    table: RowTable,
+    config: NearDuplicateConfig,
+    partitions: int,
+    keep: np.ndarray | None = None,
 ) -> tuple[Candidates, list[np.ndarray]]:
     """Phase 2b: this partition's big-bucket entries (ids numbered from 0 here), and its candidate
-    pairs as keys later * rows + earlier, split into `partitions` by a hash of the key."""
-    joined = _joined(entries)
+    pairs as keys later * rows + earlier, split into `partitions` by a hash of the key; `keep`: only
+    these rows' keys (sorted; default all)."""
+    joined = _kept(_joined(entries), keep)
     splitter = BucketSplitter(config, _Lookup(table, "sketches"), _Lookup(table, "sizes"))
     for key_set, limit in enumerate(limits):
         keys, rows = _key_set_runs(joined, key_set)
         splitter.split(keys, rows, screen=key_set < config.bands, limit=limit)
     found = splitter.candidates()
     pair_keys = found.later * splitter.total + found.earlier
-    target = partition_of(pair_keys.astype(np.uint64), partitions)
     empty = np.zeros(0, dtype=np.int64)
     big = Candidates(empty, empty, found.bucket_rows, found.bucket_ids, found.has_earlier, found.has_later)
-    return big, [pair_keys[target == part] for part in range(partitions)]
+    return big, _split_pairs(pair_keys, partitions)
+
+
+def _split_pairs(pair_keys: np.ndarray, partitions: int) -> list[np.ndarray]:
+    """Pair keys split into `partitions` by a hash of the key (each pair lands in one partition)."""
+    target = partition_of(pair_keys.astype(np.uint64), partitions)
+    return [pair_keys[target == part] for part in range(partitions)]
 
 
 def _verified(earlier: np.ndarray, later: np.ndarray, table: RowTable, config: NearDuplicateConfig) -> VerifiedPairs:
@@ -243,3 +282,38 @@ def verify_partition(
     found = _verified(earlier[kept], later[kept], table, config)
     found.pruned = len(pair_keys) - int(kept.sum())
     return found
+
+
+# --- the lineage walk (flat.py) ----------------------------------------------------------------------
+
+
+def reference_pairs_partition(
+    entries: Sequence[KeyEntries], table: RowTable, dedup_group: int, config: NearDuplicateConfig, partitions: int
+) -> list[np.ndarray]:
+    """Step 1 per key partition: its (reference, deduplicated row) pairs sharing a key (flat.reference_join,
+    band keys screened), as keys later * rows + earlier split into `partitions` by a hash of the key."""
+    joined = _joined(entries)
+    key_sets = [(*_key_set_runs(joined, key_set), key_set < config.bands) for key_set in range(config.bands + 1)]
+    lookups = RowLookups(*(_Lookup(table, name) for name in ("groups", "exact_keys", "sketches", "sizes")), dedup_group)
+    return _split_pairs(reference_pair_keys(key_sets, lookups, config, max(len(table), 1)), partitions)
+
+
+def verify_pairs_partition(
+    pair_keys: Sequence[np.ndarray], table: RowTable, config: NearDuplicateConfig
+) -> VerifiedPairs:
+    """Step 1 per pair partition: its distinct pairs (keys from every key partition) checked exactly."""
+    unique = sorted_unique(np.concatenate(pair_keys)) if pair_keys else np.zeros(0, dtype=np.int64)
+    total = max(len(table), 1)
+    return _verified(unique % total, unique // total, table, config)
+
+
+def lineage_partition(
+    rows: np.ndarray, lineages: np.ndarray, table: RowTable, config: NearDuplicateConfig
+) -> LineageOutcome:
+    """Step 2 per lineage partition: the lineages of the sorted `rows` (their lineage numbers) walked."""
+    key_offsets, key_values = table.ragged(rows, "key_offsets", "key_values", np.uint64)
+    data = LineageInput(
+        rows, lineages, key_offsets, key_values, table.take("exact_keys", rows), table.take("sketches", rows),
+        table.sets(rows),
+    )  # fmt: skip
+    return walk_lineages(data, config)

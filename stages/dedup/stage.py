@@ -11,6 +11,10 @@ log included), the training seeds and the synthetic rows kept before it. A row i
 reported in that order of preference. Near-duplicate: among MinHash banding candidates, exact Jaccard
 >= threshold on word n-gram sets, or (short texts) at most `max_difference` differing n-grams with
 Jaccard >= 0.5. Only kept rows are indexed, so removals never chain.
+With params `lineage_walk` (flat.py: off by default) a row not removed by an eval row or a seed is first
+compared with the kept rows of its own seed lineage only, and one removed there reads
+"exact_synthetic: within its lineage" or "near_synthetic: within its lineage"; the rest are compared
+with each other as above (a row removed inside its lineage stays removed, whatever happens to its match).
 Runs standalone on any JSONL of rows; files are streamed twice, so memory does not grow with row size.
 Outputs: data/dedup/kept.jsonl, data/dedup/removed.jsonl, metrics/dedup.json.
 Code: search.py (the passes over rows) drives near_duplicates.py through the phases signatures.py,

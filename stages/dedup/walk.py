@@ -16,7 +16,7 @@ Memory: for a row of a big bucket, its sketch as a Python int while it is kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,22 +155,71 @@ def _block_lists(values: np.ndarray, starts: np.ndarray, first: int, count: int)
     return values[local[0] : local[-1]].tolist(), (local - local[0]).tolist()
 
 
-class _GreedyWalk:
+class KeptRowChecks:
+    """A row checked against kept rows one by one (a big bucket's here, a lineage's in lineage.py):
+    the sketch screen, then exact Jaccard. Rows index `groups` and the shingle sets (`sizes`, `offsets`,
+    `values`, memoryviews); `sketch_of` holds the sketches (Python ints) of the kept rows so checked."""
+
+    def __init__(
+        self, config: NearDuplicateConfig, groups: memoryview, sets: tuple[memoryview, memoryview, memoryview]
+    ) -> None:
+        self.config, self.groups = config, groups
+        self.sizes, self.offsets, self.values = sets
+        self.sketch_of: dict[int, int] = {}
+        self.lanes_mask = int("1" * 2 * config.sketch_width, 16)  # the low bit of each 4-bit lane
+        self.outcome = WalkOutcome()
+
+    def _screened(self, row: int, sketch: int, others: Iterable[int]) -> list[int]:
+        """The rows of `others` whose sketch is close enough to `row`'s (pairs with a small set pass)."""
+        sizes, small_limit = self.sizes, self.config.small_limit
+        if sizes[row] <= small_limit:
+            return list(others)
+        found = []
+        max_differing, lanes_mask, sketch_of = self.config.max_differing_lanes, self.lanes_mask, self.sketch_of
+        for other in others:
+            if sizes[other] > small_limit:
+                differing = sketch ^ sketch_of[other]
+                differing |= differing >> 1
+                differing |= differing >> 2
+                if (differing & lanes_mask).bit_count() > max_differing:
+                    continue
+            found.append(other)
+        return found
+
+    def _verified(self, row: int, found: list[int]) -> Best | None:
+        """The best of `found` that is a near-duplicate of `row` on the exact shingle sets, or None."""
+        if not found:
+            return None
+        values, offsets, groups = self.values, self.offsets, self.groups
+        threshold, max_difference = self.config.threshold, self.config.max_difference
+        own = set(values[offsets[row] : offsets[row + 1]])
+        best: Best | None = None
+        for other in found:
+            theirs = values[offsets[other] : offsets[other + 1]]
+            common = len(own.intersection(theirs))
+            union = len(own) + len(theirs) - common
+            self.outcome.verified += 1
+            if is_near_duplicate(common, union, threshold, max_difference):
+                self.outcome.confirmed += 1
+                candidate = (groups[other], NEAR_RANK, -(common / union), other)
+                if best is None or candidate < best:
+                    best = candidate
+        return best
+
+
+class _GreedyWalk(KeptRowChecks):
     """The walk's state: which rows are kept, the kept rows of each big bucket, the first kept row of
     each repeated exact key, and the sketches of kept big-bucket rows."""
 
     def __init__(
         self, walk: WalkInput, config: NearDuplicateConfig, dedup_group: int, extra_rank: Mapping[int, int]
     ) -> None:
-        self.walk, self.config = walk, config
+        super().__init__(config, walk.groups, (walk.sizes, walk.offsets, walk.values))
+        self.walk = walk
         self.dedup_group, self.extra_rank = dedup_group, extra_rank
-        self.groups, self.sizes = walk.groups, walk.sizes
         self.kept = bytearray(len(walk.groups))  # 1 once a row has been walked and kept
         self.members: list[list[int] | None] = [None] * walk.buckets  # kept rows per big bucket
         self.exact_first: dict[int, int] = {}  # first kept row per exact key that another row shares
-        self.sketch_of: dict[int, int] = {}  # kept rows of big buckets
-        self.lanes_mask = int("1" * 2 * config.sketch_width, 16)  # the low bit of each 4-bit lane
-        self.outcome = WalkOutcome()
 
     def run(self) -> WalkOutcome:
         """Walk all blocks; returns the outcome."""
@@ -232,43 +281,6 @@ class _GreedyWalk:
         found = self._screened(row, block.sketch(position), others)
         self.outcome.bucket_pairs += len(found)
         return self._verified(row, found)
-
-    def _screened(self, row: int, sketch: int, others: set[int]) -> list[int]:
-        """The rows of `others` whose sketch is close enough to `row`'s (pairs with a small set pass)."""
-        sizes, small_limit = self.sizes, self.config.small_limit
-        if sizes[row] <= small_limit:
-            return list(others)
-        found = []
-        max_differing, lanes_mask, sketch_of = self.config.max_differing_lanes, self.lanes_mask, self.sketch_of
-        for other in others:
-            if sizes[other] > small_limit:
-                differing = sketch ^ sketch_of[other]
-                differing |= differing >> 1
-                differing |= differing >> 2
-                if (differing & lanes_mask).bit_count() > max_differing:
-                    continue
-            found.append(other)
-        return found
-
-    def _verified(self, row: int, found: list[int]) -> Best | None:
-        """The best of `found` that is a near-duplicate of `row` on the exact shingle sets, or None."""
-        if not found:
-            return None
-        values, offsets, groups = self.walk.values, self.walk.offsets, self.groups
-        threshold, max_difference = self.config.threshold, self.config.max_difference
-        own = set(values[offsets[row] : offsets[row + 1]])
-        best: Best | None = None
-        for other in found:
-            theirs = values[offsets[other] : offsets[other + 1]]
-            common = len(own.intersection(theirs))
-            union = len(own) + len(theirs) - common
-            self.outcome.verified += 1
-            if is_near_duplicate(common, union, threshold, max_difference):
-                self.outcome.confirmed += 1
-                candidate = (groups[other], NEAR_RANK, -(common / union), other)
-                if best is None or candidate < best:
-                    best = candidate
-        return best
 
     def _keep(self, block: _Block, position: int, row: int) -> None:
         """Mark `row` kept (references always are): index its exact key and join its big buckets."""
