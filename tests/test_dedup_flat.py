@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from stages.core.jsonl import read_jsonl
+from stages.core.text import jaccard
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.distributed import _gathered, _joined_pairs
 from stages.dedup.flat import WITHIN_LINEAGE, combined, lineage_rows, reference_matches, removed_rows, survivor_rows
@@ -41,7 +42,7 @@ from stages.dedup.shuffle import (
     verify_pairs_partition,
     verify_partition,
 )
-from stages.dedup.signatures import Signer, exact_key, jaccard, shingle_set, tokenise
+from stages.dedup.signatures import Signer, exact_key, shingle_set, tokenise
 from stages.dedup.stage import deduplicate
 from stages.dedup.verification import is_near_duplicate
 from tests.conftest import write_lines
