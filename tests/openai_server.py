@@ -95,6 +95,11 @@ class FakeOpenAIServer:
         self.lock = threading.Lock()
         self.arrivals = 0  # every HTTP request, faults included
         self.completed = 0  # 200 answers written
+        # hold_after = N: answers beyond the first N wait until `release` is set, so a test can act on a run
+        # that is certainly mid-way, however slowly this machine schedules the test's own thread.
+        self.hold_after: int | None = None
+        self.release = threading.Event()
+        self._admitted_answers = 0
         self.fault_counts: Counter[str] = Counter()
         self.body_counts: Counter[str] = Counter()  # sha256 of each request body -> times seen
         self.auth_headers: list[str] = []
@@ -283,6 +288,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict[str, Any], fault: str | None, limit_headers: dict[str, str]) -> None:
         fake = self.server.fake
         time.sleep(fake.slow_s if fault == "slow" else fake.latency_s)
+        if fake.hold_after is not None:
+            with fake.lock:
+                fake._admitted_answers += 1
+                held = fake._admitted_answers > fake.hold_after
+            if held:
+                fake.release.wait(timeout=120)
         if fault == "bad_body":
             return self._send(200, b'{"id": "chatcmpl-x", "choices": [', {"content-type": "application/json"})
         status, value = fake.chat_reply(body)

@@ -401,6 +401,7 @@ def test_killed_run_resumes_without_resending_completed_requests(
     teacher_project: Path, server: FakeOpenAIServer, sig: signal.Signals, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.latency_s = 0.05
+    server.hold_after = 10  # answers after the tenth wait: the run is certainly mid-way when the signal comes
     update_openai(teacher_project, concurrency=2)
     process = subprocess.Popen(
         [sys.executable, "-m", "stages.generate", *stage_args(teacher_project)],
@@ -409,11 +410,14 @@ def test_killed_run_resumes_without_resending_completed_requests(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while server.completed < 10 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it was interrupted"
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
+    server.release.set()
+    server.hold_after = None
     assert process.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 130), stderr
     if sig == signal.SIGINT:
         assert "interrupted" in stderr and "Traceback" not in stderr
