@@ -19,7 +19,16 @@ from stages.filter.checks.boilerplate import AiBoilerplateCheck, RefusalCheck
 from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
 from stages.filter.checks.language import LanguageCheck, LanguageParams
 from stages.filter.checks.length import LengthCheck, LengthParams
-from stages.filter.checks.pii import PiiCheck, PiiFinder, build_finder, iban_valid, luhn_valid, mod97_valid
+from stages.filter.checks.pii import (
+    FINDERS,
+    PII_KINDS,
+    PiiCheck,
+    PiiFinder,
+    build_finder,
+    iban_valid,
+    luhn_valid,
+    mod97_valid,
+)
 from stages.filter.checks.repetition import RepetitionCheck, RepetitionParams
 from stages.filter.params import FilterParams
 from stages.generate.params import GenerateParams
@@ -68,18 +77,30 @@ def test_blocklist_matches_whole_phrases_only() -> None:
 
 @pytest.mark.parametrize(
     ("number", "valid"),
-    [("4111111111111111", True), ("4539148803436467", True), ("378282246310005", True),
-     ("4111111111111112", False), ("4539148803436468", False), ("1234567812345678", False)],
-)  # fmt: skip
+    [
+        ("4111111111111111", True),
+        ("4539148803436467", True),
+        ("378282246310005", True),
+        ("4111111111111112", False),
+        ("4539148803436468", False),
+        ("1234567812345678", False),
+    ],
+)
 def test_luhn(number: str, valid: bool) -> None:
     assert luhn_valid(number) is valid
 
 
 @pytest.mark.parametrize(
     ("iban", "valid"),
-    [("GB82WEST12345698765432", True), ("DE89370400440532013000", True), ("FR1420041010050500013M02606", True),
-     ("GB82WEST12345698765433", False), ("DE89370400440532013001", False), ("GB82WEST1234569876543", False)],
-)  # fmt: skip
+    [
+        ("GB82WEST12345698765432", True),
+        ("DE89370400440532013000", True),
+        ("FR1420041010050500013M02606", True),
+        ("GB82WEST12345698765433", False),
+        ("DE89370400440532013001", False),
+        ("GB82WEST1234569876543", False),
+    ],
+)
 def test_iban_checksum(iban: str, valid: bool) -> None:
     assert iban_valid(iban) is valid
 
@@ -177,6 +198,72 @@ def test_pii_kinds_are_open_the_domain_adds_its_own() -> None:
         build_finder(["email", "visa"], [passport])
     with pytest.raises(ValidationError, match=r"'email' is a built-in kind of the pii check"):
         PiiDetector(name="email", pattern="x+")
+
+
+def _unscreened(text: str, kinds: tuple[str, ...] = PII_KINDS) -> tuple[str, str] | None:
+    """What PiiFinder answers, every built-in finder run on the text with no pre-screen."""
+    return next(((kind, found) for kind in kinds if (found := FINDERS[kind](text))), None)
+
+
+def _luhn_number(rng: random.Random, length: int) -> str:
+    body = "".join(rng.choice("0123456789") for _ in range(length - 1))
+    return next(body + digit for digit in "0123456789" if luhn_valid(body + digit))
+
+
+def _iban(country: str, bban: str) -> str:
+    check_digits = 98 - int("".join(str(int(char, 36)) for char in bban + country + "00")) % 97
+    return f"{country}{check_digits:02d}{bban}"
+
+
+def _pii_forms(rng: random.Random) -> list[str]:
+    """Generated forms of every built-in kind: phone numbers in 2-6 groups of 1-5 digits after a country code,
+    a trunk 0 or none, card numbers of 13-19 digits grouped or not, IBANs whose check digits are their only
+    digits, e-mail addresses; each in a short text."""
+    digits = "0123456789"
+    forms = []
+    for _ in range(400):
+        longest = rng.choice([3, 5])  # half in groups of at most 3 digits ("+41 44 668 18 00")
+        groups = ["".join(rng.choice(digits) for _ in range(rng.randint(1, longest))) for _ in range(rng.randint(2, 6))]
+        start = rng.choice(["+" + str(rng.randint(1, 999)) + rng.choice([" ", "", "-"]), "0", "", "("])
+        number = (
+            start
+            + (groups[0] + ") " if start == "(" else groups[0])
+            + "".join(rng.choice([" ", ".", "-", "", "\u00a0"]) + group for group in groups[1:])
+        )
+        card = _luhn_number(rng, rng.randint(13, 19))
+        spaced = " ".join(card[i : i + 4] for i in range(0, len(card), 4))
+        bban = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(11, 20)))
+        local = "".join(rng.choice("abcxyz.") for _ in range(rng.randint(1, 6))).strip(".") or "a"
+        for form in (number, card, spaced, _iban("QZ", bban), f"{local}@ex.io"):
+            forms.append(rng.choice(["", "call ", "it is ", "€ ", "EUR "]) + form + rng.choice(["", ".", " now"]))
+    return forms
+
+
+def test_pii_pre_screen_never_hides_what_the_finders_find() -> None:
+    rng = random.Random(17)
+    alphabet = "0123456789012345678901234567890123456789    +-.()@€$%ABQZab"
+    noise = ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 40))) for _ in range(3000)]
+    forms = _pii_forms(rng)
+    assert sum(_unscreened(text) is not None for text in forms) > len(forms) // 2  # most forms are found
+    for text in forms + noise:
+        assert PiiFinder()(text) == _unscreened(text), text
+        for kind in PII_KINDS:
+            assert PiiFinder((kind,))(text) == _unscreened(text, (kind,)), (kind, text)
+    smallest = {  # the fewest digits each kind can be found with
+        "email": "a@b.io",
+        "phone": "+1 234 567 890",
+        "card_number": "4222222222222",
+        "iban": _iban("QZ", "ABCDEFGHIJK"),
+    }
+    for kind, text in smallest.items():
+        assert PiiFinder((kind,))(text) is not None, kind
+
+
+def test_pii_domain_detectors_are_not_pre_screened() -> None:
+    member = PiiDetector(name="member_code", pattern=r"\bmember code ([A-Z]{6})\b")  # no digit, no @
+    finder = build_finder(["email"], [member])
+    assert finder("my member code ABCDEF") == ("member_code", "AB**EF")
+    assert finder("my member code abcdef") is None
 
 
 def test_refusal_and_boilerplate() -> None:

@@ -31,6 +31,8 @@ PII_KINDS = BUILT_IN_PII_KINDS  # the built-in kinds (FINDERS); no domain detect
 Finder = Callable[[str], "str | None"]
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
+CARD_DIGITS = range(13, 20)  # a payment card number's length (ISO/IEC 7812)
+PHONE_DIGITS = range(10, 16)  # at most 15 (E.164); fewer than 10 is too often a count or a reference
 # 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
 _CARD = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,18}(?![\d%])")
 # two capital letters, two check digits, then 11-30 letters or digits, in groups or not
@@ -49,7 +51,7 @@ _AMOUNT = re.compile(
     rf"{CURRENCY}[ \t\u00a0\u202f]?(?!0\d)"
     r"(\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,'’]\d+)*)(?![\d\u00a0\u202f]|[ .-]\d)"
 )
-_DIGITS_OR_AT = re.compile(r"\d{4}|@")  # every kind has an @ or 4 digits in a row somewhere
+_DIGIT = re.compile(r"\d")  # as the patterns count digits (any Unicode decimal digit)
 # IBAN length per country (ISO 13616 registry), for the SEPA countries and their neighbours
 IBAN_LENGTHS = {
     "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24,
@@ -111,7 +113,7 @@ def find_card_number(text: str) -> str | None:
     else None."""
     for match in outside_amounts(_CARD, text):
         digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if len(digits) in CARD_DIGITS and luhn_valid(digits):
             return _mask(digits, 4)
     return None
 
@@ -132,14 +134,14 @@ def find_phone(text: str) -> str | None:
     """The first phone number (10-15 digits, not a card number, not an amount), masked; else None."""
     for match in outside_amounts(_PHONE, text):
         digits = re.sub(r"\D", "", match.group(0))
-        if 10 <= len(digits) <= 15 and not luhn_card_like(digits):
+        if len(digits) in PHONE_DIGITS and not luhn_card_like(digits):
             return _mask(digits, 2)
     return None
 
 
 def luhn_card_like(digits: str) -> bool:
     """Whether a digit string could be a card number (13-19 digits passing Luhn)."""
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+    return len(digits) in CARD_DIGITS and luhn_valid(digits)
 
 
 def find_email(text: str) -> str | None:
@@ -153,6 +155,12 @@ def find_email(text: str) -> str | None:
 
 FINDERS: dict[str, Finder] = {
     "email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban,
+}  # fmt: skip
+# What the smallest text each built-in finder can find holds, for PiiFinder's pre-screen: (digits, a
+# character). An e-mail address needs its @; a phone or card number its fewest digits (PHONE_DIGITS,
+# CARD_DIGITS), written in groups of any size; an IBAN only its two check digits (_IBAN: the rest may be letters).
+NEEDS: dict[str, tuple[int, str]] = {
+    "email": (0, "@"), "phone": (PHONE_DIGITS.start, ""), "card_number": (CARD_DIGITS.start, ""), "iban": (2, ""),
 }  # fmt: skip
 
 
@@ -187,9 +195,13 @@ class PiiFinder:
     extra: tuple[tuple[str, Finder], ...] = ()
 
     def __call__(self, text: str) -> tuple[str, str] | None:
-        """(kind, masked value) of the first kind found in `text`, else None."""
-        if _DIGITS_OR_AT.search(text):  # every built-in kind needs a run of digits or an @
-            for kind in self.kinds:
+        """(kind, masked value) of the first kind found in `text`, else None. A built-in kind's finder runs
+        only on a text with what its smallest match holds (NEEDS): most texts have few digits and no @.
+        The domain's finders (`extra`) run on every text: their patterns may need neither."""
+        digits = len(_DIGIT.findall(text))
+        for kind in self.kinds:
+            fewest, character = NEEDS[kind]
+            if digits >= fewest and character in text:
                 found = FINDERS[kind](text)
                 if found:
                     return kind, found
