@@ -251,7 +251,7 @@ def test_pii_pre_screen_never_hides_what_the_finders_find() -> None:
             assert PiiFinder((kind,))(text) == _unscreened(text, (kind,)), (kind, text)
     smallest = {  # the fewest digits each kind can be found with
         "email": "a@b.io",
-        "phone": "+1 234 567 890",
+        "phone": "01 23 45 67 89",
         "card_number": "4222222222222",
         "iban": _iban("QZ", "ABCDEFGHIJK"),
     }
@@ -264,6 +264,62 @@ def test_pii_domain_detectors_are_not_pre_screened() -> None:
     finder = build_finder(["email"], [member])
     assert finder("my member code ABCDEF") == ("member_code", "AB**EF")
     assert finder("my member code abcdef") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Call me on +41 44 668 18 00.",  # E.164 in groups of two and three digits
+        "+33 1 23 45 67 89",  # E.164, a one-digit area code
+        "+33 6 12 34 56 78 is my mobile",
+        "+31 6 12345678",
+        "+46 8 123 456 78",
+        "+61 2 9876 5432",
+        "+32 2 123 45 67",
+        "+33\u00a01\u00a023\u00a045\u00a067\u00a089",  # no-break spaces
+        "01 23 45 67 89",  # national: trunk 0, one-digit area code
+        "ring 06.12.34.56.78 after six",
+        "02 9876 5432",
+        "(020) 7946 0958",
+        "415 555 2671",  # NANP with spaces
+        "+1 415 555 2671",
+        "call 415.555.2671",
+    ],
+)
+def test_pii_phone_numbers_in_common_written_forms(text: str) -> None:
+    found = PiiFinder()(text)
+    assert found is not None and found[0] == "phone", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "€ 1 250 000 and 2 500 000 € in 2024",  # amounts, any currency, written as they are
+        "£1,250,000.00 or USD 12,345,678.90",
+        "₹ 12,50,00,000 (2024-2025)",
+        "CHF 1'250'000.50, R$ 1.234.567,89 and ¥ 980000",
+        "JPY 1 234 567 890 or 1 234 567 890 JPY",
+        "prices €0.99 €1.99 €2.99 €4.99",
+        "10 45 30",  # times
+        "from 10:45:30 to 11:15:00, then 09:00 - 17:30",
+        "2024 2025",  # years
+        "in 2021 2022 2023 2024 2025",
+        "1 000 000",  # counts
+        "1 000 000 000 users",
+        "12.5%",  # percentages
+        "+12.5% and -3.5%, up 0.25% to 10.75%",
+        "3 x 250 g",  # order quantities
+        "order 12 x 500 ml and 6 x 1000 ml",
+        "01.02.2024 10:45",  # dates
+        "08-01-2024 14:30",
+        "2024-01-08 10:45:30",
+        "01.02.2024-28.02.2024",
+        "on 01.02.24 10.45",
+        "rates 0.12 0.25 0.50 0.75 1.00",
+    ],
+)
+def test_pii_figures_are_not_phone_numbers(text: str) -> None:
+    assert PiiFinder()(text) is None
 
 
 def test_refusal_and_boilerplate() -> None:

@@ -37,11 +37,25 @@ PHONE_DIGITS = range(10, 16)  # at most 15 (E.164); fewer than 10 is too often a
 _CARD = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,18}(?![\d%])")
 # two capital letters, two check digits, then 11-30 letters or digits, in groups or not
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-# +country code, or a national number starting with 0, or (xxx) xxx-xxxx; 10-15 digits in total
+_SEP = r"[ .\-\u00a0\u202f]"  # between a phone number's groups: a space (no-break too), a dot or a dash
+# 10-15 digits in all (find_phone): a +country code ("+41", "+44 (0)"), a trunk 0 or a bracketed trunk-0 area
+# code ("(020)"), then an area code of 1-5 digits ("+33 1", "01", "07700") and 1-4 groups of 2-5 digits; or
+# NANP: (xxx) xxx-xxxx, xxx.xxx.xxxx, xxx-xxx-xxxx, or by spaces with area and exchange codes starting 2-9
+# as the plan has them ("415 555 2671"; not "100 250 1000").
 _PHONE = re.compile(
-    r"(?<![\w.,+])(?:\+\d{1,3}[ .-]?(?:\(0\)[ .-]?)?|0)\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w%])"
+    rf"(?<![\w.,+])(?:\+\d{{1,3}}{_SEP}?(?:\(0\){_SEP}?)?|0|\(0\d{{1,4}}\) ?)\d{{1,5}}(?:{_SEP}?\d{{2,5}}){{1,4}}"
+    r"(?![\w%])"
     r"|(?<![\w.,])\(\d{3}\) ?\d{3}[ .-]\d{4}(?!\w)"
     r"|(?<![\w.,])\d{3}[.-]\d{3}[.-]\d{4}(?!\w)"
+    r"|(?<![\w.,])[2-9]\d{2} [2-9]\d{2} \d{4}(?!\w)"
+)
+# A date, day first or year first ("01.02.2024", "01.02.24", "2024-01-08"): a phone number never holds one, so a
+# run that does is dates and a time ("01.02.2024-28.02.2024", "01.02.2024 10:45", "01.02.24 10.45"). A two-digit
+# year only where the groups stop: "06.12.34.56.78" is a phone number.
+_DATE = re.compile(
+    r"(?<!\d)\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d(?!\d)"
+    r"|(?<![\d./-])\d{1,2}([./-])\d{1,2}\2\d\d(?![./-]?\d)"
+    r"|(?<!\d)(?:19|20)\d\d([./-])\d{1,2}\3\d{1,2}(?!\d)"
 )
 # An amount after any currency sign or ISO 4217 code (figures.CURRENCY; one space or none between), as amounts
 # are written: "₹ 1,250,000", "INR 12,50,000.50", "CHF 1'250'000", "₽ 1 000 000 000 000" (groups of three). Not
@@ -131,10 +145,11 @@ def find_iban(text: str) -> str | None:
 
 
 def find_phone(text: str) -> str | None:
-    """The first phone number (10-15 digits, not a card number, not an amount), masked; else None."""
+    """The first phone number (10-15 digits, not a card number, not an amount, holding no date), masked;
+    else None."""
     for match in outside_amounts(_PHONE, text):
         digits = re.sub(r"\D", "", match.group(0))
-        if len(digits) in PHONE_DIGITS and not luhn_card_like(digits):
+        if len(digits) in PHONE_DIGITS and not luhn_card_like(digits) and not _DATE.search(match.group(0)):
             return _mask(digits, 2)
     return None
 
