@@ -143,10 +143,11 @@ def test_pii_check_finds_personal_data_and_masks_it() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "₹1250000000000 was the cap",  # a Luhn-valid amount: any currency sign, glued or spaced ...
-        "¥ 1250000000000",
-        "£ 1250000000000",
-        "IDR 1250000000000 in the 2026 report",  # ... or ISO 4217 code
+        "₹ 1,250,000 was the cap",  # any currency sign, glued or spaced ...
+        "¥ 980000 and ¥980000",
+        "CHF 1'250'000 or R$ 1.234.567",
+        "IDR 1250000000000.00 in the 2026 report",  # ... or ISO 4217 code; Luhn-valid, with decimals
+        "₹1,250,000,000,000 and £ 125000000000",  # Luhn-valid but grouped; 12 digits ungrouped
         "a budget of ₽ 1 000 000 000 000 for 2026",  # groups of three: "000 000 000 000" read as a phone number
         "THB 1 000 000 000 000 in 2026",
         "₦ 1 000 000 000 000 and 2026",
@@ -177,6 +178,12 @@ def test_pii_amounts_after_any_currency_are_not_phone_or_card_numbers(text: str)
         ("paid ₺150, card 4539 1488 0343 6467", "card_number"),
         ("₩4111111111111111 then 4539-1488-0343-6467", "card_number"),
         ("order 5 4111 1111 1111 1111", "card_number"),  # a rejected run is tried again from its next group
+        ("They charged EUR 4539148803436467 to me.", "card_number"),  # 13-19 digits, no groups, Luhn-valid:
+        ("Charged £4539148803436467 today", "card_number"),  # a card number even right after a currency
+        ("₹1250000000000 was the cap", "card_number"),
+        ("USD 4111111111111111", "card_number"),
+        ("IDR 1250000000000 in the 2026 report", "card_number"),
+        ("¥ 6011000990139424, ¥ 980000", "card_number"),
     ],
 )
 def test_pii_numbers_next_to_amounts_are_still_found(text: str, kind: str) -> None:

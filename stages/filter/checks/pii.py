@@ -4,8 +4,9 @@ the domain's own kinds.
 A teacher model writes realistic-looking personal data into synthetic turns ("my card is 4929 ..."),
 and a real number copied into training data is a leak. Card numbers and IBANs are confirmed by their
 check digits, so amounts, dates and reference numbers are not mistaken for them, and digits written
-after any currency sign or ISO 4217 code as an amount ("₹ 1,250,000", "IDR 1250000000000") are never a
-phone or card number (a number right after the amount still is). The kinds are open:
+after any currency sign or ISO 4217 code as an amount ("₹ 1,250,000", "IDR 1250000000") are never a
+phone or card number (a number right after the amount still is), unless they are 13-19 digits in one run
+that pass Luhn ("charged EUR 4539148803436467"): a card number. The kinds are open:
 the domain file (seeds/domain.yaml `pii`, core.domain) adds named patterns, each optionally confirmed
 by a checksum (luhn, mod97, iban), e.g. a passport number. Findings are masked, so a rejection reason
 never repeats the data.
@@ -107,15 +108,27 @@ def _mask(text: str, keep: int = 2) -> str:
     return text[:keep] + "*" * max(0, len(text) - 2 * keep) + text[-keep:] if len(text) > 2 * keep else "*" * len(text)
 
 
+def amount_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each amount written after a currency in `text` (_AMOUNT), except a run of 13-19
+    digits with no group separators that passes Luhn: a card number, even right after a currency
+    ("charged EUR 4539148803436467"). Amounts that long are written in groups or with decimals; ungrouped,
+    they are vanishingly rare, and only one in ten of those passes Luhn."""
+    return [
+        amount.span(1)
+        for amount in _AMOUNT.finditer(text)
+        if not (amount.group(1).isdecimal() and luhn_card_like(amount.group(1)))
+    ]
+
+
 def outside_amounts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     """Every match of `pattern` in `text`, from each place it can start, left to right (a caller that
     rejects one gets the next, even one inside it: "$5 4111 1111 1111 1111"), except those starting
-    inside an amount written after a currency (_AMOUNT), which is never a phone or card number."""
+    inside an amount written after a currency (amount_spans), which is never a phone or card number."""
     amounts: list[tuple[int, int]] | None = None  # found only when the pattern matches: most texts have none
     position = 0
     while (match := pattern.search(text, position)) is not None:
         if amounts is None:
-            amounts = [amount.span(1) for amount in _AMOUNT.finditer(text)]
+            amounts = amount_spans(text)
         end = next((end for start, end in amounts if start <= match.start() < end), None)
         if end is None:
             yield match
