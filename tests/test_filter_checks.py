@@ -250,6 +250,7 @@ def test_pii_pre_screen_never_hides_what_the_finders_find() -> None:
     rng = random.Random(17)
     alphabet = "0123456789012345678901234567890123456789    +-.()@€$%ABQZab"
     noise = ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 40))) for _ in range(3000)]
+    noise += [text.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")) for text in noise[:500]]  # \d: any digit
     forms = _pii_forms(rng)
     assert sum(_unscreened(text) is not None for text in forms) > len(forms) // 2  # most forms are found
     for text in forms + noise:
@@ -262,6 +263,7 @@ def test_pii_pre_screen_never_hides_what_the_finders_find() -> None:
         "card_number": "4222222222222",
         "iban": _iban("QZ", "ABCDEFGHIJK"),
     }
+    assert PiiFinder()("+٤١ ٤٤ ٦٦٨ ١٨ ٠٠") is not None  # Arabic-Indic digits, which the patterns' \d match
     for kind, text in smallest.items():
         assert PiiFinder((kind,))(text) is not None, kind
 

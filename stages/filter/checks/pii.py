@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 from pydantic import Field
@@ -36,8 +37,11 @@ CARD_DIGITS = range(13, 20)  # a payment card number's length (ISO/IEC 7812)
 PHONE_DIGITS = range(10, 16)  # at most 15 (E.164); fewer than 10 is too often a count or a reference
 # 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
 _CARD = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,18}(?![\d%])")
-# two capital letters, two check digits, then 11-30 letters or digits, in groups or not
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+# two capital letters (after no letter or digit: \b), two check digits, then 11-30 letters or digits, in
+# groups or not. The first capital comes before the lookbehind that stands for \b: a pattern that starts with
+# a character class is searched by that class alone, which skips to the capitals (the search takes about a
+# third of the time of one starting with \b on the seeds' variations)
+_IBAN = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _SEP = r"[ .\-\u00a0\u202f]"  # between a phone number's groups: a space (no-break too), a dot or a dash
 # 10-15 digits in all (find_phone): a +country code ("+41", "+44 (0)"), a trunk 0 or a bracketed trunk-0 area
 # code ("(020)"), then an area code of 1-5 digits ("+33 1", "01", "07700") and 1-4 groups of 2-5 digits; or
@@ -181,6 +185,12 @@ def find_email(text: str) -> str | None:
     return f"{_mask(local, 1)}@{domain}"
 
 
+def digit_count(text: str) -> int:
+    """How many digits `text` holds, as the patterns count them (\\d: any Unicode decimal digit); an ASCII
+    text's by str.count, which is faster than a regex."""
+    return sum(map(text.count, "0123456789")) if text.isascii() else len(_DIGIT.findall(text))
+
+
 FINDERS: dict[str, Finder] = {
     "email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban,
 }  # fmt: skip
@@ -222,17 +232,19 @@ class PiiFinder:
     kinds: tuple[str, ...] = PII_KINDS
     extra: tuple[tuple[str, Finder], ...] = ()
 
+    @cached_property
+    def _built_in(self) -> tuple[tuple[str, int, str, Finder], ...]:
+        """(kind, fewest digits, a character it needs, finder) for each of `kinds` (NEEDS, FINDERS)."""
+        return tuple((kind, *NEEDS[kind], FINDERS[kind]) for kind in self.kinds)
+
     def __call__(self, text: str) -> tuple[str, str] | None:
         """(kind, masked value) of the first kind found in `text`, else None. A built-in kind's finder runs
         only on a text with what its smallest match holds (NEEDS): most texts have few digits and no @.
         The domain's finders (`extra`) run on every text: their patterns may need neither."""
-        digits = len(_DIGIT.findall(text))
-        for kind in self.kinds:
-            fewest, character = NEEDS[kind]
-            if digits >= fewest and character in text:
-                found = FINDERS[kind](text)
-                if found:
-                    return kind, found
+        digits = digit_count(text)
+        for kind, fewest, character, find in self._built_in:
+            if digits >= fewest and character in text and (found := find(text)):
+                return kind, found
         for kind, finder in self.extra:
             found = finder(text)
             if found:
