@@ -5,6 +5,11 @@
                                                               checks sharing one classifier (the stage)
                                                               against each its own (the baseline),
                                                               alternated, in this process
+    python -m bench.bench_filter pii --baseline REV [--rows 100000]
+                                                              the pii check's CPU per row, this checkout
+                                                              against its code at git revision REV,
+                                                              alternated, in this process; rows whose
+                                                              verdict differs
     python -m bench.bench_filter quality                      policy_facts on the seed replies; the intent
                                                               classifier's margin table (BANKING77 if present)
 
@@ -15,11 +20,15 @@ pinned to one CPU core. BANKING77 is read in place from ../shared/data/banking77
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import dataclasses
 import json
 import random
+import subprocess
+import sys
 import time
+import types
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,11 +37,13 @@ import numpy as np
 
 from bench.bench_dedup import pin_to_one_core
 from bench.near_duplicate_corpus import banking77_dir, load_banking77
+from stages.core.domain import load_domain
 from stages.core.jsonl import read_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code, user_text
 from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.intent import IntentClassifier
+from stages.filter.checks.pii import PiiCheck, build_finder
 from stages.filter.checks.policy_facts import PolicyFacts
 from stages.filter.params import FilterParams
 from stages.filter.runner import assemble_checks, filter_batches
@@ -119,6 +130,60 @@ def sharing(rows_wanted: int, repeats: int = 3) -> None:
     print(json.dumps({"rows": len(rows), "cpu_seconds": times, "shared / baseline": round(ratio, 3)}, indent=2))
 
 
+def _baseline_pii(revision: str) -> types.ModuleType:
+    """stages/filter/checks/pii.py as it was at git `revision`, as a module, without its check and params
+    classes (a second check named pii cannot be registered): its finders, PiiFinder and build_finder."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:stages/filter/checks/pii.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    tree = ast.parse(source)
+    tree.body = [
+        node for node in tree.body if not (isinstance(node, ast.ClassDef) and node.name in {"PiiCheck", "PiiParams"})
+    ]
+    module = types.ModuleType("baseline_pii")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(tree, f"{revision}:stages/filter/checks/pii.py", "exec"), module.__dict__)
+    return module
+
+
+def pii(rows_wanted: int, revision: str, repeats: int = 5) -> None:
+    """CPU seconds of the pii check over the rows (user and assistant text of each, as the stage runs it),
+    with this checkout's finder and with the baseline's (`revision`), alternated `repeats` times; the lower
+    of each, their ratio, and the rows on which the two give different verdicts."""
+    pin_to_one_core()
+    seeds = _seed_rows()
+    rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=-(-rows_wanted // len(seeds)) + 1))
+    rows = rows[:rows_wanted]
+    kinds, detectors = (
+        load_section(ROOT / "params.yaml", "filter", FilterParams).pii.kinds,
+        load_domain(ROOT / "seeds/domain.yaml").pii,
+    )
+    checks = {
+        "baseline": PiiCheck(_baseline_pii(revision).build_finder(kinds, detectors)),
+        "this checkout": PiiCheck(build_finder(kinds, detectors)),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in checks}
+    verdicts: dict[str, list[str | None]] = {}
+    for _ in range(repeats):
+        for name, check in checks.items():
+            start = time.process_time()
+            verdicts[name] = [check.check(row) for row in rows]
+            seconds[name].append(time.process_time() - start)
+    best = {name: min(values) for name, values in seconds.items()}
+    differ = [i for i, (a, b) in enumerate(zip(verdicts["baseline"], verdicts["this checkout"], strict=True)) if a != b]
+    summary = {
+        "rows": len(rows),
+        "baseline": revision,
+        "cpu_seconds": seconds,
+        "rows_per_s": {name: round(len(rows) / value) for name, value in best.items()},
+        "this checkout / baseline (CPU)": round(best["this checkout"] / best["baseline"], 3),
+        "rejected": {name: sum(v is not None for v in values) for name, values in verdicts.items()},
+        "rows with another verdict": len(differ),
+        "first of them": [(verdicts["baseline"][i], verdicts["this checkout"][i]) for i in differ[:5]],
+    }
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
 def quality() -> None:
     seeds = _seed_rows()
     facts = PolicyFacts.from_file(ROOT / "seeds/policy.md")
@@ -169,11 +234,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["throughput", "quality", "sharing"])
+    parser.add_argument("command", choices=["throughput", "quality", "sharing", "pii"])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--baseline", default="HEAD", help="pii: the git revision to compare with")
     args = parser.parse_args()
     if args.command == "throughput":
         throughput(args.rows)
+    elif args.command == "pii":
+        pii(args.rows, args.baseline)
     elif args.command == "sharing":
         sharing(args.rows)
     else:

@@ -19,7 +19,16 @@ from stages.filter.checks.boilerplate import AiBoilerplateCheck, RefusalCheck
 from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
 from stages.filter.checks.language import LanguageCheck, LanguageParams
 from stages.filter.checks.length import LengthCheck, LengthParams
-from stages.filter.checks.pii import PiiCheck, PiiFinder, build_finder, iban_valid, luhn_valid, mod97_valid
+from stages.filter.checks.pii import (
+    FINDERS,
+    PII_KINDS,
+    PiiCheck,
+    PiiFinder,
+    build_finder,
+    iban_valid,
+    luhn_valid,
+    mod97_valid,
+)
 from stages.filter.checks.repetition import RepetitionCheck, RepetitionParams
 from stages.filter.params import FilterParams
 from stages.generate.params import GenerateParams
@@ -68,18 +77,30 @@ def test_blocklist_matches_whole_phrases_only() -> None:
 
 @pytest.mark.parametrize(
     ("number", "valid"),
-    [("4111111111111111", True), ("4539148803436467", True), ("378282246310005", True),
-     ("4111111111111112", False), ("4539148803436468", False), ("1234567812345678", False)],
-)  # fmt: skip
+    [
+        ("4111111111111111", True),
+        ("4539148803436467", True),
+        ("378282246310005", True),
+        ("4111111111111112", False),
+        ("4539148803436468", False),
+        ("1234567812345678", False),
+    ],
+)
 def test_luhn(number: str, valid: bool) -> None:
     assert luhn_valid(number) is valid
 
 
 @pytest.mark.parametrize(
     ("iban", "valid"),
-    [("GB82WEST12345698765432", True), ("DE89370400440532013000", True), ("FR1420041010050500013M02606", True),
-     ("GB82WEST12345698765433", False), ("DE89370400440532013001", False), ("GB82WEST1234569876543", False)],
-)  # fmt: skip
+    [
+        ("GB82WEST12345698765432", True),
+        ("DE89370400440532013000", True),
+        ("FR1420041010050500013M02606", True),
+        ("GB82WEST12345698765433", False),
+        ("DE89370400440532013001", False),
+        ("GB82WEST1234569876543", False),
+    ],
+)
 def test_iban_checksum(iban: str, valid: bool) -> None:
     assert iban_valid(iban) is valid
 
@@ -122,10 +143,11 @@ def test_pii_check_finds_personal_data_and_masks_it() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "₹1250000000000 was the cap",  # a Luhn-valid amount: any currency sign, glued or spaced ...
-        "¥ 1250000000000",
-        "£ 1250000000000",
-        "IDR 1250000000000 in the 2026 report",  # ... or ISO 4217 code
+        "₹ 1,250,000 was the cap",  # any currency sign, glued or spaced ...
+        "¥ 980000 and ¥980000",
+        "CHF 1'250'000 or R$ 1.234.567",
+        "IDR 1250000000000.00 in the 2026 report",  # ... or ISO 4217 code; Luhn-valid, with decimals
+        "₹1,250,000,000,000 and £ 125000000000",  # Luhn-valid but grouped; 12 digits ungrouped
         "a budget of ₽ 1 000 000 000 000 for 2026",  # groups of three: "000 000 000 000" read as a phone number
         "THB 1 000 000 000 000 in 2026",
         "₦ 1 000 000 000 000 and 2026",
@@ -156,6 +178,12 @@ def test_pii_amounts_after_any_currency_are_not_phone_or_card_numbers(text: str)
         ("paid ₺150, card 4539 1488 0343 6467", "card_number"),
         ("₩4111111111111111 then 4539-1488-0343-6467", "card_number"),
         ("order 5 4111 1111 1111 1111", "card_number"),  # a rejected run is tried again from its next group
+        ("They charged EUR 4539148803436467 to me.", "card_number"),  # 13-19 digits, no groups, Luhn-valid:
+        ("Charged £4539148803436467 today", "card_number"),  # a card number even right after a currency
+        ("₹1250000000000 was the cap", "card_number"),
+        ("USD 4111111111111111", "card_number"),
+        ("IDR 1250000000000 in the 2026 report", "card_number"),
+        ("¥ 6011000990139424, ¥ 980000", "card_number"),
     ],
 )
 def test_pii_numbers_next_to_amounts_are_still_found(text: str, kind: str) -> None:
@@ -177,6 +205,130 @@ def test_pii_kinds_are_open_the_domain_adds_its_own() -> None:
         build_finder(["email", "visa"], [passport])
     with pytest.raises(ValidationError, match=r"'email' is a built-in kind of the pii check"):
         PiiDetector(name="email", pattern="x+")
+
+
+def _unscreened(text: str, kinds: tuple[str, ...] = PII_KINDS) -> tuple[str, str] | None:
+    """What PiiFinder answers, every built-in finder run on the text with no pre-screen."""
+    return next(((kind, found) for kind in kinds if (found := FINDERS[kind](text))), None)
+
+
+def _luhn_number(rng: random.Random, length: int) -> str:
+    body = "".join(rng.choice("0123456789") for _ in range(length - 1))
+    return next(body + digit for digit in "0123456789" if luhn_valid(body + digit))
+
+
+def _iban(country: str, bban: str) -> str:
+    check_digits = 98 - int("".join(str(int(char, 36)) for char in bban + country + "00")) % 97
+    return f"{country}{check_digits:02d}{bban}"
+
+
+def _pii_forms(rng: random.Random) -> list[str]:
+    """Generated forms of every built-in kind: phone numbers in 2-6 groups of 1-5 digits after a country code,
+    a trunk 0 or none, card numbers of 13-19 digits grouped or not, IBANs whose check digits are their only
+    digits, e-mail addresses; each in a short text."""
+    digits = "0123456789"
+    forms = []
+    for _ in range(400):
+        longest = rng.choice([3, 5])  # half in groups of at most 3 digits ("+41 44 668 18 00")
+        groups = ["".join(rng.choice(digits) for _ in range(rng.randint(1, longest))) for _ in range(rng.randint(2, 6))]
+        start = rng.choice(["+" + str(rng.randint(1, 999)) + rng.choice([" ", "", "-"]), "0", "", "("])
+        number = (
+            start
+            + (groups[0] + ") " if start == "(" else groups[0])
+            + "".join(rng.choice([" ", ".", "-", "", "\u00a0"]) + group for group in groups[1:])
+        )
+        card = _luhn_number(rng, rng.randint(13, 19))
+        spaced = " ".join(card[i : i + 4] for i in range(0, len(card), 4))
+        bban = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(11, 20)))
+        local = "".join(rng.choice("abcxyz.") for _ in range(rng.randint(1, 6))).strip(".") or "a"
+        for form in (number, card, spaced, _iban("QZ", bban), f"{local}@ex.io"):
+            forms.append(rng.choice(["", "call ", "it is ", "€ ", "EUR "]) + form + rng.choice(["", ".", " now"]))
+    return forms
+
+
+def test_pii_pre_screen_never_hides_what_the_finders_find() -> None:
+    rng = random.Random(17)
+    alphabet = "0123456789012345678901234567890123456789    +-.()@€$%ABQZab"
+    noise = ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 40))) for _ in range(3000)]
+    noise += [text.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")) for text in noise[:500]]  # \d: any digit
+    forms = _pii_forms(rng)
+    assert sum(_unscreened(text) is not None for text in forms) > len(forms) // 2  # most forms are found
+    for text in forms + noise:
+        assert PiiFinder()(text) == _unscreened(text), text
+        for kind in PII_KINDS:
+            assert PiiFinder((kind,))(text) == _unscreened(text, (kind,)), (kind, text)
+    smallest = {  # the fewest digits each kind can be found with
+        "email": "a@b.io",
+        "phone": "01 23 45 67 89",
+        "card_number": "4222222222222",
+        "iban": _iban("QZ", "ABCDEFGHIJK"),
+    }
+    assert PiiFinder()("+٤١ ٤٤ ٦٦٨ ١٨ ٠٠") is not None  # Arabic-Indic digits, which the patterns' \d match
+    for kind, text in smallest.items():
+        assert PiiFinder((kind,))(text) is not None, kind
+
+
+def test_pii_domain_detectors_are_not_pre_screened() -> None:
+    member = PiiDetector(name="member_code", pattern=r"\bmember code ([A-Z]{6})\b")  # no digit, no @
+    finder = build_finder(["email"], [member])
+    assert finder("my member code ABCDEF") == ("member_code", "AB**EF")
+    assert finder("my member code abcdef") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Call me on +41 44 668 18 00.",  # E.164 in groups of two and three digits
+        "+33 1 23 45 67 89",  # E.164, a one-digit area code
+        "+33 6 12 34 56 78 is my mobile",
+        "+31 6 12345678",
+        "+46 8 123 456 78",
+        "+61 2 9876 5432",
+        "+32 2 123 45 67",
+        "+33\u00a01\u00a023\u00a045\u00a067\u00a089",  # no-break spaces
+        "01 23 45 67 89",  # national: trunk 0, one-digit area code
+        "ring 06.12.34.56.78 after six",
+        "02 9876 5432",
+        "(020) 7946 0958",
+        "415 555 2671",  # NANP with spaces
+        "+1 415 555 2671",
+        "call 415.555.2671",
+    ],
+)
+def test_pii_phone_numbers_in_common_written_forms(text: str) -> None:
+    found = PiiFinder()(text)
+    assert found is not None and found[0] == "phone", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "€ 1 250 000 and 2 500 000 € in 2024",  # amounts, any currency, written as they are
+        "£1,250,000.00 or USD 12,345,678.90",
+        "₹ 12,50,00,000 (2024-2025)",
+        "CHF 1'250'000.50, R$ 1.234.567,89 and ¥ 980000",
+        "JPY 1 234 567 890 or 1 234 567 890 JPY",
+        "prices €0.99 €1.99 €2.99 €4.99",
+        "10 45 30",  # times
+        "from 10:45:30 to 11:15:00, then 09:00 - 17:30",
+        "2024 2025",  # years
+        "in 2021 2022 2023 2024 2025",
+        "1 000 000",  # counts
+        "1 000 000 000 users",
+        "12.5%",  # percentages
+        "+12.5% and -3.5%, up 0.25% to 10.75%",
+        "3 x 250 g",  # order quantities
+        "order 12 x 500 ml and 6 x 1000 ml",
+        "01.02.2024 10:45",  # dates
+        "08-01-2024 14:30",
+        "2024-01-08 10:45:30",
+        "01.02.2024-28.02.2024",
+        "on 01.02.24 10.45",
+        "rates 0.12 0.25 0.50 0.75 1.00",
+    ],
+)
+def test_pii_figures_are_not_phone_numbers(text: str) -> None:
+    assert PiiFinder()(text) is None
 
 
 def test_refusal_and_boilerplate() -> None:
