@@ -60,11 +60,45 @@ def test_spreadsheet_csv_variants_read_as_decisions(tmp_path: Path, text: str, e
         (f'{HEADER}\na,edit,,"never closed,MK,\nb,approve,,,MK,\n', r"d\.csv:2 \(text lines 2-3\): not valid CSV"),
         (f"{HEADER}\na,reject,too long, really,,MK,\n", r"d\.csv:2: 7 cells but the header has 6 columns"),
         ("identifier,verdict\nx,approve\n", r"d\.csv:1: column\(s\) \['id'\] not in the header"),
+        # a lone CR inside a quoted cell splits no text line (core.files counts lines at "\n", as text_lines)
+        (f'{HEADER}\na,edit,,"one\rtwo",MK,\nc,maybe,,,MK,\n', r"d\.csv:3: field 'verdict'"),
+        (f'{HEADER}\na,edit,,"one\rtwo\nthree",MK,\nc,maybe,,,MK,\n', r"d\.csv:3 \(text line 4\): field 'verdict'"),
+        # an old Mac spreadsheet's file: CR alone ends every row, so it is one text line
+        (f"{HEADER}\ra,approve,,,MK,\rc,maybe,,,MK,\r", r"d\.csv:3 \(text line 1\): field 'verdict'"),
     ],
 )
 def test_csv_errors_name_the_spreadsheet_row(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         list(read_decision_files(_decisions(tmp_path / "d.csv", text), None))
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        # as found: a corrected reply over three lines in row 2, then a bad byte in row 3's reason
+        (f'{HEADER}\na,edit,,"one\ntwo\nthree",MK,\nb,reject,caf\u00e9 closed,,MK,\n', "3 (text line 5)"),
+        # the bad byte in the second line of a multi-line cell
+        (f'{HEADER}\na,edit,,"one\ncaf\u00e9 two",MK,\nb,approve,,,MK,\n', "2 (text line 3)"),
+        # no multi-line cell before it: the row is the line
+        (f"{HEADER}\r\na,approve,,,MK,\r\nb,reject,caf\u00e9,,MK,\r\n", "3"),
+        # blank and delimiter-only rows count as the spreadsheet counts them
+        (f'{HEADER}\n\n,,,,,\na,edit,,"x\ny",MK,\nb,reject,caf\u00e9,,MK,\n', "5 (text line 6)"),
+        # in the header
+        ("id,verdict,r\u00e9ason\na,approve,\n", "1"),
+        # in a row a quote left open swallows: the encoding is named first
+        (f'{HEADER}\na,edit,,"never closed,MK,\nb,reject,caf\u00e9,,MK,\n', "2 (text line 3)"),
+    ],
+)
+def test_encoding_errors_in_a_csv_name_the_spreadsheet_row(tmp_path: Path, text: str, place: str) -> None:
+    """A line that is not UTF-8 is named as every other CSV problem: the spreadsheet row, then the text
+    line when it differs (the line of the bad byte, which the character count refers to)."""
+    path = _decisions(tmp_path / "d.csv", text, "latin-1")
+    with pytest.raises(UserError) as caught:
+        list(read_decision_files(path, None))
+    assert str(caught.value).startswith(f"{path}:{place}: not valid UTF-8 (byte 0xe9 at character "), caught.value
+    with pytest.raises(UserError) as caught:
+        list(iter_csv(path, ["id"], "eval set"))  # every CSV reader: core.files.iter_csv
+    assert str(caught.value).startswith(f"{path}:{place}: not valid UTF-8 (byte 0xe9 at character "), caught.value
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
@@ -103,6 +137,19 @@ def test_files_not_in_utf8_name_line_character_and_encoding(tmp_path: Path, enco
     message = str(caught.value)
     assert "d.csv:" in message and "not valid UTF-8 (byte 0x" in message and "save the file as UTF-8" in message
     assert "the bytes look like" in message and "\n" not in message
+
+
+def test_a_stage_names_the_spreadsheet_row_of_a_decisions_line_not_in_utf8(project: Path) -> None:
+    """As a reviewer found it: a reply over three lines, then 'caf\xe9' saved by a Windows spreadsheet."""
+    rows = [HEADER, 'a,edit,,"one\r\ntwo\r\nthree",MK,', "b,reject,caf\u00e9 closed,,MK,"]
+    (project / "seeds/reviews/decisions.csv").write_bytes("\r\n".join(rows).encode("cp1252") + b"\r\n")
+    for stage in ("seed", "generate"):
+        run_stage(stage, project)
+    result = run_stage("filter", project, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "error: seeds/reviews/decisions.csv:3 (text line 5): not valid UTF-8 (byte 0xe9 at character 13)" in (
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize("name", ["cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"])

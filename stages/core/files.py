@@ -17,8 +17,11 @@ Every problem is a UserError that names the file, the place as a person finds it
              quotes; the delimiter is the one of ",", ";" or tab that makes the header hold the required
              columns (spreadsheets in some locales save with ";"; without one, the missing columns are
              named as the closest of the three reads the header); rows that are blank or only delimiters
-             are skipped. `path:N` names the spreadsheet row N (the header is row 1), with the text
-             editor's lines beside it when a quoted cell spans several lines.
+             are skipped; a lone "\\r" ends a row too (old Mac spreadsheets), not a text line. `path:N`
+             names the spreadsheet row N (the header is row 1), with the text editor's lines (counted as
+             above, at "\\n") beside it when they differ: "path:3 (text lines 3-5)" for a quoted cell
+             over several lines, and for a line that is not UTF-8 the line of the bad byte, "path:4
+             (text line 6): not valid UTF-8 ...", as every other CSV problem.
 """
 
 from __future__ import annotations
@@ -42,13 +45,13 @@ BOM = "\ufeff"
 DELIMITERS = (",", ";", "\t")
 
 
-def _encoding_error(path: Path, line: int, data: bytes, err: UnicodeDecodeError, guess: str | None) -> UserError:
-    """The error for line `line` (its bytes `data`) that is not UTF-8, with the whole file's likely encoding."""
+def _encoding_error(place: str, data: bytes, err: UnicodeDecodeError, guess: str | None) -> UserError:
+    """The error for the line at `place` ("path:N", or a CSV row's "path:N (text line L)") whose bytes
+    `data` are not UTF-8, with the whole file's likely encoding."""
     column = len(data[: err.start].decode("utf-8", errors="replace")) + 1
     looks = f"; the bytes look like {guess}" if guess is not None and guess != "utf_8" else ""
     return UserError(
-        f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks};"
-        " save the file as UTF-8"
+        f"{place}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks}; save the file as UTF-8"
     )
 
 
@@ -71,11 +74,12 @@ class EncodingProblems:
     by_line: dict[tuple[str, int], str] = field(default_factory=dict)
     guesses: dict[str, str | None] = field(default_factory=dict)
 
-    def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError) -> None:
-        """Collect the problem of line `line` of `path` (its bytes `data`), once per file and line."""
+    def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError, place: str | None = None) -> None:
+        """Collect the problem of text line `line` of `path` (its bytes `data`), once per file and line;
+        `place` names it ("path:line" by default)."""
         if str(path) not in self.guesses:
             self.guesses[str(path)] = _guess(path)
-        message = str(_encoding_error(path, line, data, err, self.guesses[str(path)]))
+        message = str(_encoding_error(place or f"{path}:{line}", data, err, self.guesses[str(path)]))
         self.by_line.setdefault((str(path), line), message)
 
     @property
@@ -130,25 +134,49 @@ def _existing(path: str | Path, what: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class _Fault:
+    """A text line that is not UTF-8: its bytes and where decoding failed."""
+
+    data: bytes
+    err: UnicodeDecodeError
+
+
+def _report(path: Path, line: int, fault: _Fault, place: str) -> None:
+    """Raise the encoding error of text line `line` of `path`, named `place`; inside
+    `collecting_encoding_problems()` collect it instead."""
+    collected = _COLLECTING.get()
+    if collected is None:
+        raise _encoding_error(place, fault.data, fault.err, _guess(path)) from None
+    collected.add(path, line, fault.data, fault.err, place)
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str, _Fault | None]]:
+    """(line number, line without its line end, the fault if it is not UTF-8) for each text line; a
+    line that is not UTF-8 is read with U+FFFD for each bad byte."""
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            fault = None
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                fault = _Fault(data, err)
+                line = data.decode("utf-8", errors="replace")
+            if number == 1:
+                line = line.removeprefix(BOM)
+            yield number, line.removesuffix("\n").removesuffix("\r"), fault
+
+
 def text_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its "\\n" or "\\r\\n") for each line, streamed: memory does
     not grow with the file. A missing file or a line that is not UTF-8 is a UserError (module docstring;
     inside `collecting_encoding_problems()` the second is collected instead); `what` names the file's
     role in the first."""
     path = _existing(path, what)
-    with path.open("rb") as handle:
-        for number, data in enumerate(handle, start=1):
-            try:
-                line = data.decode("utf-8")
-            except UnicodeDecodeError as err:
-                collected = _COLLECTING.get()
-                if collected is None:
-                    raise _encoding_error(path, number, data, err, _guess(path)) from None
-                collected.add(path, number, data, err)
-                line = data.decode("utf-8", errors="replace")
-            if number == 1:
-                line = line.removeprefix(BOM)
-            yield number, line.removesuffix("\n").removesuffix("\r")
+    for number, line, fault in _decoded_lines(path):
+        if fault is not None:
+            _report(path, number, fault, f"{path}:{number}")
+        yield number, line
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
@@ -197,29 +225,48 @@ def _where(path: Path, row: int, first: int, last: int) -> str:
     return f"{path}:{row} ({lines})"
 
 
-def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[list[str], str]]:
-    """(cells, where) of each CSV record after the header, blank ones included; bad quoting is a UserError."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    last, row = 0, 0
+class _CsvText:
+    """A CSV file's text as the csv module reads it (records may end at "\\r" too), and the text line
+    (counted at "\\n", as `text_lines` counts them) that each piece it hands out starts on."""
+
+    def __init__(self, text: str) -> None:
+        self._pieces = io.StringIO(text, newline="")
+        self.newlines = 0  # "\\n" handed out so far
+        self.line = 1  # the text line of the last piece handed out
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.line = self.newlines + 1
+            self.newlines += piece.count("\n")
+            yield piece
+
+
+def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, int, int, list[str]]]:
+    """(spreadsheet row, first and last text line, cells) of each CSV record, the header (row 1) and
+    blank ones included; bad quoting is a UserError naming the row (after any line in it that is not UTF-8)."""
+    source = _CsvText(text)
+    reader = csv.reader(source, delimiter=delimiter, strict=True)
+    row = 0
     while True:
         row += 1
+        first = source.newlines + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as err:
-            where = _where(path, row, last + 1, reader.line_num)
+            last = max(first, source.newlines)  # the reader read to the end of the text
+            yield row, first, last, []  # its lines' encoding is checked first
+            where = _where(path, row, first, last)
             raise UserError(f"{where}: not valid CSV ({err}): a quote opened in this row is never closed") from None
-        if row > 1:
-            yield cells, _where(path, row, last + 1, reader.line_num)
-        last = reader.line_num
+        yield row, first, source.line, cells
 
 
 def _header(path: Path, text: str, required: Sequence[str], hint: str) -> tuple[str, list[str]]:
     """The delimiter whose header row holds every required column, and that header (stripped). Without
     one, the error names only the columns missing from the header as the delimiter that holds the most
     of them, else splits it in the most cells, reads it (so a ';' header without `id` lacks only `id`)."""
-    first_line = text.split("\n", 1)[0]
+    first_line = next(iter(_CsvText(text)), "")
     splits = [
         (delimiter, [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])])
         for delimiter in DELIMITERS
@@ -238,11 +285,22 @@ def iter_csv(path: str | Path, required: Sequence[str], what: str = "file", hint
     are blank or hold only delimiters and spaces are skipped. A header without every `required` column
     (the error ends with `hint`), a row with more cells than the header or an unclosed quote is a
     UserError naming the row."""
-    path = Path(path)
-    text = read_text(path, what)
+    path = _existing(path, what)
+    faults: dict[int, _Fault] = {}
+    lines = []
+    for number, line, fault in _decoded_lines(path):
+        lines.append(line + "\n")
+        if fault is not None:
+            faults[number] = fault
+    text = "".join(lines)
+    if 1 in faults:
+        _report(path, 1, faults[1], f"{path}:1")
     delimiter, header = _header(path, text, required, hint)
-    for row, (cells, where) in enumerate(_rows(path, text, delimiter), start=2):
-        if not any(cell.strip() for cell in cells):
+    for row, first, last, cells in _rows(path, text, delimiter):
+        for line in sorted(number for number in faults if first <= number <= last and number > 1):
+            _report(path, line, faults[line], _where(path, row, line, line))
+        where = _where(path, row, first, last)
+        if row == 1 or not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
             raise UserError(
