@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from stages.core.files import iter_csv, text_lines
 from stages.core.jsonl import iter_jsonl
 from stages.filter.checks.blocklist import read_blocklist
 from tests.conftest import CRITICAL, read_rows, run_stage
+from tests.encoding_texts import CONTEXTS, SENTENCES, placed
 
 HEADER = "id,verdict,reason,corrected_reply,reviewer,note"
 FIX = "Thanks for waiting. Open the app, go to Help and follow the steps there; an agent can help too."
@@ -150,6 +152,57 @@ def test_a_stage_names_the_spreadsheet_row_of_a_decisions_line_not_in_utf8(proje
     assert "error: seeds/reviews/decisions.csv:3 (text line 5): not valid UTF-8 (byte 0xe9 at character 13)" in (
         result.stderr
     )
+
+
+_HINT = re.compile(r'the bytes look like (\S+) \("([^"]*)"\)(?: or (\S+) \("([^"]*)"\))?; save the file as UTF-8$')
+
+
+def _hint(path: Path, context: str) -> list[tuple[str, str]]:
+    """(encoding, the word as it reads it) for each encoding the first encoding error names."""
+    with pytest.raises(UserError) as caught:
+        list(iter_csv(path, ["id"])) if context == "csv" else list(text_lines(path))
+    match = _HINT.search(str(caught.value))
+    assert match is not None, caught.value
+    names, words = match.groups()[::2], match.groups()[1::2]
+    return [(name, word) for name, word in zip(names, words, strict=True) if name is not None]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize(("encoding", "text"), [(enc, text) for enc, texts in SENTENCES.items() for text in texts])
+def test_the_encoding_hint_names_an_encoding_that_reads_the_text_right(
+    tmp_path: Path, encoding: str, text: str, context: str
+) -> None:
+    """Windows Western and Central European text, Shift-JIS, GBK, Cyrillic: one of the (at most two)
+    encodings named decodes the file to the text, and each is shown with its reading of a word, the
+    right one's a word of the text, so a person sees which to save from."""
+    original = placed(text, context)
+    path = tmp_path / "f.txt"
+    path.write_bytes(original.encode(encoding))
+    named = _hint(path, context)
+    assert 1 <= len(named) <= 2 and len({word for _, word in named}) == len(named), named
+    right = [(name, word) for name, word in named if path.read_bytes().decode(name, errors="replace") == original]
+    assert right and right[0][1] in original, named
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text", "named"),
+    [
+        # as found: Windows Western text with € “ ” – and naïve was named cp1250 (naďve)
+        ("cp1252", "The “naïve” reply was wrong – the fee is €5, not £5; see the café’s receipt.",
+         [("cp1252", "“naïve”")]),
+        ("cp1250", "Zażółć gęślą jaźń – łódź płynie po rzece, a żółw śpi.", [("cp1250", "Zażółć")]),
+        ("cp1250", "Árvíztűrő tükörfúrógép, a díj összege nem egyezik a szerződéssel.", [("cp1250", "Árvíztűrő")]),
+        ("shift_jis", "振込の手数料はいくらですか。", [("cp932", "振込の手数料はいくらですか。")]),
+        # one byte outside ASCII tells too little: both readings, for the person to choose
+        ("cp1252", "Thanks for waiting, the naïve reply was wrong.", [("cp1252", "naïve"), ("cp1250", "naďve")]),
+    ],
+)  # fmt: skip
+def test_the_encoding_hint_in_a_spreadsheet_cell(
+    tmp_path: Path, encoding: str, text: str, named: list[tuple[str, str]]
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(placed(text, "csv").encode(encoding))
+    assert _hint(path, "csv") == named
 
 
 @pytest.mark.parametrize("name", ["cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"])

@@ -3,9 +3,12 @@ imported eval log, the blocklist, the policy, a Label Studio export.
 
 Every problem is a UserError that names the file, the place as a person finds it and what is wrong:
   encoding   the text must be UTF-8 (a byte-order mark is accepted and dropped). Otherwise the error
-             names the line, the character and the byte, and the encoding the bytes look like
-             (charset-normalizer's guess), so the file can be saved again as UTF-8. The file is never
-             decoded by a guess: a wrong guess would put garbled text into the training data silently.
+             names the line, the character and the byte, and the encoding the bytes look like, with
+             the word the bad byte is in as that encoding reads it (chardet's guess from the lines that
+             are not UTF-8; two encodings, each with its reading, when both are about as likely: "the
+             bytes look like cp1252 ("naïve") or cp1250 ("naďve")"), so the person sees which reading is
+             right and saves the file again as UTF-8 from it. The file is never decoded by a guess: a
+             wrong guess would put garbled text into the training data silently.
              Inside `collecting_encoding_problems()` (python -m stages.validate, which writes nothing)
              such a line does not stop its file: its problem is collected, once per file and line, and
              the line is read with U+FFFD for each bad byte, so every other line, and the rest of that
@@ -26,6 +29,7 @@ Every problem is a UserError that names the file, the place as a person finds it
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -37,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charset_normalizer import from_path
+import chardet
+import regex
+from chardet import EncodingEra
 
 from stages.core.errors import UserError
 
@@ -45,20 +51,121 @@ BOM = "\ufeff"
 DELIMITERS = (",", ";", "\t")
 
 
-def _encoding_error(place: str, data: bytes, err: UnicodeDecodeError, guess: str | None) -> UserError:
+# A second encoding is named beside the likeliest when chardet's confidence in it is at least this share of
+# the likeliest's. bench/bench_encoding_hint.py (BENCHMARKS.md), 93 sentences: one of the named encodings
+# reads them right for all 93, a second is named for 11; at 0.95 a Spanish sentence is named cp1250 alone
+# (Muñoz read as Muňoz); at 0.7 a second name comes with 15. charset-normalizer's guess: right for 68.
+SECOND_ENCODING = 0.85
+# With fewer bytes outside ASCII than this ("naïve" alone), the bytes say too little to tell encodings
+# apart: the two likeliest readings are both named. Same bench, 57 single words: right among the named
+# 56 (2 named for 49), without this rule 53 (naïve read as naďve, Muñoz as Muňoz, déjà as déjŕ).
+FEW_TELLING_BYTES = 3
+# What no text holds: a word mixing Latin letters with another alphabet's ("дйjа" for "déjà"; not CJK, which
+# runs into Latin words, "ATMの"), or Latin letters around a number, symbol or punctuation other than a dash
+# or quote ("Œl¹sk" for "Śląsk"). A reading like this is named only when every reading is.
+_GARBLED = regex.compile(
+    r"(?=\w*\p{Latin})(?=\w*[\p{L}--\p{Latin}--\p{Han}--\p{Hiragana}--\p{Katakana}--\p{Hangul}])\w+"
+    r"|\p{Latin}[^\x00-\x7f\p{L}\p{M}\p{Pd}\p{Pi}\p{Pf}\s]+\p{Latin}",
+    flags=regex.V1,
+)
+_HINT_BYTES = 64 * 1024  # of the lines that are not UTF-8: plenty to tell, and bounded for a huge file
+# A word: bytes between these separators, all below 0x40, so never the second byte of a CJK character.
+_WORD = re.compile(rb'[^\s,;:"()<>]+')
+_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+@dataclass(frozen=True)
+class _Guess:
+    """The encodings a file's bytes look like, likeliest first (one, or two about as likely), and when
+    two, how each reads the first word they read differently (empty when none is found)."""
+
+    encodings: tuple[str, ...]
+    telling: tuple[str, ...] = ()
+
+
+def _reading(word: bytes, encoding: str) -> str:
+    """`word` as `encoding` reads it, at most 30 characters, unprintable ones shown as U+FFFD."""
+    text = word.decode(encoding, errors="replace")[:30]
+    return "".join(char if char.isprintable() else "\ufffd" for char in text)
+
+
+def _looks_like(guess: _Guess | None, data: bytes, err: UnicodeDecodeError) -> str:
+    """'; the bytes look like E ("word")' or '... E1 ("word") or E2 ("word")' for the line `data`, naming
+    the word the bad byte is in as each encoding reads it; when the two read it alike, the file's first
+    word they read differently. Empty without a guess."""
+    if guess is None:
+        return ""
+    word = next((m[0] for m in _WORD.finditer(data) if m.start() <= err.start < m.end()), data[err.start :][:1])
+    readings = tuple(_reading(word, encoding) for encoding in guess.encodings)
+    if len(set(readings)) < len(readings) and guess.telling:
+        readings = guess.telling
+    pairs = zip(guess.encodings, readings, strict=True)
+    named = " or ".join(f'{encoding} ("{reading}")' for encoding, reading in pairs)
+    return f"; the bytes look like {named}"
+
+
+def _encoding_error(place: str, data: bytes, err: UnicodeDecodeError, guess: _Guess | None) -> UserError:
     """The error for the line at `place` ("path:N", or a CSV row's "path:N (text line L)") whose bytes
-    `data` are not UTF-8, with the whole file's likely encoding."""
+    `data` are not UTF-8, with the encoding(s) the file looks like."""
     column = len(data[: err.start].decode("utf-8", errors="replace")) + 1
-    looks = f"; the bytes look like {guess}" if guess is not None and guess != "utf_8" else ""
+    looks = _looks_like(guess, data, err)
     return UserError(
         f"{place}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks}; save the file as UTF-8"
     )
 
 
-def _guess(path: Path) -> str | None:
-    """The encoding the whole file's bytes look like (charset-normalizer), or None."""
-    best = from_path(path).best()
-    return best.encoding if best is not None else None
+def _telling_bytes(path: Path) -> bytes:
+    """What to guess a file's encoding from: its lines that are not UTF-8, up to _HINT_BYTES (the others,
+    often plain ASCII, say nothing and would drown the few telling bytes), or the file's start when it
+    opens with a UTF-16 or UTF-32 byte-order mark."""
+    with path.open("rb") as handle:
+        head = handle.read(_HINT_BYTES)
+        if head.startswith(_BOMS):
+            return head
+        handle.seek(0)
+        lines: list[bytes] = []
+        for data in handle:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                lines.append(data)
+                if sum(map(len, lines)) >= _HINT_BYTES:
+                    break
+    return b"".join(lines)
+
+
+def _readings(sample: bytes) -> list[tuple[str, float]]:
+    """(encoding, confidence) of chardet's guesses for `sample` among the encodings of its MODERN_WEB era
+    (the Windows code pages, the CJK ones, UTF-16 and UTF-32, KOI8), likeliest first, one per reading of
+    the bytes (cp1250 and cp1252 read "Grüße" alike), garbled readings (_GARBLED) left out unless all are."""
+    readings: dict[str, tuple[str, float]] = {}
+    for result in chardet.detect_all(sample, ignore_threshold=True, encoding_era=EncodingEra.MODERN_WEB,
+                                     max_bytes=len(sample), prefer_superset=True, compat_names=False):  # fmt: skip
+        encoding = result["encoding"]
+        if encoding is not None and encoding not in ("utf-8", "ascii"):
+            readings.setdefault(sample.decode(encoding, errors="replace"), (encoding, result["confidence"] or 0.0))
+    plausible = [guess for text, guess in readings.items() if not _GARBLED.search(text)]
+    return plausible or list(readings.values())
+
+
+def _guess(path: Path) -> _Guess | None:
+    """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest,
+    and a second reading when about as likely (SECOND_ENCODING) or when the bytes are too few to tell
+    (FEW_TELLING_BYTES), with the first word the two read differently."""
+    sample = _telling_bytes(path)
+    ranked = _readings(sample) if sample else []
+    if not ranked:
+        return None
+    telling_bytes = len(sample.translate(None, bytes(range(0x80))))  # those outside ASCII
+    share = 0.0 if telling_bytes < FEW_TELLING_BYTES else SECOND_ENCODING
+    named = tuple(encoding for encoding, confidence in ranked[:2] if confidence >= share * ranked[0][1])
+    if len(named) < 2:
+        return _Guess(named)
+    for word in _WORD.findall(sample):
+        readings = tuple(_reading(word, encoding) for encoding in named)
+        if len(set(readings)) > 1:
+            return _Guess(named, readings)
+    return _Guess(named)
 
 
 # The place after "path:" at the start of a problem: "N" or "N (text line(s) A[-B])" (see _where), or
@@ -72,7 +179,7 @@ class EncodingProblems:
     order they were met, each file and line once."""
 
     by_line: dict[tuple[str, int], str] = field(default_factory=dict)
-    guesses: dict[str, str | None] = field(default_factory=dict)
+    guesses: dict[str, _Guess | None] = field(default_factory=dict)
 
     def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError, place: str | None = None) -> None:
         """Collect the problem of text line `line` of `path` (its bytes `data`), once per file and line;
