@@ -205,6 +205,14 @@ def test_the_encoding_hint_in_a_spreadsheet_cell(
     assert _hint(path, "csv") == named
 
 
+def test_the_same_few_letters_on_many_lines_still_tell_too_little(tmp_path: Path) -> None:
+    """Two distinct bytes outside ASCII, however often repeated, are two letters of evidence: both
+    readings are named, the words shown where they differ (the bad byte's own word reads alike)."""
+    rows = [HEADER] + [f"r{i},reject,caf\u00e9 {i} was na\u00efve,,ana," for i in range(200)]
+    path = _decisions(tmp_path / "d.csv", "\r\n".join(rows) + "\r\n", "cp1252")
+    assert sorted(_hint(path, "csv")) == [("cp1250", "naďve"), ("cp1252", "naïve")]
+
+
 @pytest.mark.parametrize("name", ["cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"])
 def test_a_seed_file_not_in_utf8_is_an_error_naming_file_and_line(project: Path, name: str) -> None:
     path = project / "seeds" / name

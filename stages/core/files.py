@@ -53,13 +53,16 @@ DELIMITERS = (",", ";", "\t")
 
 # A second encoding is named beside the likeliest when chardet's confidence in it is at least this share of
 # the likeliest's. bench/bench_encoding_hint.py (BENCHMARKS.md), 93 sentences: one of the named encodings
-# reads them right for all 93, a second is named for 11; at 0.95 a Spanish sentence is named cp1250 alone
-# (Muñoz read as Muňoz); at 0.7 a second name comes with 15. charset-normalizer's guess: right for 68.
+# reads them right for all 93, a second is named for 17; at 0.95 a Spanish sentence is named cp1250 alone
+# (Muñoz read as Muňoz); at 0.7 a second name comes with 21. charset-normalizer's guess: right for 68.
 SECOND_ENCODING = 0.85
-# With fewer bytes outside ASCII than this ("naïve" alone), the bytes say too little to tell encodings
-# apart: the two likeliest readings are both named. Same bench, 57 single words: right among the named
-# 56 (2 named for 49), without this rule 53 (naïve read as naďve, Muñoz as Muňoz, déjà as déjŕ).
+# With fewer distinct bytes outside ASCII than this ("naïve" alone, or "café" and "naïve" on every line
+# of a long file), the bytes say too little to tell encodings apart (chardet's confidence is then about
+# 0.04, its order noise): the likeliest reading is named with UNDECIDED's, or the next. Same bench, 57
+# single words: right among the named 56 (2 named for 49), without this rule 53 (naïve read as naďve,
+# Muñoz as Muňoz, déjà as déjŕ).
 FEW_TELLING_BYTES = 3
+UNDECIDED = "cp1252"  # what chardet answers when no encoding fits the bytes (detect's no_match_encoding)
 # What no text holds: a word mixing Latin letters with another alphabet's ("дйjа" for "déjà"; not CJK, which
 # runs into Latin words, "ATMの"), or Latin letters around a number, symbol or punctuation other than a dash
 # or quote ("Œl¹sk" for "Śląsk"). A reading like this is named only when every reading is.
@@ -124,12 +127,14 @@ def _telling_bytes(path: Path) -> bytes:
             return head
         handle.seek(0)
         lines: list[bytes] = []
+        size = 0
         for data in handle:
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError:
                 lines.append(data)
-                if sum(map(len, lines)) >= _HINT_BYTES:
+                size += len(data)
+                if size >= _HINT_BYTES:
                     break
     return b"".join(lines)
 
@@ -150,15 +155,21 @@ def _readings(sample: bytes) -> list[tuple[str, float]]:
 
 def _guess(path: Path) -> _Guess | None:
     """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest,
-    and a second reading when about as likely (SECOND_ENCODING) or when the bytes are too few to tell
-    (FEW_TELLING_BYTES), with the first word the two read differently."""
+    and a second reading when about as likely (SECOND_ENCODING) or, when too few distinct bytes tell
+    (FEW_TELLING_BYTES), UNDECIDED's; with the first word the two read differently."""
     sample = _telling_bytes(path)
     ranked = _readings(sample) if sample else []
     if not ranked:
         return None
-    telling_bytes = len(sample.translate(None, bytes(range(0x80))))  # those outside ASCII
-    share = 0.0 if telling_bytes < FEW_TELLING_BYTES else SECOND_ENCODING
-    named = tuple(encoding for encoding, confidence in ranked[:2] if confidence >= share * ranked[0][1])
+    telling_bytes = len(set(sample.translate(None, bytes(range(0x80)))))  # distinct ones outside ASCII
+    others = [encoding for encoding, _ in ranked[1:]]
+    if telling_bytes < FEW_TELLING_BYTES:  # too little to tell: also what chardet answers then, if it reads differently
+        second = UNDECIDED if UNDECIDED in others else next(iter(others), None)
+    else:
+        second = next(
+            (encoding for encoding, confidence in ranked[1:2] if confidence >= SECOND_ENCODING * ranked[0][1]), None
+        )
+    named = (ranked[0][0],) if second is None else (ranked[0][0], second)
     if len(named) < 2:
         return _Guess(named)
     for word in _WORD.findall(sample):
@@ -403,9 +414,14 @@ def iter_csv(path: str | Path, required: Sequence[str], what: str = "file", hint
     if 1 in faults:
         _report(path, 1, faults[1], f"{path}:1")
     delimiter, header = _header(path, text, required, hint)
+    pending = sorted(faults)  # the lines not UTF-8 that no row has reported yet, in order
+    done = 0
     for row, first, last, cells in _rows(path, text, delimiter):
-        for line in sorted(number for number in faults if first <= number <= last and number > 1):
-            _report(path, line, faults[line], _where(path, row, line, line))
+        while done < len(pending) and pending[done] <= last:
+            line = pending[done]
+            done += 1
+            if line > 1:  # the header's line was reported before reading the header
+                _report(path, line, faults[line], _where(path, row, line, line))
         where = _where(path, row, first, last)
         if row == 1 or not any(cell.strip() for cell in cells):
             continue
