@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,51 @@ def test_schema_problems_are_described() -> None:
     assert "provenance" in (schema_problem(_row(source="synthetic")) or "")
     wrong_order = _row(messages=[{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}])
     assert "turn 1 should be 'user'" in (schema_problem(wrong_order) or "")
+
+
+# Each stage's DVC-tracked outputs, as its command line names them (dvc.yaml runs every stage with defaults).
+STAGE_OUTPUTS = {
+    "seed": {"--out": "data/seed", "--metrics": "metrics/seed.json"},
+    "generate": {"--out": "data/generate", "--metrics": "metrics/generate.json"},
+    "filter": {"--out": "data/filter", "--metrics": "metrics/filter.json"},
+    "dedup": {"--out": "data/dedup", "--metrics": "metrics/dedup.json"},
+    "review": {"--out": "data/review", "--metrics": "metrics/review.json"},
+    "mix": {"--out": "data/mix", "--metrics": "metrics/mix.json", "--composition": "metrics/mix_composition.csv"},
+    "evaluate": {
+        "--out": "data/evaluate",
+        "--metrics": "metrics/evaluate.json",
+        "--plot": "metrics/evaluate_slices.csv",
+    },
+}
+# An input of each stage (the rows it reads, or its params) and its pipeline path.
+INPUT = {"seed": ("--cases", "seeds/cases.jsonl"), "generate": ("--seeds", "data/seed/seeds.jsonl"),
+         "filter": ("--rows", "data/generate/rows.jsonl"), "dedup": ("--rows", "data/filter/kept.jsonl"),
+         "review": ("--rows", "data/dedup/kept.jsonl"), "mix": ("--reviewed", "data/review/rows.jsonl"),
+         "evaluate": ("--params", "params.yaml")}  # fmt: skip
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_OUTPUTS))
+def test_a_stage_run_on_other_inputs_must_name_its_outputs(project: Path, stage: str) -> None:
+    """A standalone run (an input or option that is not the pipeline's) would overwrite the pipeline's
+    DVC-tracked outputs with what no pipeline stage made: without every output named it stops, in one
+    line naming what to give, and writes nothing; --help says so, naming the outputs. The pipeline's
+    own input named by its absolute path is still the pipeline's run."""
+    outputs = STAGE_OUTPUTS[stage]
+    flag, pipeline_path = INPUT[stage]
+    (project / "mine").write_text("")
+    for given in ([], list(outputs)[:1]):
+        flags = [part for output in given for part in (output, f"elsewhere/{Path(outputs[output]).name}")]
+        result = run_stage(stage, project, flag, "mine", *flags, check=False)
+        left = [output for output in outputs if output not in given]
+        missing = " and ".join([", ".join(left[:-1]), left[-1]]) if len(left) > 1 else left[0]
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: this run is not the pipeline's ({flag} differs from its defaults)")
+        assert f"so give {missing} too" in result.stderr
+        assert not (project / "data").exists() and not (project / "metrics").exists()
+        assert not (project / "elsewhere").exists()
+    help_text = run_stage(stage, project, "--help").stdout
+    assert "Standalone runs:" in help_text and all(path in help_text for path in outputs.values()), help_text
+    result = run_stage(stage, project, flag, str(project / pipeline_path), check=False)
+    assert "this run is not the pipeline's" not in result.stderr, result.stderr
+    if stage == "seed":
+        assert json.loads((project / "metrics/seed.json").read_text())["rows"] > 0

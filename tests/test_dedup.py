@@ -332,13 +332,19 @@ def test_help_and_bad_input_are_clear(tmp_path: Path) -> None:
     help_text = subprocess.run([sys.executable, "-m", "stages.dedup", "--help"], cwd=tmp_path, env=env_with_venv(),
                                capture_output=True, text=True)  # fmt: skip
     assert help_text.returncode == 0 and "--rows" in help_text.stdout and "ngram_eval" in help_text.stdout
+    assert "Standalone runs:" in help_text.stdout and "data/dedup, metrics/dedup.json" in help_text.stdout
+
+    def dedup_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "stages.dedup", *args, "--no-seeds", "--no-eval"]
+        return subprocess.run(command, cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True)
+
     (tmp_path / "bad.jsonl").write_text('{"id": "x", "text": "no messages here"}\n')
-    result = subprocess.run([sys.executable, "-m", "stages.dedup", "--rows", "bad.jsonl", "--no-seeds", "--no-eval"],
-                            cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True)  # fmt: skip
+    result = dedup_cli("--rows", "bad.jsonl")  # the pipeline's outputs would be overwritten
+    assert result.returncode == 2 and "so give --out and --metrics too" in result.stderr
+    result = dedup_cli("--rows", "bad.jsonl", "--out", "out", "--metrics", "out/metrics.json")
     assert result.returncode == 2 and "bad.jsonl: a row has no readable 'messages'" in result.stderr
     (tmp_path / "no_id.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
-    result = subprocess.run([sys.executable, "-m", "stages.dedup", "--rows", "no_id.jsonl", "--no-seeds", "--no-eval"],
-                            cwd=tmp_path, env=env_with_venv(), capture_output=True, text=True)  # fmt: skip
+    result = dedup_cli("--rows", "no_id.jsonl", "--out", "out", "--metrics", "out/metrics.json")
     assert result.returncode == 2 and "no_id.jsonl: a row has no 'id'" in result.stderr
 
 

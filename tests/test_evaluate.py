@@ -181,6 +181,25 @@ def test_csv_import_errors_name_file_and_line(
         load_eval_set(path, csv_params(**params), TAX)
 
 
+@pytest.mark.parametrize(
+    ("cells", "place"),
+    [
+        ([["text", "category"], ["Refund\nplease\nnow", "refund_request"], ["caf\u00e9 order", "late_delivery"]],
+         "3 (text line 5)"),
+        ([["text", "category"], ["Refund\ncaf\u00e9", "refund_request"]], "2 (text line 3)"),
+        ([["text", "category"], ["caf\u00e9 order", "late_delivery"]], "2"),
+    ],
+)  # fmt: skip
+def test_a_csv_import_not_in_utf8_names_the_spreadsheet_row(tmp_path: Path, cells: list[list[str]], place: str) -> None:
+    """An imported log saved by a Windows spreadsheet: named as its other problems are, by spreadsheet row."""
+    path = tmp_path / "log.csv"
+    with path.open("w", newline="", encoding="cp1252") as handle:
+        csv.writer(handle).writerows(cells)
+    with pytest.raises(UserError) as caught:
+        load_eval_set(path, csv_params(), TAX)
+    assert str(caught.value).startswith(f"{path}:{place}: not valid UTF-8 (byte 0xe9 at character "), caught.value
+
+
 def test_jsonl_import_reads_text_or_chat_messages(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     write_lines(path, [

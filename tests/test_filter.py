@@ -183,28 +183,35 @@ def test_filter_runs_standalone_and_says_what_it_skips(tmp_path: Path) -> None:
     help_text = subprocess.run([sys.executable, "-m", "stages.filter", "--help"], cwd=tmp_path, env=env_with_venv(),
                                capture_output=True, text=True)  # fmt: skip
     assert help_text.returncode == 0 and "--policy" in help_text.stdout and "policy_facts" in help_text.stdout
+    # what a row needs: the rows a user brings are otherwise all rejected as `schema`
+    assert "README.md, The row schema" in help_text.stdout and "20 characters" in help_text.stdout
     rows = [
         _full_row("where is my order, I placed it hours ago", "A €3 fee applies to every cancellation of this kind.")
     ]
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    result = filter_cli("--rows", "rows.jsonl")
+    result = filter_cli("--rows", "rows.jsonl")  # the pipeline's outputs would be overwritten
+    assert result.returncode == 2 and "so give --out and --metrics too" in result.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
+    out = ["--out", "checked", "--metrics", "checked/metrics.json"]
+    result = filter_cli("--rows", "rows.jsonl", *out)
     assert result.returncode == 0, result.stderr
     assert "seeds/policy.md not found, so the policy_facts check is skipped" in result.stderr
-    metrics = json.loads((tmp_path / "metrics/filter.json").read_text())
+    metrics = json.loads((tmp_path / "checked/metrics.json").read_text())
     assert metrics["checks_skipped"] == SKIPPED_WITHOUT_INPUTS
-    result = filter_cli("--rows", "rows.jsonl", "--policy", str(FIXTURE / "policy.md"))
+    result = filter_cli("--rows", "rows.jsonl", "--policy", str(FIXTURE / "policy.md"), *out)
     assert result.returncode == 0 and "kept 0 of 1" in result.stdout
-    assert read_rows(tmp_path / "data/filter/rejected.jsonl")[0]["reasons"] == [
+    assert read_rows(tmp_path / "checked/rejected.jsonl")[0]["reasons"] == [
         "policy_facts: '€3' is not a figure the policy states"
     ]
-    result = filter_cli("--rows", "rows.jsonl", "--policy", "missing.md")
+    result = filter_cli("--rows", "rows.jsonl", "--policy", "missing.md", *out)
     assert result.returncode == 2 and "missing.md: policy file not found" in result.stderr
 
 
 def test_missing_blocklist_is_a_clear_error(project: Path) -> None:
     run_stage("seed", project)
     run_stage("generate", project)
-    result = run_stage("filter", project, "--blocklist", "seeds/nope.txt", check=False)
+    result = run_stage("filter", project, "--blocklist", "seeds/nope.txt", "--out", "o", "--metrics", "o/m.json",
+                       check=False)  # fmt: skip
     assert result.returncode == 2 and "seeds/nope.txt: blocklist file not found" in result.stderr
 
 
@@ -271,11 +278,12 @@ def test_a_new_check_is_one_module_and_one_params_block(tmp_path: Path) -> None:
         "rows.jsonl",
         "--blocklist",
         str(FIXTURE / "blocklist.txt"),
+        *("--out", "checked", "--metrics", "checked/metrics.json"),
     ]
     result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert [row["reasons"] for row in read_rows(code / "data/filter/rejected.jsonl")] == [["shouting: 100% capitals"]]
-    metrics = json.loads((code / "metrics/filter.json").read_text())
+    assert [row["reasons"] for row in read_rows(code / "checked/rejected.jsonl")] == [["shouting: 100% capitals"]]
+    metrics = json.loads((code / "checked/metrics.json").read_text())
     assert metrics["checks"]["shouting"] == {"rejected": 1, "reject_rate": 0.5, "rejected_by_this_check_only": 1}
     params["filter"]["shouting"] = {"max_capital_share": 2}
     (code / "params.yaml").write_text(yaml.safe_dump(params))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from stages.core.files import iter_csv, text_lines
 from stages.core.jsonl import iter_jsonl
 from stages.filter.checks.blocklist import read_blocklist
 from tests.conftest import CRITICAL, read_rows, run_stage
+from tests.encoding_texts import CONTEXTS, SENTENCES, placed
 
 HEADER = "id,verdict,reason,corrected_reply,reviewer,note"
 FIX = "Thanks for waiting. Open the app, go to Help and follow the steps there; an agent can help too."
@@ -60,11 +62,45 @@ def test_spreadsheet_csv_variants_read_as_decisions(tmp_path: Path, text: str, e
         (f'{HEADER}\na,edit,,"never closed,MK,\nb,approve,,,MK,\n', r"d\.csv:2 \(text lines 2-3\): not valid CSV"),
         (f"{HEADER}\na,reject,too long, really,,MK,\n", r"d\.csv:2: 7 cells but the header has 6 columns"),
         ("identifier,verdict\nx,approve\n", r"d\.csv:1: column\(s\) \['id'\] not in the header"),
+        # a lone CR inside a quoted cell splits no text line (core.files counts lines at "\n", as text_lines)
+        (f'{HEADER}\na,edit,,"one\rtwo",MK,\nc,maybe,,,MK,\n', r"d\.csv:3: field 'verdict'"),
+        (f'{HEADER}\na,edit,,"one\rtwo\nthree",MK,\nc,maybe,,,MK,\n', r"d\.csv:3 \(text line 4\): field 'verdict'"),
+        # an old Mac spreadsheet's file: CR alone ends every row, so it is one text line
+        (f"{HEADER}\ra,approve,,,MK,\rc,maybe,,,MK,\r", r"d\.csv:3 \(text line 1\): field 'verdict'"),
     ],
 )
 def test_csv_errors_name_the_spreadsheet_row(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         list(read_decision_files(_decisions(tmp_path / "d.csv", text), None))
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        # as found: a corrected reply over three lines in row 2, then a bad byte in row 3's reason
+        (f'{HEADER}\na,edit,,"one\ntwo\nthree",MK,\nb,reject,caf\u00e9 closed,,MK,\n', "3 (text line 5)"),
+        # the bad byte in the second line of a multi-line cell
+        (f'{HEADER}\na,edit,,"one\ncaf\u00e9 two",MK,\nb,approve,,,MK,\n', "2 (text line 3)"),
+        # no multi-line cell before it: the row is the line
+        (f"{HEADER}\r\na,approve,,,MK,\r\nb,reject,caf\u00e9,,MK,\r\n", "3"),
+        # blank and delimiter-only rows count as the spreadsheet counts them
+        (f'{HEADER}\n\n,,,,,\na,edit,,"x\ny",MK,\nb,reject,caf\u00e9,,MK,\n', "5 (text line 6)"),
+        # in the header
+        ("id,verdict,r\u00e9ason\na,approve,\n", "1"),
+        # in a row a quote left open swallows: the encoding is named first
+        (f'{HEADER}\na,edit,,"never closed,MK,\nb,reject,caf\u00e9,,MK,\n', "2 (text line 3)"),
+    ],
+)
+def test_encoding_errors_in_a_csv_name_the_spreadsheet_row(tmp_path: Path, text: str, place: str) -> None:
+    """A line that is not UTF-8 is named as every other CSV problem: the spreadsheet row, then the text
+    line when it differs (the line of the bad byte, which the character count refers to)."""
+    path = _decisions(tmp_path / "d.csv", text, "latin-1")
+    with pytest.raises(UserError) as caught:
+        list(read_decision_files(path, None))
+    assert str(caught.value).startswith(f"{path}:{place}: not valid UTF-8 (byte 0xe9 at character "), caught.value
+    with pytest.raises(UserError) as caught:
+        list(iter_csv(path, ["id"], "eval set"))  # every CSV reader: core.files.iter_csv
+    assert str(caught.value).startswith(f"{path}:{place}: not valid UTF-8 (byte 0xe9 at character "), caught.value
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
@@ -103,6 +139,78 @@ def test_files_not_in_utf8_name_line_character_and_encoding(tmp_path: Path, enco
     message = str(caught.value)
     assert "d.csv:" in message and "not valid UTF-8 (byte 0x" in message and "save the file as UTF-8" in message
     assert "the bytes look like" in message and "\n" not in message
+
+
+def test_a_stage_names_the_spreadsheet_row_of_a_decisions_line_not_in_utf8(project: Path) -> None:
+    """As a reviewer found it: a reply over three lines, then 'caf\xe9' saved by a Windows spreadsheet."""
+    rows = [HEADER, 'a,edit,,"one\r\ntwo\r\nthree",MK,', "b,reject,caf\u00e9 closed,,MK,"]
+    (project / "seeds/reviews/decisions.csv").write_bytes("\r\n".join(rows).encode("cp1252") + b"\r\n")
+    for stage in ("seed", "generate"):
+        run_stage(stage, project)
+    result = run_stage("filter", project, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "error: seeds/reviews/decisions.csv:3 (text line 5): not valid UTF-8 (byte 0xe9 at character 13)" in (
+        result.stderr
+    )
+
+
+_HINT = re.compile(r'the bytes look like (\S+) \("([^"]*)"\)(?: or (\S+) \("([^"]*)"\))?; save the file as UTF-8$')
+
+
+def _hint(path: Path, context: str) -> list[tuple[str, str]]:
+    """(encoding, the word as it reads it) for each encoding the first encoding error names."""
+    with pytest.raises(UserError) as caught:
+        list(iter_csv(path, ["id"])) if context == "csv" else list(text_lines(path))
+    match = _HINT.search(str(caught.value))
+    assert match is not None, caught.value
+    names, words = match.groups()[::2], match.groups()[1::2]
+    return [(name, word) for name, word in zip(names, words, strict=True) if name is not None]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize(("encoding", "text"), [(enc, text) for enc, texts in SENTENCES.items() for text in texts])
+def test_the_encoding_hint_names_an_encoding_that_reads_the_text_right(
+    tmp_path: Path, encoding: str, text: str, context: str
+) -> None:
+    """Windows Western and Central European text, Shift-JIS, GBK, Cyrillic: one of the (at most two)
+    encodings named decodes the file to the text, and each is shown with its reading of a word, the
+    right one's a word of the text, so a person sees which to save from."""
+    original = placed(text, context)
+    path = tmp_path / "f.txt"
+    path.write_bytes(original.encode(encoding))
+    named = _hint(path, context)
+    assert 1 <= len(named) <= 2 and len({word for _, word in named}) == len(named), named
+    right = [(name, word) for name, word in named if path.read_bytes().decode(name, errors="replace") == original]
+    assert right and right[0][1] in original, named
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text", "named"),
+    [
+        # as found: Windows Western text with € “ ” – and naïve was named cp1250 (naďve)
+        ("cp1252", "The “naïve” reply was wrong – the fee is €5, not £5; see the café’s receipt.",
+         [("cp1252", "“naïve”")]),
+        ("cp1250", "Zażółć gęślą jaźń – łódź płynie po rzece, a żółw śpi.", [("cp1250", "Zażółć")]),
+        ("cp1250", "Árvíztűrő tükörfúrógép, a díj összege nem egyezik a szerződéssel.", [("cp1250", "Árvíztűrő")]),
+        ("shift_jis", "振込の手数料はいくらですか。", [("cp932", "振込の手数料はいくらですか。")]),
+        # one byte outside ASCII tells too little: both readings, for the person to choose
+        ("cp1252", "Thanks for waiting, the naïve reply was wrong.", [("cp1252", "naïve"), ("cp1250", "naďve")]),
+    ],
+)  # fmt: skip
+def test_the_encoding_hint_in_a_spreadsheet_cell(
+    tmp_path: Path, encoding: str, text: str, named: list[tuple[str, str]]
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(placed(text, "csv").encode(encoding))
+    assert _hint(path, "csv") == named
+
+
+def test_the_same_few_letters_on_many_lines_still_tell_too_little(tmp_path: Path) -> None:
+    """Two distinct bytes outside ASCII, however often repeated, are two letters of evidence: both
+    readings are named, the words shown where they differ (the bad byte's own word reads alike)."""
+    rows = [HEADER] + [f"r{i},reject,caf\u00e9 {i} was na\u00efve,,ana," for i in range(200)]
+    path = _decisions(tmp_path / "d.csv", "\r\n".join(rows) + "\r\n", "cp1252")
+    assert sorted(_hint(path, "csv")) == [("cp1250", "naďve"), ("cp1252", "naïve")]
 
 
 @pytest.mark.parametrize("name", ["cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"])

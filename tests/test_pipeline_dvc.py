@@ -134,6 +134,20 @@ def test_second_repro_is_a_no_op(repo: Path) -> None:
     assert run(["dvc", "status"], repo).stdout.strip().startswith("Data and pipelines are up to date")
 
 
+def test_a_standalone_filter_run_leaves_the_pipeline_up_to_date(repo: Path, tmp_path: Path) -> None:
+    """As a new user tried it: `--rows mine.jsonl` once overwrote data/filter and metrics/filter.json."""
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(line for line in (repo / "data/generate/rows.jsonl").open() if "synthetic" in line))
+    command = [sys.executable, "-m", "stages.filter", "--rows", str(mine)]
+    metrics_before = digest(repo / "metrics/filter.json")
+    refused = run(command, repo, check=False)
+    assert refused.returncode == 2 and "so give --out and --metrics too" in refused.stderr
+    ran = run([*command, "--out", str(tmp_path / "checked"), "--metrics", str(tmp_path / "filter.json")], repo)
+    assert "filter: kept" in ran.stdout and (tmp_path / "checked/kept.jsonl").exists()
+    assert run(["dvc", "status"], repo).stdout.strip().startswith("Data and pipelines are up to date")
+    assert digest(repo / "metrics/filter.json") == metrics_before
+
+
 def test_generate_param_reruns_generate_and_later_only(repo: Path) -> None:
     seeds_before = digest(repo / "data/seed/seeds.jsonl")
     set_param(repo, "generate", "variations_per_seed", 6)

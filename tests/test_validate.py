@@ -156,6 +156,22 @@ def test_a_review_file_of_the_wrong_shape_is_one_problem_and_the_rest_is_still_c
     assert "label_studio_export.json: expected Label Studio's JSON export (a list of tasks), got dict" in errors
 
 
+def test_a_decisions_line_not_in_utf8_names_the_spreadsheet_row_as_its_other_problems(tmp_path: Path) -> None:
+    """The encoding error and a field error after a multi-line cell name the row the same way."""
+    project = _project(tmp_path)
+    rows = [
+        "id,verdict,reason,corrected_reply,reviewer,note",
+        'aaa,edit,,"first line\r\nsecond line\r\nthird line",ana,',
+        "bbb,reject,caf\u00e9 closed,,ana,",
+        "ccc,maybe,,,ana,",
+    ]
+    (project / "seeds/reviews/decisions.csv").write_bytes("\r\n".join(rows).encode("cp1252") + b"\r\n")
+    errors = run_stage("validate", project, check=False).stderr
+    assert "error: 2 problem(s):" in errors and "Traceback" not in errors, errors
+    assert "\nseeds/reviews/decisions.csv:3 (text line 5): not valid UTF-8 (byte 0xe9 at character 15)" in errors
+    assert "\nseeds/reviews/decisions.csv:4 (text line 6): field 'verdict': 'maybe' is not one of" in errors
+
+
 def _latin1(path: Path, line: int, old: str, new: str) -> None:
     """Line `line` of `path` with `old` replaced by `new` saved as Latin-1 (bytes that are not UTF-8)."""
     lines = path.read_bytes().split(b"\n")
@@ -221,7 +237,8 @@ def test_a_bad_byte_in_every_file_validate_reads_is_one_problem_each(tmp_path: P
     assert "error: 12 problem(s):" in errors, errors
     reviews = "seeds/reviews"
     bad = ["params.yaml:1", "seeds/domain.yaml:1", "seeds/policy.md:3", "seeds/blocklist.txt:1",
-           f"{reviews}/decisions.csv:2", f"{reviews}/decisions.csv:4", f"{reviews}/decisions.csv:5",
+           f"{reviews}/decisions.csv:2", f"{reviews}/decisions.csv:3 (text line 4)",
+           f"{reviews}/decisions.csv:4 (text line 5)",
            f"{reviews}/label_studio_export.json:1", "prompts/variation_rephrase.md:2",
            "seeds/lexicon.yaml:1"]  # fmt: skip
     for place in bad:

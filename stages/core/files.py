@@ -3,9 +3,12 @@ imported eval log, the blocklist, the policy, a Label Studio export.
 
 Every problem is a UserError that names the file, the place as a person finds it and what is wrong:
   encoding   the text must be UTF-8 (a byte-order mark is accepted and dropped). Otherwise the error
-             names the line, the character and the byte, and the encoding the bytes look like
-             (charset-normalizer's guess), so the file can be saved again as UTF-8. The file is never
-             decoded by a guess: a wrong guess would put garbled text into the training data silently.
+             names the line, the character and the byte, and the encoding the bytes look like, with
+             the word the bad byte is in as that encoding reads it (chardet's guess from the lines that
+             are not UTF-8; two encodings, each with its reading, when both are about as likely: "the
+             bytes look like cp1252 ("naïve") or cp1250 ("naďve")"), so the person sees which reading is
+             right and saves the file again as UTF-8 from it. The file is never decoded by a guess: a
+             wrong guess would put garbled text into the training data silently.
              Inside `collecting_encoding_problems()` (python -m stages.validate, which writes nothing)
              such a line does not stop its file: its problem is collected, once per file and line, and
              the line is read with U+FFFD for each bad byte, so every other line, and the rest of that
@@ -17,12 +20,16 @@ Every problem is a UserError that names the file, the place as a person finds it
              quotes; the delimiter is the one of ",", ";" or tab that makes the header hold the required
              columns (spreadsheets in some locales save with ";"; without one, the missing columns are
              named as the closest of the three reads the header); rows that are blank or only delimiters
-             are skipped. `path:N` names the spreadsheet row N (the header is row 1), with the text
-             editor's lines beside it when a quoted cell spans several lines.
+             are skipped; a lone "\\r" ends a row too (old Mac spreadsheets), not a text line. `path:N`
+             names the spreadsheet row N (the header is row 1), with the text editor's lines (counted as
+             above, at "\\n") beside it when they differ: "path:3 (text lines 3-5)" for a quoted cell
+             over several lines, and for a line that is not UTF-8 the line of the bad byte, "path:4
+             (text line 6): not valid UTF-8 ...", as every other CSV problem.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -34,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charset_normalizer import from_path
+import chardet
+import regex
+from chardet import EncodingEra
 
 from stages.core.errors import UserError
 
@@ -42,20 +51,132 @@ BOM = "\ufeff"
 DELIMITERS = (",", ";", "\t")
 
 
-def _encoding_error(path: Path, line: int, data: bytes, err: UnicodeDecodeError, guess: str | None) -> UserError:
-    """The error for line `line` (its bytes `data`) that is not UTF-8, with the whole file's likely encoding."""
+# A second encoding is named beside the likeliest when chardet's confidence in it is at least this share of
+# the likeliest's. bench/bench_encoding_hint.py (BENCHMARKS.md), 93 sentences: one of the named encodings
+# reads them right for all 93, a second is named for 17; at 0.95 a Spanish sentence is named cp1250 alone
+# (Muñoz read as Muňoz); at 0.7 a second name comes with 21. charset-normalizer's guess: right for 68.
+SECOND_ENCODING = 0.85
+# With fewer distinct bytes outside ASCII than this ("naïve" alone, or "café" and "naïve" on every line
+# of a long file), the bytes say too little to tell encodings apart (chardet's confidence is then about
+# 0.04, its order noise): the likeliest reading is named with UNDECIDED's, or the next. Same bench, 57
+# single words: right among the named 56 (2 named for 49), without this rule 53 (naïve read as naďve,
+# Muñoz as Muňoz, déjà as déjŕ).
+FEW_TELLING_BYTES = 3
+UNDECIDED = "cp1252"  # what chardet answers when no encoding fits the bytes (detect's no_match_encoding)
+# What no text holds: a word mixing Latin letters with another alphabet's ("дйjа" for "déjà"; not CJK, which
+# runs into Latin words, "ATMの"), or Latin letters around a number, symbol or punctuation other than a dash
+# or quote ("Œl¹sk" for "Śląsk"). A reading like this is named only when every reading is.
+_GARBLED = regex.compile(
+    r"(?=\w*\p{Latin})(?=\w*[\p{L}--\p{Latin}--\p{Han}--\p{Hiragana}--\p{Katakana}--\p{Hangul}])\w+"
+    r"|\p{Latin}[^\x00-\x7f\p{L}\p{M}\p{Pd}\p{Pi}\p{Pf}\s]+\p{Latin}",
+    flags=regex.V1,
+)
+_HINT_BYTES = 64 * 1024  # of the lines that are not UTF-8: plenty to tell, and bounded for a huge file
+# A word: bytes between these separators, all below 0x40, so never the second byte of a CJK character.
+_WORD = re.compile(rb'[^\s,;:"()<>]+')
+_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+@dataclass(frozen=True)
+class _Guess:
+    """The encodings a file's bytes look like, likeliest first (one, or two about as likely), and when
+    two, how each reads the first word they read differently (empty when none is found)."""
+
+    encodings: tuple[str, ...]
+    telling: tuple[str, ...] = ()
+
+
+def _reading(word: bytes, encoding: str) -> str:
+    """`word` as `encoding` reads it, at most 30 characters, unprintable ones shown as U+FFFD."""
+    text = word.decode(encoding, errors="replace")[:30]
+    return "".join(char if char.isprintable() else "\ufffd" for char in text)
+
+
+def _looks_like(guess: _Guess | None, data: bytes, err: UnicodeDecodeError) -> str:
+    """'; the bytes look like E ("word")' or '... E1 ("word") or E2 ("word")' for the line `data`, naming
+    the word the bad byte is in as each encoding reads it; when the two read it alike, the file's first
+    word they read differently. Empty without a guess."""
+    if guess is None:
+        return ""
+    word = next((m[0] for m in _WORD.finditer(data) if m.start() <= err.start < m.end()), data[err.start :][:1])
+    readings = tuple(_reading(word, encoding) for encoding in guess.encodings)
+    if len(set(readings)) < len(readings) and guess.telling:
+        readings = guess.telling
+    pairs = zip(guess.encodings, readings, strict=True)
+    named = " or ".join(f'{encoding} ("{reading}")' for encoding, reading in pairs)
+    return f"; the bytes look like {named}"
+
+
+def _encoding_error(place: str, data: bytes, err: UnicodeDecodeError, guess: _Guess | None) -> UserError:
+    """The error for the line at `place` ("path:N", or a CSV row's "path:N (text line L)") whose bytes
+    `data` are not UTF-8, with the encoding(s) the file looks like."""
     column = len(data[: err.start].decode("utf-8", errors="replace")) + 1
-    looks = f"; the bytes look like {guess}" if guess is not None and guess != "utf_8" else ""
+    looks = _looks_like(guess, data, err)
     return UserError(
-        f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks};"
-        " save the file as UTF-8"
+        f"{place}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks}; save the file as UTF-8"
     )
 
 
-def _guess(path: Path) -> str | None:
-    """The encoding the whole file's bytes look like (charset-normalizer), or None."""
-    best = from_path(path).best()
-    return best.encoding if best is not None else None
+def _telling_bytes(path: Path) -> bytes:
+    """What to guess a file's encoding from: its lines that are not UTF-8, up to _HINT_BYTES (the others,
+    often plain ASCII, say nothing and would drown the few telling bytes), or the file's start when it
+    opens with a UTF-16 or UTF-32 byte-order mark."""
+    with path.open("rb") as handle:
+        head = handle.read(_HINT_BYTES)
+        if head.startswith(_BOMS):
+            return head
+        handle.seek(0)
+        lines: list[bytes] = []
+        size = 0
+        for data in handle:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                lines.append(data)
+                size += len(data)
+                if size >= _HINT_BYTES:
+                    break
+    return b"".join(lines)
+
+
+def _readings(sample: bytes) -> list[tuple[str, float]]:
+    """(encoding, confidence) of chardet's guesses for `sample` among the encodings of its MODERN_WEB era
+    (the Windows code pages, the CJK ones, UTF-16 and UTF-32, KOI8), likeliest first, one per reading of
+    the bytes (cp1250 and cp1252 read "Grüße" alike), garbled readings (_GARBLED) left out unless all are."""
+    readings: dict[str, tuple[str, float]] = {}
+    for result in chardet.detect_all(sample, ignore_threshold=True, encoding_era=EncodingEra.MODERN_WEB,
+                                     max_bytes=len(sample), prefer_superset=True, compat_names=False):  # fmt: skip
+        encoding = result["encoding"]
+        if encoding is not None and encoding not in ("utf-8", "ascii"):
+            readings.setdefault(sample.decode(encoding, errors="replace"), (encoding, result["confidence"] or 0.0))
+    plausible = [guess for text, guess in readings.items() if not _GARBLED.search(text)]
+    return plausible or list(readings.values())
+
+
+def _guess(path: Path) -> _Guess | None:
+    """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest,
+    and a second reading when about as likely (SECOND_ENCODING) or, when too few distinct bytes tell
+    (FEW_TELLING_BYTES), UNDECIDED's; with the first word the two read differently."""
+    sample = _telling_bytes(path)
+    ranked = _readings(sample) if sample else []
+    if not ranked:
+        return None
+    telling_bytes = len(set(sample.translate(None, bytes(range(0x80)))))  # distinct ones outside ASCII
+    others = [encoding for encoding, _ in ranked[1:]]
+    if telling_bytes < FEW_TELLING_BYTES:  # too little to tell: also what chardet answers then, if it reads differently
+        second = UNDECIDED if UNDECIDED in others else next(iter(others), None)
+    else:
+        second = next(
+            (encoding for encoding, confidence in ranked[1:2] if confidence >= SECOND_ENCODING * ranked[0][1]), None
+        )
+    named = (ranked[0][0],) if second is None else (ranked[0][0], second)
+    if len(named) < 2:
+        return _Guess(named)
+    for word in _WORD.findall(sample):
+        readings = tuple(_reading(word, encoding) for encoding in named)
+        if len(set(readings)) > 1:
+            return _Guess(named, readings)
+    return _Guess(named)
 
 
 # The place after "path:" at the start of a problem: "N" or "N (text line(s) A[-B])" (see _where), or
@@ -69,13 +190,14 @@ class EncodingProblems:
     order they were met, each file and line once."""
 
     by_line: dict[tuple[str, int], str] = field(default_factory=dict)
-    guesses: dict[str, str | None] = field(default_factory=dict)
+    guesses: dict[str, _Guess | None] = field(default_factory=dict)
 
-    def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError) -> None:
-        """Collect the problem of line `line` of `path` (its bytes `data`), once per file and line."""
+    def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError, place: str | None = None) -> None:
+        """Collect the problem of text line `line` of `path` (its bytes `data`), once per file and line;
+        `place` names it ("path:line" by default)."""
         if str(path) not in self.guesses:
             self.guesses[str(path)] = _guess(path)
-        message = str(_encoding_error(path, line, data, err, self.guesses[str(path)]))
+        message = str(_encoding_error(place or f"{path}:{line}", data, err, self.guesses[str(path)]))
         self.by_line.setdefault((str(path), line), message)
 
     @property
@@ -130,25 +252,49 @@ def _existing(path: str | Path, what: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class _Fault:
+    """A text line that is not UTF-8: its bytes and where decoding failed."""
+
+    data: bytes
+    err: UnicodeDecodeError
+
+
+def _report(path: Path, line: int, fault: _Fault, place: str) -> None:
+    """Raise the encoding error of text line `line` of `path`, named `place`; inside
+    `collecting_encoding_problems()` collect it instead."""
+    collected = _COLLECTING.get()
+    if collected is None:
+        raise _encoding_error(place, fault.data, fault.err, _guess(path)) from None
+    collected.add(path, line, fault.data, fault.err, place)
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str, _Fault | None]]:
+    """(line number, line without its line end, the fault if it is not UTF-8) for each text line; a
+    line that is not UTF-8 is read with U+FFFD for each bad byte."""
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            fault = None
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                fault = _Fault(data, err)
+                line = data.decode("utf-8", errors="replace")
+            if number == 1:
+                line = line.removeprefix(BOM)
+            yield number, line.removesuffix("\n").removesuffix("\r"), fault
+
+
 def text_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its "\\n" or "\\r\\n") for each line, streamed: memory does
     not grow with the file. A missing file or a line that is not UTF-8 is a UserError (module docstring;
     inside `collecting_encoding_problems()` the second is collected instead); `what` names the file's
     role in the first."""
     path = _existing(path, what)
-    with path.open("rb") as handle:
-        for number, data in enumerate(handle, start=1):
-            try:
-                line = data.decode("utf-8")
-            except UnicodeDecodeError as err:
-                collected = _COLLECTING.get()
-                if collected is None:
-                    raise _encoding_error(path, number, data, err, _guess(path)) from None
-                collected.add(path, number, data, err)
-                line = data.decode("utf-8", errors="replace")
-            if number == 1:
-                line = line.removeprefix(BOM)
-            yield number, line.removesuffix("\n").removesuffix("\r")
+    for number, line, fault in _decoded_lines(path):
+        if fault is not None:
+            _report(path, number, fault, f"{path}:{number}")
+        yield number, line
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
@@ -197,29 +343,48 @@ def _where(path: Path, row: int, first: int, last: int) -> str:
     return f"{path}:{row} ({lines})"
 
 
-def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[list[str], str]]:
-    """(cells, where) of each CSV record after the header, blank ones included; bad quoting is a UserError."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    last, row = 0, 0
+class _CsvText:
+    """A CSV file's text as the csv module reads it (records may end at "\\r" too), and the text line
+    (counted at "\\n", as `text_lines` counts them) that each piece it hands out starts on."""
+
+    def __init__(self, text: str) -> None:
+        self._pieces = io.StringIO(text, newline="")
+        self.newlines = 0  # "\\n" handed out so far
+        self.line = 1  # the text line of the last piece handed out
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.line = self.newlines + 1
+            self.newlines += piece.count("\n")
+            yield piece
+
+
+def _rows(path: Path, text: str, delimiter: str) -> Iterator[tuple[int, int, int, list[str]]]:
+    """(spreadsheet row, first and last text line, cells) of each CSV record, the header (row 1) and
+    blank ones included; bad quoting is a UserError naming the row (after any line in it that is not UTF-8)."""
+    source = _CsvText(text)
+    reader = csv.reader(source, delimiter=delimiter, strict=True)
+    row = 0
     while True:
         row += 1
+        first = source.newlines + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as err:
-            where = _where(path, row, last + 1, reader.line_num)
+            last = max(first, source.newlines)  # the reader read to the end of the text
+            yield row, first, last, []  # its lines' encoding is checked first
+            where = _where(path, row, first, last)
             raise UserError(f"{where}: not valid CSV ({err}): a quote opened in this row is never closed") from None
-        if row > 1:
-            yield cells, _where(path, row, last + 1, reader.line_num)
-        last = reader.line_num
+        yield row, first, source.line, cells
 
 
 def _header(path: Path, text: str, required: Sequence[str], hint: str) -> tuple[str, list[str]]:
     """The delimiter whose header row holds every required column, and that header (stripped). Without
     one, the error names only the columns missing from the header as the delimiter that holds the most
     of them, else splits it in the most cells, reads it (so a ';' header without `id` lacks only `id`)."""
-    first_line = text.split("\n", 1)[0]
+    first_line = next(iter(_CsvText(text)), "")
     splits = [
         (delimiter, [cell.strip() for cell in next(csv.reader([first_line], delimiter=delimiter), [])])
         for delimiter in DELIMITERS
@@ -238,11 +403,27 @@ def iter_csv(path: str | Path, required: Sequence[str], what: str = "file", hint
     are blank or hold only delimiters and spaces are skipped. A header without every `required` column
     (the error ends with `hint`), a row with more cells than the header or an unclosed quote is a
     UserError naming the row."""
-    path = Path(path)
-    text = read_text(path, what)
+    path = _existing(path, what)
+    faults: dict[int, _Fault] = {}
+    lines = []
+    for number, line, fault in _decoded_lines(path):
+        lines.append(line + "\n")
+        if fault is not None:
+            faults[number] = fault
+    text = "".join(lines)
+    if 1 in faults:
+        _report(path, 1, faults[1], f"{path}:1")
     delimiter, header = _header(path, text, required, hint)
-    for row, (cells, where) in enumerate(_rows(path, text, delimiter), start=2):
-        if not any(cell.strip() for cell in cells):
+    pending = sorted(faults)  # the lines not UTF-8 that no row has reported yet, in order
+    done = 0
+    for row, first, last, cells in _rows(path, text, delimiter):
+        while done < len(pending) and pending[done] <= last:
+            line = pending[done]
+            done += 1
+            if line > 1:  # the header's line was reported before reading the header
+                _report(path, line, faults[line], _where(path, row, line, line))
+        where = _where(path, row, first, last)
+        if row == 1 or not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
             raise UserError(

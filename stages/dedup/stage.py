@@ -15,7 +15,8 @@ With params `lineage_walk` (flat.py: off by default) a row not removed by an eva
 compared with the kept rows of its own seed lineage only, and one removed there reads
 "exact_synthetic: within its lineage" or "near_synthetic: within its lineage"; the rest are compared
 with each other as above (a row removed inside its lineage stays removed, whatever happens to its match).
-Runs standalone on any JSONL of rows; files are streamed twice, so memory does not grow with row size.
+Runs standalone on any JSONL of rows with an `id` and chat `messages` (naming its outputs, --out and
+--metrics: see the end); files are streamed twice, so memory does not grow with row size.
 Outputs: data/dedup/kept.jsonl, data/dedup/removed.jsonl, metrics/dedup.json.
 Code: search.py (the passes over rows) drives near_duplicates.py through the phases signatures.py,
 candidates.py, verification.py and walk.py, and decontamination.py; metrics.py writes the figures.
@@ -23,12 +24,12 @@ candidates.py, verification.py and walk.py, and decontamination.py; metrics.py w
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stages.core.cli import StageParser
 from stages.core.eval_set import EvalSetParams, eval_set_params, eval_texts
 from stages.core.executor import executor_from_env
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
@@ -101,9 +102,7 @@ def _params(path: Path | None) -> DedupParams:
 
 def main() -> None:
     """`python -m stages.dedup`: parse the command line, run `deduplicate`, write the metrics."""
-    parser = argparse.ArgumentParser(
-        prog="python -m stages.dedup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = StageParser("dedup", __doc__, raw=True)
     parser.add_argument("--rows", type=Path, default=Path("data/filter/kept.jsonl"), help="rows to deduplicate")
     parser.add_argument(
         "--seeds", type=Path, default=Path("data/seed/seeds.jsonl"), help="reference rows to dedup against"
@@ -132,9 +131,9 @@ def main() -> None:
         default=None,
         help="params file (default params.yaml; built-in defaults if there is none)",
     )
-    parser.add_argument("--out", type=Path, default=Path("data/dedup"), help="folder for kept.jsonl and removed.jsonl")
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/dedup.json"))
-    args = parser.parse_args()
+    parser.add_output("--out", "data/dedup", "folder for kept.jsonl and removed.jsonl")
+    parser.add_output("--metrics", "metrics/dedup.json")
+    args = parser.parse()
 
     params = _params(args.params)
     overrides = {}

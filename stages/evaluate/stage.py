@@ -36,12 +36,12 @@ data/evaluate/predictions.jsonl (each eval row with the three predictions), data
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 from pathlib import Path
 from typing import Any
 
+from stages.core.cli import StageParser
 from stages.core.errors import UserError
 from stages.core.eval_set import EvalExample, load_eval_set
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
@@ -124,22 +124,22 @@ def summary(scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__)
+def _parser() -> StageParser:
+    parser = StageParser("evaluate", __doc__)
     parser.add_argument("--mix", type=Path, default=Path("data/mix/rows.jsonl"), help="mix rows with metadata")
     parser.add_argument(
         "--synthetic", type=Path, default=Path("data/dedup/kept.jsonl"), help="synthetic rows for diversity"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("data/evaluate"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/evaluate.json"))
-    parser.add_argument("--plot", type=Path, default=Path("metrics/evaluate_slices.csv"))
+    parser.add_output("--out", "data/evaluate", "folder for predictions.jsonl and leaked.jsonl")
+    parser.add_output("--metrics", "metrics/evaluate.json")
+    parser.add_output("--plot", "metrics/evaluate_slices.csv", "the per-slice accuracy plot table")
     return parser
 
 
 def main() -> None:
     """Train the three probes on the mix, score them on the eval set, write predictions, leaks and metrics."""
-    args = _parser().parse_args()
+    args = _parser().parse()
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "evaluate", EvaluateParams)
     eval_path = Path(params.eval_set.path)

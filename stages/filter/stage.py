@@ -11,8 +11,14 @@ Checks (switched on, ordered and tuned in params `filter`; one module per family
                                trained on the human seed rows of data/seed/seeds.jsonl)
   turns, structure, echo       each turn on its own; the seed's turns and roles, no copy; no echo of prompts/
   meaning, answers             the seed's spans and negations kept, grammatical; still the seed's intent
-Runs standalone on any JSONL of rows. Explicit --policy/--seeds/--prompts must exist; if the default ones
-are missing, the checks that need them are skipped (said on stderr and in the metrics).
+Runs standalone on any JSONL of rows in the pipeline's row schema (README.md, The row schema;
+stages/core/rows.py): `id` (20 characters, the content hash core.rows.row_id), `messages` (chat turns,
+user then assistant, the last the assistant's), `intent` and `slice` (params taxonomy), `source` (human or
+synthetic), `origin`, `case_id`, `seed_id`, `provenance` (null for human rows, the generator's record for
+synthetic ones) and `meta`; a row that breaks it is rejected as `schema: <field>: <problem>`, shown to no
+other check. Such a run names its outputs, --out and --metrics (see the end). Explicit
+--policy/--seeds/--prompts must exist; if the default ones are missing, the checks that need them are
+skipped (said on stderr and in the metrics).
 Outputs: data/filter/kept.jsonl, data/filter/rejected.jsonl (each row with its `reasons`),
 data/filter/pairs.jsonl (preference-pair candidates with their reasons), data/filter/human.jsonl (the
 same checks on the seed rows and the reviewers' edits: stages/filter/human.py), metrics/filter.json (per
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stages.core.cli import StageParser
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT
 from stages.core.domain import DEFAULT_DOMAIN_FILE, Domain, load_domain
 from stages.core.executor import executor_from_env
@@ -167,9 +174,7 @@ def _domain(given: Path | None) -> Domain | None:
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m stages.filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = StageParser("filter", __doc__, raw=True)
     parser.add_argument("--rows", type=Path, default=Path("data/generate/rows.jsonl"), help="rows to check")
     parser.add_argument("--blocklist", type=Path, default=Path("seeds/blocklist.txt"))
     parser.add_argument("--policy", type=Path, default=None, help="policy document (default seeds/policy.md)")
@@ -192,11 +197,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--decisions", type=Path, default=DECISIONS_FILE, help="reviewers' decisions: edits checked")
     parser.add_argument("--label-studio", type=Path, default=LABEL_STUDIO_EXPORT, help="Label Studio export: edits")
-    parser.add_argument(
-        "--out", type=Path, default=Path("data/filter"), help="folder for kept.jsonl and rejected.jsonl"
-    )
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/filter.json"))
-    return parser.parse_args()
+    parser.add_output("--out", "data/filter", "folder for kept.jsonl, rejected.jsonl, pairs.jsonl and human.jsonl")
+    parser.add_output("--metrics", "metrics/filter.json")
+    return parser.parse()
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from stages.core.cli import StageParser
 from stages.core.domain import DEFAULT_DOMAIN_FILE
 from stages.core.errors import UserError
 from stages.core.hashing import int_seed
@@ -125,11 +126,11 @@ def generate_metrics(tally: GateTally, rows: list[Row], seeds: list[Row]) -> dic
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m stages.generate", description=__doc__)
+    parser = StageParser("generate", __doc__, untracked=["run_log"])
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("data/generate"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/generate.json"))
+    parser.add_output("--out", "data/generate", "folder for rows.jsonl, rejected.jsonl, pairs.jsonl and cache/")
+    parser.add_output("--metrics", "metrics/generate.json")
     parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="teacher prompt templates")
     parser.add_argument("--policy", type=Path, default=Path("seeds/policy.md"), help="grounds the teacher")
     parser.add_argument("--cache", type=Path, default=None, help="teacher response cache (default: OUT/cache)")
@@ -137,7 +138,7 @@ def _arguments() -> argparse.Namespace:
         "--run-log", type=Path, default=Path("logs/generate_runs.jsonl"), help="teacher run figures (untracked)"
     )
     parser.add_argument("--domain", type=Path, default=DEFAULT_DOMAIN_FILE, help="the prompts' domain parts")
-    return parser.parse_args()
+    return parser.parse()
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from stages.core.cli import StageParser
 from stages.core.domain import DEFAULT_DOMAIN_FILE, load_domain
 from stages.core.errors import UserError
 from stages.core.hashing import file_sha256, unit_draw
@@ -72,8 +73,8 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stages.mix", description=__doc__)
+def _parser() -> StageParser:
+    parser = StageParser("mix", __doc__)
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--reviewed", type=Path, default=Path("data/review/rows.jsonl"))
     parser.add_argument("--pairs", type=Path, default=Path("data/filter/pairs.jsonl"), help="checked teacher pairs")
@@ -85,9 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--domain", type=Path, default=DEFAULT_DOMAIN_FILE, help="gives the system prompt")
-    parser.add_argument("--out", type=Path, default=Path("data/mix"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/mix.json"))
-    parser.add_argument("--composition", type=Path, default=Path("metrics/mix_composition.csv"))
+    parser.add_output("--out", "data/mix", "folder for the fine-tuning files, rows.jsonl, removed.jsonl, CARD.md")
+    parser.add_output("--metrics", "metrics/mix.json")
+    parser.add_output("--composition", "metrics/mix_composition.csv", "the slice composition plot table")
     return parser
 
 
@@ -121,7 +122,7 @@ def _preferences(args: argparse.Namespace, params: MixParams, mixed: list[Row]) 
 
 def main() -> None:
     """Read seeds, reviewed rows and teacher pairs; write the mix, its removed rows, card and metrics."""
-    args = _parser().parse_args()
+    args = _parser().parse()
     params = load_section(args.params, "mix", MixParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     system_prompt = load_domain(args.domain).system_prompt

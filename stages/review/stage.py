@@ -18,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from stages.core.cli import StageParser
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, read_decision_files
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import Taxonomy, load_section
@@ -28,8 +29,8 @@ from stages.review.queue import QueueFiles
 from stages.review.sampling import review_order
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stages.review", description=__doc__)
+def _parser() -> StageParser:
+    parser = StageParser("review", __doc__)
     parser.add_argument("--rows", type=Path, default=Path("data/dedup/kept.jsonl"), help="rows to review")
     parser.add_argument(
         "--removed",
@@ -44,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         "--human-checks", type=Path, default=Path("data/filter/human.jsonl"), help="the filter's verdicts on edits"
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("data/review"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/review.json"))
+    parser.add_output("--out", "data/review", "folder for rows.jsonl and the queue")
+    parser.add_output("--metrics", "metrics/review.json")
     return parser
 
 
@@ -80,7 +81,7 @@ def main() -> None:
 
     The rows are streamed twice (ids and slices, then the review), so memory holds the sampled ids and
     the decisions, never the rows: the output is byte for byte what one pass over rows in memory wrote."""
-    args = _parser().parse_args()
+    args = _parser().parse()
     params = load_section(args.params, "review", ReviewParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     decisions = _decisions(args, params.on_unknown_id)

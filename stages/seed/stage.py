@@ -8,13 +8,13 @@ metrics/seed.json.
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stages.core.cli import StageParser
 from stages.core.errors import UserError
 from stages.core.files import text_lines
 from stages.core.jsonl import parse_jsonl_line, write_json, write_jsonl
@@ -267,14 +267,14 @@ def check_eval_set_param(params_path: Path, produced: Path) -> None:
 
 def main() -> None:
     """Validate the three seed files, check the set, write the training and eval rows and the metrics."""
-    parser = argparse.ArgumentParser(prog="python -m stages.seed", description=__doc__)
+    parser = StageParser("seed", __doc__)
     parser.add_argument("--cases", type=Path, default=Path("seeds/cases.jsonl"))
     parser.add_argument("--failures", type=Path, default=Path("seeds/failures.jsonl"))
     parser.add_argument("--eval", dest="eval_file", type=Path, default=Path("seeds/eval_traffic.jsonl"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("data/seed"))
-    parser.add_argument("--metrics", type=Path, default=Path("metrics/seed.json"))
-    args = parser.parse_args()
+    parser.add_output("--out", "data/seed", "folder for seeds.jsonl and eval.jsonl")
+    parser.add_output("--metrics", "metrics/seed.json")
+    args = parser.parse()
 
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "seed", SeedParams)
