@@ -54,13 +54,15 @@ _PHONE = re.compile(
     r"|(?<![\w.,])\d{3}[.-]\d{3}[.-]\d{4}(?!\w)"
     r"|(?<![\w.,])[2-9]\d{2} [2-9]\d{2} \d{4}(?!\w)"
 )
-# A date, day first or year first ("01.02.2024", "01.02.24", "2024-01-08"): a phone number never holds one, so a
-# run that does is dates and a time ("01.02.2024-28.02.2024", "01.02.2024 10:45", "01.02.24 10.45"). A two-digit
-# year only where the groups stop: "06.12.34.56.78" is a phone number.
+# A date, day first or year first ("01.02.2024", "01.02.24", "2024-01-08"), or a span of clock times: a phone
+# number never holds one, so a run that does is dates and a time ("01.02.2024-28.02.2024", "01.02.2024 10:45",
+# "01.02.24 10.45"). A two-digit year only where the groups stop: "06.12.34.56.78" is a phone number.
 _DATE = re.compile(
     r"(?<!\d)\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d(?!\d)"
     r"|(?<![\d./-])\d{1,2}([./-])\d{1,2}\2\d\d(?![./-]?\d)"
     r"|(?<!\d)(?:19|20)\d\d([./-])\d{1,2}\3\d{1,2}(?!\d)"
+    # ... or a span of clock times, as opening hours are written: "07.30-12.00 13.00-17.30", "9:00 - 17:30"
+    r"|(?<![\d.:])(?:[01]?\d|2[0-3])[.:][0-5]\d ?[-\u2013] ?(?:[01]?\d|2[0-3])[.:][0-5]\d(?![\d.:]?\d)"
 )
 # An amount after any currency sign or ISO 4217 code (figures.CURRENCY; one space or none between), as amounts
 # are written: "₹ 1,250,000", "INR 12,50,000.50", "CHF 1'250'000", "₽ 1 000 000 000 000" (groups of three). Not
@@ -140,11 +142,11 @@ def outside_amounts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[st
 
 
 def find_card_number(text: str) -> str | None:
-    """The first Luhn-valid run of 13-19 digits (spaces or dashes allowed) that is not an amount, masked;
-    else None."""
+    """The first Luhn-valid run of 13-19 digits (spaces or dashes allowed) with an issued prefix
+    (issued_prefix) that is not an amount, masked; else None."""
     for match in outside_amounts(_CARD, text):
         digits = re.sub(r"\D", "", match.group(0))
-        if len(digits) in CARD_DIGITS and luhn_valid(digits):
+        if luhn_card_like(digits):
             return _mask(digits, 4)
     return None
 
@@ -172,8 +174,24 @@ def find_phone(text: str) -> str | None:
 
 
 def luhn_card_like(digits: str) -> bool:
-    """Whether a digit string could be a card number (13-19 digits passing Luhn)."""
-    return len(digits) in CARD_DIGITS and luhn_valid(digits)
+    """Whether a digit string could be a card number: 13-19 digits passing Luhn, with an issued prefix."""
+    return len(digits) in CARD_DIGITS and issued_prefix(digits) and luhn_valid(digits)
+
+
+def issued_prefix(digits: str) -> bool:
+    """Whether card numbers start this way (ISO/IEC 7812 major industry identifier, and the ranges of the
+    schemes that use 1 and 2): never 0; 1 only in 15-digit numbers (UATP); 2 only in 2200-2204 (Mir) and
+    2221-2720 (Mastercard). So runs of years ("2023 2024 2025 2026", "1991 1992 ..."), of which one in ten
+    passes Luhn, are not card numbers; 3-9 are left open (every scheme, fleet and national cards)."""
+    first = int(digits[0])
+    if first == 0:
+        return False
+    if first == 1:
+        return len(digits) == 15
+    if first == 2:
+        head = int(digits[:4])
+        return 2200 <= head <= 2204 or 2221 <= head <= 2720
+    return True
 
 
 def find_email(text: str) -> str | None:
