@@ -294,6 +294,23 @@ def test_pii_domain_detectors_are_not_pre_screened() -> None:
         "415 555 2671",  # NANP with spaces
         "+1 415 555 2671",
         "call 415.555.2671",
+        "030/12345678",  # a slash after the area code
+        "030 / 1234 5678",
+        "+49 30/12345678",
+        "98765 43210",  # two groups of five
+        "text me on 9876543210",  # a bare run of 10-15 digits (find_phone: flagged by the cost of a miss)
+        "call 4155552671 or",
+        "13800138000",
+        "Transfer ₹ 500 and text 98765 43210",  # after an amount
+        "(11) 98765-4321",  # a bracketed area code with no trunk 0
+        "(11) 2345-6789",
+        "11 98765-4321",  # area code, then groups of 4-5 and 4
+        "+55 (11) 98765-4321",  # a country code, then a bracketed area code
+        "138 0013 8000",
+        "8 (495) 123-45-67",  # a one-digit trunk prefix, then a bracketed area code
+        "8 495 123 45 67",  # groups of 3, 3, 2, 2
+        "495 123-45-67",
+        "0033 1 23 45 67 89",  # the 00 international prefix, a one-digit area code
     ],
 )
 def test_pii_phone_numbers_in_common_written_forms(text: str) -> None:
@@ -332,6 +349,17 @@ def test_pii_phone_numbers_in_common_written_forms(text: str) -> None:
         "years 2023 2024 2025 2026",  # runs of years pass Luhn one time in ten: no card starts 20xx or 19xx
         "2023-2024-2025-2026 and 1991 1992 1993 1994",
         "from 2010 2011 2012 2013 to 2029 2030 2031 2032",
+        "order #123456789 and ticket #12345678901",  # a reference number after its "#"
+        "ref AB-1234-5678, case CS-2024-000123-45",  # reference numbers with letters and dashes
+        "ticket INC-20240108-0042 and SR-1234567890",
+        "app v2.10.3 (build 2024.01.08.1045)",  # versions
+        "costs 12 500, or 1 250 000 000 in all",  # money with no currency, in groups of three
+        "75008 Paris, 10115 Berlin, SW1A 1AA, 94105-1234",  # postcodes
+        "between 10:45:30 and 11:15:00",  # times
+        "8 000 000 000 people, 8 500 000 users",  # counts after a single digit
+        "in 2023-2024 and 2024/2025, 3 1/2 years",
+        "the top 10 2024-2025 rankings",  # a span of years
+        "pay 1234567.89 or 12345678.90",  # decimals
     ],
 )
 def test_pii_figures_are_not_phone_numbers(text: str) -> None:
