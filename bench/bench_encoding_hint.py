@@ -32,10 +32,12 @@ def _now(path: Path) -> list[str]:
     return list(guess.encodings) if guess is not None else []
 
 
-def score(texts: dict[str, list[str]], hint: Callable[[Path], list[str]], scratch: Path) -> tuple[int, int, int, int]:
+def score(
+    texts: dict[str, list[str]], hint: Callable[[Path], list[str]], scratch: Path
+) -> tuple[int, int, int, int, int]:
     """(files, files whose named encodings include one that reads them right, files named one right
-    encoding alone, files named two encodings)."""
-    total = right = alone = two = 0
+    encoding alone, files named two encodings, files named three)."""
+    total = right = alone = two = three = 0
     for encoding, items in texts.items():
         for text in items:
             for context in CONTEXTS:
@@ -48,7 +50,8 @@ def score(texts: dict[str, list[str]], hint: Callable[[Path], list[str]], scratc
                 right += bool(reads)
                 alone += bool(reads) and len(named) == 1
                 two += len(named) == 2
-    return total, right, alone, two
+                three += len(named) == 3
+    return total, right, alone, two, three
 
 
 VARIANTS = ((0.70, 3), (0.85, 3), (0.95, 3), (0.85, 0))  # (SECOND_ENCODING, FEW_TELLING_BYTES); 0: no such rule
@@ -58,13 +61,16 @@ def main() -> None:
     """Print one line per hint and text set."""
     with tempfile.TemporaryDirectory() as scratch:
         for label, texts in (("sentences", SENTENCES), ("words", WORDS)):
-            total, right, alone, two = score(texts, _before, Path(scratch))
+            total, right, alone, _, _ = score(texts, _before, Path(scratch))
             print(f"{label:9} charset-normalizer (before)   right among named {right}/{total}, right alone {alone}")
             for second, few in VARIANTS:
                 files.SECOND_ENCODING, files.FEW_TELLING_BYTES = second, few
-                total, right, alone, two = score(texts, _now, Path(scratch))
+                total, right, alone, two, three = score(texts, _now, Path(scratch))
                 name = f"chardet {second:.2f}, few bytes {few}"
-                print(f"{label:9} {name:29} right among named {right}/{total}, right alone {alone}, two named {two}")
+                print(
+                    f"{label:9} {name:29} right among named {right}/{total}, right alone {alone}, "
+                    f"two named {two}, three named {three}"
+                )
     files.SECOND_ENCODING, files.FEW_TELLING_BYTES = 0.85, 3
 
 

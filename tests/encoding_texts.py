@@ -64,8 +64,24 @@ WORDS: dict[str, list[str]] = {  # one or two telling letters: little for any de
         "“quoted” – dash",
         "résumé",
         "façade",
+        "Renée",
+        "Müller",
+        "Iñaki",
     ],
-    "cp1250": ["Łódź", "Kraków", "łatwo", "proszę", "Dvořák", "őrző", "żółw", "Śląsk", "Braşov"],
+    "cp1250": [
+        "Łódź",
+        "Kraków",
+        "łatwo",
+        "proszę",
+        "Dvořák",
+        "őrző",
+        "żółw",
+        "Śląsk",
+        "Braşov",
+        "Tomáš",
+        "Pécs",
+        "žluť",
+    ],
 }
 
 CONTEXTS = ("alone", "csv", "jsonl")

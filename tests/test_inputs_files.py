@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+import regex
 
 from stages.core.decisions import label_studio_decisions, read_decision_files
 from stages.core.errors import UserError
@@ -154,7 +155,10 @@ def test_a_stage_names_the_spreadsheet_row_of_a_decisions_line_not_in_utf8(proje
     )
 
 
-_HINT = re.compile(r'the bytes look like (\S+) \("([^"]*)"\)(?: or (\S+) \("([^"]*)"\))?; save the file as UTF-8$')
+_HINT = re.compile(
+    r'the bytes look like (\S+) \("([^"]*)"\)'
+    r'(?: or (\S+) \("([^"]*)"\))?(?: or (\S+) \("([^"]*)"\))?; save the file as UTF-8$'
+)
 
 
 def _hint(path: Path, context: str) -> list[tuple[str, str]]:
@@ -172,14 +176,14 @@ def _hint(path: Path, context: str) -> list[tuple[str, str]]:
 def test_the_encoding_hint_names_an_encoding_that_reads_the_text_right(
     tmp_path: Path, encoding: str, text: str, context: str
 ) -> None:
-    """Windows Western and Central European text, Shift-JIS, GBK, Cyrillic: one of the (at most two)
+    """Windows Western and Central European text, Shift-JIS, GBK, Cyrillic: one of the (at most three)
     encodings named decodes the file to the text, and each is shown with its reading of a word, the
     right one's a word of the text, so a person sees which to save from."""
     original = placed(text, context)
     path = tmp_path / "f.txt"
     path.write_bytes(original.encode(encoding))
     named = _hint(path, context)
-    assert 1 <= len(named) <= 2 and len({word for _, word in named}) == len(named), named
+    assert 1 <= len(named) <= 3 and len({word for _, word in named}) == len(named), named
     right = [(name, word) for name, word in named if path.read_bytes().decode(name, errors="replace") == original]
     assert right and right[0][1] in original, named
 
@@ -193,8 +197,9 @@ def test_the_encoding_hint_names_an_encoding_that_reads_the_text_right(
         ("cp1250", "Zażółć gęślą jaźń – łódź płynie po rzece, a żółw śpi.", [("cp1250", "Zażółć")]),
         ("cp1250", "Árvíztűrő tükörfúrógép, a díj összege nem egyezik a szerződéssel.", [("cp1250", "Árvíztűrő")]),
         ("shift_jis", "振込の手数料はいくらですか。", [("cp932", "振込の手数料はいくらですか。")]),
-        # one byte outside ASCII tells too little: both readings, for the person to choose
-        ("cp1252", "Thanks for waiting, the naïve reply was wrong.", [("cp1252", "naïve"), ("cp1250", "naďve")]),
+        # one byte outside ASCII tells too little: the readings in Latin letters, for the person to choose
+        ("cp1252", "Thanks for waiting, the naïve reply was wrong.",
+         [("cp1252", "naïve"), ("cp1250", "naďve"), ("cp1257", "naļve")]),
     ],
 )  # fmt: skip
 def test_the_encoding_hint_in_a_spreadsheet_cell(
@@ -210,7 +215,58 @@ def test_the_same_few_letters_on_many_lines_still_tell_too_little(tmp_path: Path
     readings are named, the words shown where they differ (the bad byte's own word reads alike)."""
     rows = [HEADER] + [f"r{i},reject,caf\u00e9 {i} was na\u00efve,,ana," for i in range(200)]
     path = _decisions(tmp_path / "d.csv", "\r\n".join(rows) + "\r\n", "cp1252")
-    assert sorted(_hint(path, "csv")) == [("cp1250", "naďve"), ("cp1252", "naïve")]
+    assert sorted(_hint(path, "csv")) == [("cp1250", "naďve"), ("cp1252", "naïve"), ("cp1257", "naļve")]
+
+
+_LATIN_WORD = regex.compile(r"[\p{Latin}\u0300-\u036f]+")  # Latin letters, maybe with combining accents
+
+
+# One word with two or three bytes outside ASCII, and the places it was named wrong before: "csv" a reviewer's
+# cell, "line" a blocklist line, "jsonl" one line of six.
+_FEW_LETTERS_WRONG_BEFORE = {
+    # as found: Renée in a reviewer's cell was named cp1250 or cp874 ("Ren้e"), never cp1252
+    ("cp1252", "Renée"): "csv line jsonl", ("cp1252", "André"): "csv line jsonl",
+    ("cp1252", "Chloé"): "csv line jsonl", ("cp1252", "José"): "csv line jsonl",
+    ("cp1252", "Müller"): "csv jsonl", ("cp1252", "Straße"): "csv jsonl", ("cp1252", "Grüße"): "csv line jsonl",
+    ("cp1252", "Jürgen"): "csv", ("cp1252", "Iñaki"): "jsonl",  # Iñaki named cp1254 for cp1252's reading
+    # as found: Łódź in the blocklist was named cp1252 ("£ódŸ") alone
+    ("cp1250", "Łódź"): "line", ("cp1250", "Śląsk"): "csv line jsonl", ("cp1250", "žluť"): "csv line jsonl",
+    ("cp1250", "Tomáš"): "csv line jsonl", ("cp1250", "Pécs"): "csv line jsonl",
+    ("cp1250", "Kraków"): "csv line jsonl", ("cp1250", "őrző"): "line jsonl",
+}  # fmt: skip
+# Named right before, and still: Spanish ñ, Polish, Czech, Hungarian.
+_FEW_LETTERS_KEPT = {
+    ("cp1252", "Señor"): "csv line jsonl", ("cp1252", "niño"): "csv line jsonl",
+    ("cp1252", "mañana"): "csv line jsonl", ("cp1252", "Begoña"): "csv line jsonl",
+    ("cp1250", "Wrocław"): "csv line jsonl", ("cp1250", "Dvořák"): "csv line jsonl",
+    ("cp1250", "Plzeň"): "csv line jsonl", ("cp1250", "Jiří"): "csv line jsonl",
+    ("cp1250", "Győr"): "csv line jsonl", ("cp1250", "Szőke"): "csv line jsonl",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("encoding", "word", "context"),
+    [(*case, context) for few in (_FEW_LETTERS_WRONG_BEFORE, _FEW_LETTERS_KEPT)
+     for case, contexts in few.items() for context in contexts.split()],
+)  # fmt: skip
+def test_a_word_of_few_telling_letters_is_named_in_its_plausible_readings(
+    tmp_path: Path, encoding: str, word: str, context: str
+) -> None:
+    """One word, two or three bytes outside ASCII, in a reviewer's cell, a blocklist line or a JSONL line:
+    at most three encodings, the first reading Latin letters (never Thai marks, CJK or a symbol among
+    them), one reading the file right, cp1252 among them when its reading is Latin letters; any reading
+    not in Latin letters only cp1252's, named beside a single plausible one."""
+    text = {"csv": f"{HEADER}\nfc8b522cbae7ef890d54,reject,off-topic,,{word},\n", "line": f"phrase {word} here\n",
+            "jsonl": '{"a": "x"}\n' * 5 + '{"a": "' + word + ' ok"}\n'}[context]  # fmt: skip
+    path = tmp_path / "f.csv"
+    path.write_bytes(text.encode(encoding))
+    named = _hint(path, context)
+    right = [reading for name, reading in named if path.read_bytes().decode(name, errors="replace") == text]
+    assert 1 <= len(named) <= 3 and right == [word], named
+    assert _LATIN_WORD.fullmatch(named[0][1]), named
+    assert all(_LATIN_WORD.fullmatch(reading) or name == "cp1252" for name, reading in named), named
+    cp1252 = word.encode(encoding).decode("cp1252", errors="replace")
+    assert ("cp1252", cp1252) in named or not _LATIN_WORD.fullmatch(cp1252), named
 
 
 @pytest.mark.parametrize("name", ["cases.jsonl", "failures.jsonl", "eval_traffic.jsonl"])

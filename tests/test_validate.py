@@ -206,6 +206,23 @@ def test_a_seed_line_that_is_not_utf8_is_named_and_every_other_line_still_checke
     assert f"seeds/{name}: {count} valid rows" in report
 
 
+def test_a_word_of_few_letters_is_named_in_its_plausible_readings(tmp_path: Path) -> None:
+    """As found: a reviewer's cell "Renée" in cp1252 was named cp1250 or cp874 ("Ren้e"), never cp1252; a
+    blocklist phrase "Łódź" in cp1250 was named cp1252 ("£ódŸ") alone."""
+    project = _project(tmp_path)
+    (project / "seeds/reviews/decisions.csv").write_bytes(
+        b"id,verdict,reason,corrected_reply,reviewer,note\nfc8b522cbae7ef890d54,reject,off-topic,,Ren\xe9e,\n"
+    )
+    with (project / "seeds/blocklist.txt").open("ab") as blocklist:
+        blocklist.write(b"phrase \xa3\xf3d\x9f here\n")
+    errors = run_stage("validate", project, check=False).stderr
+    assert "Traceback" not in errors and "error: 2 problem(s):" in errors, errors
+    assert 'decisions.csv:2: not valid UTF-8 (byte 0xe9 at character 43); the bytes look like cp1252 ("Renée");' in (
+        errors
+    )
+    assert 'the bytes look like cp1250 ("Łódź") or cp1252 ("£ódŸ"); save the file as UTF-8' in errors, errors
+
+
 def test_a_bad_byte_in_every_file_validate_reads_is_one_problem_each(tmp_path: Path) -> None:
     """params, domain, policy, blocklist, both review files, a prompt and the lexicon: each bad line is
     named once (a file read twice too), its file still checked; a real problem elsewhere still listed,

@@ -5,10 +5,10 @@ Every problem is a UserError that names the file, the place as a person finds it
   encoding   the text must be UTF-8 (a byte-order mark is accepted and dropped). Otherwise the error
              names the line, the character and the byte, and the encoding the bytes look like, with
              the word the bad byte is in as that encoding reads it (chardet's guess from the lines that
-             are not UTF-8; two encodings, each with its reading, when both are about as likely: "the
-             bytes look like cp1252 ("naïve") or cp1250 ("naďve")"), so the person sees which reading is
-             right and saves the file again as UTF-8 from it. The file is never decoded by a guess: a
-             wrong guess would put garbled text into the training data silently.
+             are not UTF-8; two encodings, each with its reading, when both are about as likely, and up
+             to three when too few bytes tell: "the bytes look like cp1250 ("Łódź") or cp1252 ("£ódŸ")"),
+             so the person sees which reading is right and saves the file again as UTF-8 from it. The
+             file is never decoded by a guess: a wrong guess would put garbled text into the training data.
              Inside `collecting_encoding_problems()` (python -m stages.validate, which writes nothing)
              such a line does not stop its file: its problem is collected, once per file and line, and
              the line is read with U+FFFD for each bad byte, so every other line, and the rest of that
@@ -53,22 +53,30 @@ DELIMITERS = (",", ";", "\t")
 
 # A second encoding is named beside the likeliest when chardet's confidence in it is at least this share of
 # the likeliest's. bench/bench_encoding_hint.py (BENCHMARKS.md), 93 sentences: one of the named encodings
-# reads them right for all 93, a second is named for 17; at 0.95 a Spanish sentence is named cp1250 alone
+# reads them right for all 93, more than one is named for 17; at 0.95 a Spanish sentence is named cp1250 alone
 # (Muñoz read as Muňoz); at 0.7 a second name comes with 21. charset-normalizer's guess: right for 68.
 SECOND_ENCODING = 0.85
-# With fewer distinct bytes outside ASCII than this ("naïve" alone, or "café" and "naïve" on every line
-# of a long file), the bytes say too little to tell encodings apart (chardet's confidence is then about
-# 0.04, its order noise): the likeliest reading is named with UNDECIDED's, or the next. Same bench, 57
-# single words: right among the named 56 (2 named for 49), without this rule 53 (naïve read as naďve,
-# Muñoz as Muňoz, déjà as déjŕ).
+# With fewer distinct bytes outside ASCII than this ("naïve" alone, or "café" and "naïve" on every line of a
+# long file), no detector can tell (chardet's confidence is about 0.04, its order noise): every reading
+# without an _ODD character is named, at most MOST_NAMED, UNDECIDED's among them. Same bench, 75 single
+# words: right among the named 75 (before 74; "Renée" was named cp1250 or cp874), without this rule 70.
 FEW_TELLING_BYTES = 3
-UNDECIDED = "cp1252"  # what chardet answers when no encoding fits the bytes (detect's no_match_encoding)
-# What no text holds: a word mixing Latin letters with another alphabet's ("дйjа" for "déjà"; not CJK, which
-# runs into Latin words, "ATMの"), or Latin letters around a number, symbol or punctuation other than a dash
-# or quote ("Œl¹sk" for "Śląsk"). A reading like this is named only when every reading is.
+MOST_NAMED = 3  # a fourth reading would bury the right one
+UNDECIDED = "cp1252"  # what chardet answers when no encoding fits the bytes; the commonest Windows code page
+# What no text holds: a word mixing Latin letters with another alphabet's letters or marks ("дйjа" for "déjà",
+# "Ren้e" for "Renée"; not CJK, which runs into Latin words, "ATMの"), or Latin letters around a number,
+# symbol or punctuation other than a dash or quote ("Œl¹sk" for "Śląsk"). Named only when every reading is.
 _GARBLED = regex.compile(
-    r"(?=\w*\p{Latin})(?=\w*[\p{L}--\p{Latin}--\p{Han}--\p{Hiragana}--\p{Katakana}--\p{Hangul}])\w+"
-    r"|\p{Latin}[^\x00-\x7f\p{L}\p{M}\p{Pd}\p{Pi}\p{Pf}\s]+\p{Latin}",
+    r"(?=\w*\p{Latin})(?=\w*(?:[\p{L}--\p{Latin}--\p{Han}--\p{Hiragana}--\p{Katakana}--\p{Hangul}]"
+    r"|[\p{M}--[\u0300-\u036f]]))\w+|\p{Latin}[^\x00-\x7f\p{L}\p{M}\p{Pd}\p{Pi}\p{Pf}\s]+\p{Latin}",
+    flags=regex.V1,
+)
+# Unlikely, though some text holds it: a letter touching a symbol, number or control character outside ASCII
+# ("£ódŸ" for "Łódź"), or another alphabet's letter before a Latin one ("H幨鋝e" for "Hélène") or after one
+# (but kana or Hangul: "ATMの"). Such readings are named after those without one.
+_ODD = regex.compile(
+    r"\p{L}[[\p{S}\p{N}\p{C}]--\p{ASCII}]|[[\p{S}\p{N}\p{C}]--\p{ASCII}]\p{L}"
+    r"|[\p{L}--\p{Latin}]\p{Latin}|\p{Latin}[\p{L}--\p{Latin}--\p{Hiragana}--\p{Katakana}--\p{Hangul}]",
     flags=regex.V1,
 )
 _HINT_BYTES = 64 * 1024  # of the lines that are not UTF-8: plenty to tell, and bounded for a huge file
@@ -141,42 +149,50 @@ def _telling_bytes(path: Path) -> bytes:
 
 def _readings(sample: bytes) -> list[tuple[str, float]]:
     """(encoding, confidence) of chardet's guesses for `sample` among the encodings of its MODERN_WEB era
-    (the Windows code pages, the CJK ones, UTF-16 and UTF-32, KOI8), likeliest first, one per reading of
-    the bytes (cp1250 and cp1252 read "Grüße" alike), garbled readings (_GARBLED) left out unless all are."""
+    (Windows code pages, CJK ones, UTF-16, UTF-32, KOI8), likeliest first, one per reading (UNDECIDED's if
+    it reads so: cp1250 and cp1252 read "Grüße" alike), garbled ones (_GARBLED) left out unless all are."""
     readings: dict[str, tuple[str, float]] = {}
     for result in chardet.detect_all(sample, ignore_threshold=True, encoding_era=EncodingEra.MODERN_WEB,
                                      max_bytes=len(sample), prefer_superset=True, compat_names=False):  # fmt: skip
         encoding = result["encoding"]
         if encoding is not None and encoding not in ("utf-8", "ascii"):
-            readings.setdefault(sample.decode(encoding, errors="replace"), (encoding, result["confidence"] or 0.0))
+            text = sample.decode(encoding, errors="replace")
+            if text not in readings or encoding == UNDECIDED:  # the commonest encoding names a shared reading
+                readings[text] = (encoding, max(result["confidence"] or 0.0, readings.get(text, ("", 0.0))[1]))
     plausible = [guess for text, guess in readings.items() if not _GARBLED.search(text)]
     return plausible or list(readings.values())
 
 
+def _few_telling(ranked: list[tuple[str, float]], sample: bytes) -> tuple[str, ...]:
+    """What to name when too few bytes tell: the readings without an _ODD character, at most MOST_NAMED,
+    UNDECIDED's among them or besides a single one; chardet's two likeliest when none is without."""
+    texts = {encoding: sample.decode(encoding, errors="replace") for encoding, _ in ranked}
+    plain = [encoding for encoding, text in texts.items() if not _ODD.search(text)]
+    named = plain[:MOST_NAMED] or [encoding for encoding, _ in ranked[:2]]
+    if UNDECIDED in texts and UNDECIDED not in named and (len(named) == 1 or UNDECIDED in plain):
+        named = [*named[: MOST_NAMED - 1], UNDECIDED]
+    return tuple(named)
+
+
 def _guess(path: Path) -> _Guess | None:
-    """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest,
-    and a second reading when about as likely (SECOND_ENCODING) or, when too few distinct bytes tell
-    (FEW_TELLING_BYTES), UNDECIDED's; with the first word the two read differently."""
+    """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest
+    (_ODD readings last) and a second when about as likely (SECOND_ENCODING), or when too few distinct bytes
+    tell (FEW_TELLING_BYTES) `_few_telling`'s; with the first word that most of them read differently."""
     sample = _telling_bytes(path)
     ranked = _readings(sample) if sample else []
     if not ranked:
         return None
     telling_bytes = len(set(sample.translate(None, bytes(range(0x80)))))  # distinct ones outside ASCII
-    others = [encoding for encoding, _ in ranked[1:]]
-    if telling_bytes < FEW_TELLING_BYTES:  # too little to tell: also what chardet answers then, if it reads differently
-        second = UNDECIDED if UNDECIDED in others else next(iter(others), None)
+    if telling_bytes < FEW_TELLING_BYTES:
+        named = _few_telling(ranked, sample)
     else:
-        second = next(
-            (encoding for encoding, confidence in ranked[1:2] if confidence >= SECOND_ENCODING * ranked[0][1]), None
-        )
-    named = (ranked[0][0],) if second is None else (ranked[0][0], second)
+        ranked.sort(key=lambda guess: _ODD.search(sample.decode(guess[0], errors="replace")) is not None)
+        named = tuple(encoding for encoding, confidence in ranked[:2] if confidence >= SECOND_ENCODING * ranked[0][1])
     if len(named) < 2:
         return _Guess(named)
-    for word in _WORD.findall(sample):
-        readings = tuple(_reading(word, encoding) for encoding in named)
-        if len(set(readings)) > 1:
-            return _Guess(named, readings)
-    return _Guess(named)
+    differing = [tuple(_reading(word, encoding) for encoding in named) for word in _WORD.findall(sample)]
+    differing = [readings for readings in differing if len(set(readings)) > 1]
+    return _Guess(named, max(differing, key=lambda readings: len(set(readings)), default=()))
 
 
 # The place after "path:" at the start of a problem: "N" or "N (text line(s) A[-B])" (see _where), or
