@@ -403,13 +403,20 @@ def test_killed_run_resumes_without_resending_completed_requests(
     server.latency_s = 0.05
     server.hold_after = 10  # answers after the tenth wait: the run is certainly mid-way when the signal comes
     update_openai(teacher_project, concurrency=2)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stages.generate", *stage_args(teacher_project)],
-        env=env_with_venv(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A shell without job control starts background jobs with SIGINT ignored, and an ignored signal stays
+    # ignored across exec: under such a CI runner the stage would never see this Ctrl-C. A handler here
+    # (not SIG_IGN) becomes the default disposition in the child, as in a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stages.generate", *stage_args(teacher_project)],
+            env=env_with_venv(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while server.completed < 10 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
