@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,12 +160,11 @@ def test_filter_on_ray_writes_the_same_bytes(corpus: Path, tmp_path: Path, local
     assert metrics["rows"] > 2500 and metrics["by_reason"]["pii"] >= 20 and metrics["rejected"] >= 30
 
 
-@needs_ray
-@pytest.mark.ray
-def test_dedup_on_ray_writes_the_same_bytes(
-    corpus: Path, tmp_path: Path, local_ray: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    params = load_section(corpus / "params.yaml", "dedup", DedupParams)
+def _dedup_local_and_on_ray(
+    corpus: Path, tmp_path: Path, params: DedupParams, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Dedup of `corpus` locally, then on Ray with 2 and 3 workers and two shard sizes; asserts every
+    output file and the metrics are the same bytes; returns the local metrics."""
     inputs = (corpus / "data/generate/rows.jsonl", corpus / "data/seed/seeds.jsonl", corpus / "data/seed/eval.jsonl")
     monkeypatch.setenv("PIPELINE_EXECUTOR", "local")
     local = deduplicate(*inputs, params, tmp_path / "local")
@@ -175,6 +175,17 @@ def test_dedup_on_ray_writes_the_same_bytes(
         on_ray = deduplicate(*inputs, params, tmp_path / f"ray{workers}")
         assert _files(tmp_path / f"ray{workers}") == _files(tmp_path / "local")
         assert json.dumps(on_ray, sort_keys=True) == json.dumps(local, sort_keys=True)
+    return local
+
+
+@needs_ray
+@pytest.mark.ray
+def test_dedup_on_ray_writes_the_same_bytes(
+    corpus: Path, tmp_path: Path, local_ray: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = _dedup_local_and_on_ray(
+        corpus, tmp_path, load_section(corpus / "params.yaml", "dedup", DedupParams), monkeypatch
+    )
     by_reason = local["by_reason"]
     assert by_reason["exact_synthetic"] >= 599 and by_reason["near_synthetic"] > 100 and by_reason["ngram_eval"] > 0
     assert local["search"]["pairs_confirmed"] > 0
@@ -188,16 +199,7 @@ def test_dedup_lineage_walk_on_ray_writes_the_same_bytes(
 ) -> None:
     """The flat option (dedup.lineage_walk): its lineage walks run in Ray tasks per lineage partition."""
     params = load_section(corpus / "params.yaml", "dedup", DedupParams).model_copy(update={"lineage_walk": True})
-    inputs = (corpus / "data/generate/rows.jsonl", corpus / "data/seed/seeds.jsonl", corpus / "data/seed/eval.jsonl")
-    monkeypatch.setenv("PIPELINE_EXECUTOR", "local")
-    local = deduplicate(*inputs, params, tmp_path / "local")
-    for workers, shard_rows in (("2", "300"), ("3", "1000")):
-        monkeypatch.setenv("PIPELINE_EXECUTOR", "ray")
-        monkeypatch.setenv("PIPELINE_WORKERS", workers)
-        monkeypatch.setenv("PIPELINE_SHARD_ROWS", shard_rows)
-        on_ray = deduplicate(*inputs, params, tmp_path / f"ray{workers}")
-        assert _files(tmp_path / f"ray{workers}") == _files(tmp_path / "local")
-        assert json.dumps(on_ray, sort_keys=True) == json.dumps(local, sort_keys=True)
+    local = _dedup_local_and_on_ray(corpus, tmp_path, params, monkeypatch)
     walked = local["search"]["lineage_walk"]
     assert walked["removed_within_lineages"] > 100 and walked["lineages"] > 10 and local["by_reason"]["ngram_eval"] > 0
     assert local["by_reason"]["exact_synthetic"] >= 599  # the 600 copies of one text: one lineage, walked
