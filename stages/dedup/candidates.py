@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.dedup.arrays import dense_ids, fmix64, ragged_ranges, sorted_unique, splitmix64
+from stages.dedup.arrays import contains, dense_ids, fmix64, ragged_ranges, sorted_unique, splitmix64
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.signatures import ShingleSets
 
@@ -137,16 +137,21 @@ def find_candidates(
     sketches: np.ndarray,
     sizes: np.ndarray,
     config: NearDuplicateConfig,
+    rows: np.ndarray | None = None,
 ) -> Candidates:
-    """Candidates of all rows. `band_key_sets`: one (rows,) uint32 key array per band (an iterator
-    lets the caller free each band's keys as it goes: they are the largest arrays); `neighbours`:
-    (rows, keys) of `neighbour_keys`, or None; `sketches`: (rows, sketch_width) uint8; `sizes`: distinct
-    shingles per row."""
+    """Candidates of all rows, or of the sorted row numbers `rows` only (the flat option's survivors).
+    `band_key_sets`: one (all rows,) uint32 key array per band (an iterator lets the caller free each
+    band's keys as it goes: they are the largest arrays); `neighbours`: (rows, keys) of `neighbour_keys`,
+    or None; `sketches`: (rows, sketch_width) uint8; `sizes`: distinct shingles per row."""
     splitter = BucketSplitter(config, sketches, sizes)
     for keys in band_key_sets:
-        splitter.split(keys, None, screen=True)
+        splitter.split(keys if rows is None else keys[rows], rows, screen=True)
     if neighbours is not None:  # pairs of small sets: never screened
-        splitter.split(neighbours[1], neighbours[0], screen=False)
+        neighbour_rows, neighbour_keys = neighbours
+        if rows is not None:
+            inside = contains(rows, neighbour_rows)
+            neighbour_rows, neighbour_keys = neighbour_rows[inside], neighbour_keys[inside]
+        splitter.split(neighbour_keys, neighbour_rows, screen=False)
     return splitter.candidates()
 
 

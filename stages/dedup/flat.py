@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from stages.dedup.arrays import contains, ragged_ranges, sorted_unique
-from stages.dedup.candidates import BucketSplitter, Candidates, screened_pairs
+from stages.dedup.candidates import find_candidates, screened_pairs
 from stages.dedup.config import NearDuplicateConfig
 from stages.dedup.lineage import NO_LINEAGE, LineageInput, LineageOutcome, tagged_keys, walk_lineages
 from stages.dedup.near_duplicates import EXACT, NEAR, Match, Phases, Resolution, decide
@@ -222,17 +222,6 @@ def _lineage_input(rows: np.ndarray, inputs: FlatInputs) -> LineageInput:
     )  # fmt: skip
 
 
-def _survivor_candidates(survivors: np.ndarray, inputs: FlatInputs, config: NearDuplicateConfig) -> Candidates:
-    """Step 3's candidates: the default's buckets over the survivors' keys only."""
-    splitter = BucketSplitter(config, inputs.sketches, np.diff(inputs.sets.offsets))
-    for keys in inputs.band_keys:
-        splitter.split(keys[survivors], survivors, screen=True)
-    neighbour_rows, neighbour_keys = inputs.neighbours
-    inside = contains(survivors, neighbour_rows)
-    splitter.split(neighbour_keys[inside], neighbour_rows[inside], screen=False)
-    return splitter.candidates()
-
-
 def resolve_flat(inputs: FlatInputs, config: NearDuplicateConfig, extra: Mapping[int, Match]) -> Resolution:
     """The three steps (module docstring) on one machine; `extra`: rows n-gram decontamination removes."""
     total, dedup_group = len(inputs.groups), len(inputs.names) - 1
@@ -244,7 +233,8 @@ def resolve_flat(inputs: FlatInputs, config: NearDuplicateConfig, extra: Mapping
     walk = lineage_rows(inputs.groups, inputs.lineages, removed_rows(reference), dedup_group)
     walked = walk_lineages(_lineage_input(walk, inputs), config)
     survivors = survivor_rows(inputs.groups, removed_rows(reference, walked), dedup_group)
-    candidates = _survivor_candidates(survivors, inputs, config)
+    sizes = np.diff(inputs.sets.offsets)
+    candidates = find_candidates(inputs.band_keys, inputs.neighbours, inputs.sketches, sizes, config, survivors)
     verified = verify_pairs(inputs.sets, candidates.earlier, candidates.later, config)
     phases = Phases(verified, candidates, inputs.exact_keys, inputs.sketches, inputs.groups, inputs.sets)
     rest = decide(inputs.names, config, phases, None)
