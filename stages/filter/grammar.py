@@ -18,7 +18,8 @@ apostrophes and dropped words are how people type, not errors here):
     empty_quote         "" or () with nothing inside, or an unclosed quote
 
 Measured (tests/test_meaning_checks.py, BENCHMARKS.md): no rule fires on the repository's seed,
-failure and eval turns; on BANKING77's 13,083 real queries see BENCHMARKS.md.
+failure and eval turns; on the 13,083 real queries of the benchmarks' public data set, see
+BENCHMARKS.md.
 """
 
 from __future__ import annotations

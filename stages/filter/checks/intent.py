@@ -8,8 +8,9 @@ typos of logged traffic), C = 10. It is deterministic, so the same seeds give th
 rejected when another intent is more probable than its label by at least `margin`, or when its label's
 probability is below `min_probability`. Intents with fewer than `min_seed_rows` seed rows are not judged.
 On the repository's seeds (about 13 rows per intent; `python -m bench.bench_filter quality` measures it):
-mislabelled built-in variations are caught ~98% of the time at margin 0.4, while real BANKING77 queries
-of the same intents, a stand-in for what a teacher model writes, are wrongly rejected ~1% of the time.
+mislabelled built-in variations are caught ~98% of the time at margin 0.4, while real customer queries
+of the same intents from the benchmark's public data set (BENCHMARKS.md, "What the judgement checks
+catch"), a stand-in for what a teacher model writes, are wrongly rejected ~1% of the time.
 """
 
 from __future__ import annotations
