@@ -17,7 +17,7 @@ import regex
 
 from stages.core.decisions import label_studio_decisions, read_decision_files
 from stages.core.errors import UserError
-from stages.core.files import iter_csv, text_lines
+from stages.core.files import collecting_encoding_problems, iter_csv, text_lines
 from stages.core.jsonl import iter_jsonl
 from stages.filter.checks.blocklist import read_blocklist
 from tests.conftest import CRITICAL, read_rows, run_stage
@@ -433,3 +433,27 @@ def test_reviewers_work_in_label_studio_and_a_spreadsheet_end_to_end(project: Pa
         and "second decision for" in result.stderr
         and "label_studio_export.json" in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "own_word"),
+    [
+        (b"caf\xe9", b"card \xff payment", "café"),
+        (b"na\xefve", b"\xa3\xf3d\x9f here", "naïve"),
+        (b"Ren\xe9e", b"x \xfe y", "Renée"),
+    ],
+)
+def test_encoding_hint_quotes_a_word_of_its_own_line(
+    tmp_path: Path, first: bytes, second: bytes, own_word: str
+) -> None:
+    """Each bad line's hint reads a word of that line, never a word of another bad line of the file."""
+    path = tmp_path / "cases.jsonl"
+    ok = b'{"text": "fine"}\n'
+    path.write_bytes(ok * 4 + b'{"text": "' + first + b' please"}\n' + ok * 5 + b'{"text": "' + second + b'"}\n')
+    with collecting_encoding_problems() as collected:
+        list(text_lines(path))
+    line5, line11 = collected.messages
+    assert line5.startswith(f"{path}:5:") and line11.startswith(f"{path}:11:")
+    assert f'("{own_word}")' in line5, line5
+    other_words = set(re.findall(r'\("([^"]*)"\)', line11))
+    assert not other_words & set(re.findall(r'\("([^"]*)"\)', line5)), (line5, line11)

@@ -87,11 +87,9 @@ _BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.B
 
 @dataclass(frozen=True)
 class _Guess:
-    """The encodings a file's bytes look like, likeliest first (one, or two about as likely), and when
-    two, how each reads the first word they read differently (empty when none is found)."""
+    """The encodings a file's bytes look like, likeliest first (one, or a few about as likely)."""
 
     encodings: tuple[str, ...]
-    telling: tuple[str, ...] = ()
 
 
 def _reading(word: bytes, encoding: str) -> str:
@@ -102,14 +100,15 @@ def _reading(word: bytes, encoding: str) -> str:
 
 def _looks_like(guess: _Guess | None, data: bytes, err: UnicodeDecodeError) -> str:
     """'; the bytes look like E ("word")' or '... E1 ("word") or E2 ("word")' for the line `data`, naming
-    the word the bad byte is in as each encoding reads it; when the two read it alike, the file's first
-    word they read differently. Empty without a guess."""
+    the word the bad byte is in as each encoding reads it; when some read it alike, the word of that line
+    they read most differently (never another line's word). Empty without a guess."""
     if guess is None:
         return ""
     word = next((m[0] for m in _WORD.finditer(data) if m.start() <= err.start < m.end()), data[err.start :][:1])
     readings = tuple(_reading(word, encoding) for encoding in guess.encodings)
-    if len(set(readings)) < len(readings) and guess.telling:
-        readings = guess.telling
+    if len(set(readings)) < len(readings):  # a word of this line that they read differently, if it has one
+        found = [tuple(_reading(other, encoding) for encoding in guess.encodings) for other in _WORD.findall(data)]
+        readings = max((one for one in found if len(set(one)) > 1), key=lambda one: len(set(one)), default=readings)
     pairs = zip(guess.encodings, readings, strict=True)
     named = " or ".join(f'{encoding} ("{reading}")' for encoding, reading in pairs)
     return f"; the bytes look like {named}"
@@ -177,7 +176,7 @@ def _few_telling(ranked: list[tuple[str, float]], sample: bytes) -> tuple[str, .
 def _guess(path: Path) -> _Guess | None:
     """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest
     (_ODD readings last) and a second when about as likely (SECOND_ENCODING), or when too few distinct bytes
-    tell (FEW_TELLING_BYTES) `_few_telling`'s; with the first word that most of them read differently."""
+    tell (FEW_TELLING_BYTES) `_few_telling`'s."""
     sample = _telling_bytes(path)
     ranked = _readings(sample) if sample else []
     if not ranked:
@@ -188,11 +187,7 @@ def _guess(path: Path) -> _Guess | None:
     else:
         ranked.sort(key=lambda guess: _ODD.search(sample.decode(guess[0], errors="replace")) is not None)
         named = tuple(encoding for encoding, confidence in ranked[:2] if confidence >= SECOND_ENCODING * ranked[0][1])
-    if len(named) < 2:
-        return _Guess(named)
-    differing = [tuple(_reading(word, encoding) for encoding in named) for word in _WORD.findall(sample)]
-    differing = [readings for readings in differing if len(set(readings)) > 1]
-    return _Guess(named, max(differing, key=lambda readings: len(set(readings)), default=()))
+    return _Guess(named)
 
 
 # The place after "path:" at the start of a problem: "N" or "N (text line(s) A[-B])" (see _where), or
