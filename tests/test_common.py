@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -159,3 +160,27 @@ def test_a_stage_run_on_other_inputs_must_name_its_outputs(project: Path, stage:
     assert "this run is not the pipeline's" not in result.stderr, result.stderr
     if stage == "seed":
         assert json.loads((project / "metrics/seed.json").read_text())["rows"] > 0
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_OUTPUTS))
+def test_every_pipeline_input_given_explicitly_is_still_the_pipeline_run(stage: str) -> None:
+    """dvc.yaml and scripts (bench/bench_banking77.py runs `--params params.yaml`) may name the pipeline's
+    own inputs: each given explicitly, alone, all together, as ./path or absolute, is still the pipeline's
+    run, so its outputs default to the pipeline's. A None default must say which file it stands for."""
+    parser = importlib.import_module(f"stages.{stage}.stage").build_parser()
+    given: list[list[str]] = []
+    for flag, value in parser.pipeline_inputs().items():
+        assert value is not None, f"{stage} {flag}: a None default must name the pipeline file it stands for"
+        if isinstance(value, Path):
+            given.append([flag, str(value)])
+            given.append([flag, f"./{value}" if not value.is_absolute() else str(value)])
+            given.append([flag, str(value.resolve())])
+        elif isinstance(value, list):
+            given.append([flag, *(str(path) for path in value)])
+    assert given
+    for argv in [*given, [part for pair in given[::3] for part in pair]]:
+        args = parser.parse(argv)
+        assert {dest: str(path) for dest, path in vars(args).items() if dest in ("out", "metrics")} == {
+            dest: outputs for dest, outputs in [("out", STAGE_OUTPUTS[stage]["--out"]),
+                                                ("metrics", STAGE_OUTPUTS[stage]["--metrics"])]
+        }, argv  # fmt: skip

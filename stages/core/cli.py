@@ -42,17 +42,25 @@ class StageParser(argparse.ArgumentParser):
 
     def __init__(self, stage: str, description: str | None, raw: bool = False, untracked: Sequence[str] = ()) -> None:
         self._inputs: list[argparse.Action] = []
+        self._pipeline: dict[str, Any] = {}  # dest: the value the pipeline runs it with
         self._outputs: dict[str, tuple[str, Path]] = {}  # dest: (flag, the pipeline's path)
         self._untracked = set(untracked) | {"help"}
         formatter = argparse.RawDescriptionHelpFormatter if raw else argparse.HelpFormatter
         super().__init__(prog=f"python -m stages.{stage}", description=description, formatter_class=formatter)
 
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        """argparse's add_argument, remembering the argument as an input (see `add_output` for outputs)."""
+    def add_argument(self, *args: Any, pipeline: Any = None, **kwargs: Any) -> argparse.Action:
+        """argparse's add_argument, remembering the argument as an input (see `add_output` for outputs).
+        `pipeline` is the value a None default stands for (the stage reads that file when none is given),
+        so giving it explicitly is still the pipeline's run."""
         action = super().add_argument(*args, **kwargs)
         if action.dest not in self._untracked:
             self._inputs.append(action)
+            self._pipeline[action.dest] = action.default if pipeline is None else pipeline
         return action
+
+    def pipeline_inputs(self) -> dict[str, Any]:
+        """Each input's flag and the value the pipeline runs it with (what dvc repro runs)."""
+        return {a.option_strings[0]: self._pipeline[a.dest] for a in self._inputs}
 
     def add_output(self, flag: str, pipeline: str, help: str | None = None) -> None:
         """An output argument: the pipeline's path `pipeline` by default, required in a standalone run."""
@@ -72,7 +80,11 @@ class StageParser(argparse.ArgumentParser):
         """The arguments, outputs at the pipeline's paths unless given; a UserError for a standalone run
         (an input or option not at its default) that does not give every output."""
         args = self.parse_args(argv)
-        changed = [a.option_strings[0] for a in self._inputs if not _same(getattr(args, a.dest), a.default)]
+        changed = [
+            a.option_strings[0]
+            for a in self._inputs
+            if not _same(getattr(args, a.dest), a.default) and not _same(getattr(args, a.dest), self._pipeline[a.dest])
+        ]
         missing = [flag for dest, (flag, _) in self._outputs.items() if getattr(args, dest) is None]
         if changed and missing:
             paths = ", ".join(str(self._outputs[dest][1]) for dest in self._outputs if getattr(args, dest) is None)

@@ -33,7 +33,7 @@ from stages.core.cli import StageParser
 from stages.core.eval_set import EvalSetParams, eval_set_params, eval_texts
 from stages.core.executor import executor_from_env
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
-from stages.core.params import load_section
+from stages.core.params import DEFAULT_PARAMS_FILE, load_section
 from stages.core.tally import GateTally, RemovedRows
 from stages.dedup.metrics import gate_metrics
 from stages.dedup.params import DedupParams
@@ -89,19 +89,17 @@ def deduplicate(
     return {**gate_metrics(tally), "search": found.metrics()}
 
 
-def _params(path: Path | None) -> DedupParams:
-    """The `dedup` section of `path` (default params.yaml; the built-in defaults if there is none)."""
-    if path is None:
-        default = Path("params.yaml")
-        if not default.exists():
-            print("dedup: no params.yaml here, using the built-in dedup defaults", file=sys.stderr)
-            return DedupParams()
-        path = default
+def _params(path: Path) -> DedupParams:
+    """The `dedup` section of `path`; the built-in defaults when it is params.yaml and absent (another
+    missing file is an error)."""
+    if path == DEFAULT_PARAMS_FILE and not path.exists():
+        print(f"dedup: no {path} here, using the built-in dedup defaults", file=sys.stderr)
+        return DedupParams()
     return load_section(path, "dedup", DedupParams)
 
 
-def main() -> None:
-    """`python -m stages.dedup`: parse the command line, run `deduplicate`, write the metrics."""
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("dedup", __doc__, raw=True)
     parser.add_argument("--rows", type=Path, default=Path("data/filter/kept.jsonl"), help="rows to deduplicate")
     parser.add_argument(
@@ -128,13 +126,17 @@ def main() -> None:
     parser.add_argument(
         "--params",
         type=Path,
-        default=None,
-        help="params file (default params.yaml; built-in defaults if there is none)",
+        default=DEFAULT_PARAMS_FILE,
+        help="params file (default params.yaml; built-in defaults if that is absent)",
     )
     parser.add_output("--out", "data/dedup", "folder for kept.jsonl and removed.jsonl")
     parser.add_output("--metrics", "metrics/dedup.json")
-    args = parser.parse()
+    return parser
 
+
+def main() -> None:
+    """`python -m stages.dedup`: parse the command line, run `deduplicate`, write the metrics."""
+    args = build_parser().parse()
     params = _params(args.params)
     overrides = {}
     if args.no_seeds:
@@ -143,8 +145,7 @@ def main() -> None:
         overrides["decontaminate_eval"] = False
     params = params.model_copy(update=overrides)
 
-    params_file = args.params or Path("params.yaml")
-    imported = eval_set_params(params_file) if params_file.exists() and not args.no_eval_set else None
+    imported = eval_set_params(args.params) if args.params.exists() and not args.no_eval_set else None
     metrics = deduplicate(args.rows, args.seeds, args.eval_file, params, args.out, imported)
     write_json(args.metrics, metrics)
     print(f"dedup: kept {metrics['kept']} of {metrics['rows']} ({metrics['removed']} removed)")

@@ -124,7 +124,8 @@ def summary(scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> StageParser:
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("evaluate", __doc__)
     parser.add_argument("--mix", type=Path, default=Path("data/mix/rows.jsonl"), help="mix rows with metadata")
     parser.add_argument(
@@ -139,7 +140,7 @@ def _parser() -> StageParser:
 
 def main() -> None:
     """Train the three probes on the mix, score them on the eval set, write predictions, leaks and metrics."""
-    args = _parser().parse()
+    args = build_parser().parse()
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "evaluate", EvaluateParams)
     eval_path = Path(params.eval_set.path)

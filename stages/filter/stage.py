@@ -27,7 +27,6 @@ check, per reason code, per slice and per template rejection counts and rates; `
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -173,18 +172,32 @@ def _domain(given: Path | None) -> Domain | None:
     return load_domain(given or DEFAULT_DOMAIN_FILE)
 
 
-def _arguments() -> argparse.Namespace:
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("filter", __doc__, raw=True)
     parser.add_argument("--rows", type=Path, default=Path("data/generate/rows.jsonl"), help="rows to check")
     parser.add_argument("--blocklist", type=Path, default=Path("seeds/blocklist.txt"))
-    parser.add_argument("--policy", type=Path, default=None, help="policy document (default seeds/policy.md)")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        pipeline=Path("seeds/policy.md"),
+        help="policy document (default seeds/policy.md)",
+    )
     parser.add_argument(
         "--seeds",
         type=Path,
         default=None,
+        pipeline=Path("data/seed/seeds.jsonl"),
         help="human seed rows to train the intent check (default data/seed/seeds.jsonl)",
     )
-    parser.add_argument("--prompts", type=Path, default=None, help="teacher prompt templates (default prompts/)")
+    parser.add_argument(
+        "--prompts",
+        type=Path,
+        default=None,
+        pipeline=Path("prompts"),
+        help="teacher prompt templates (default prompts/)",
+    )
     parser.add_argument(
         "--pairs",
         type=Path,
@@ -192,19 +205,23 @@ def _arguments() -> argparse.Namespace:
         help="preference-pair candidates to check as well (skipped when the file is absent)",
     )
     parser.add_argument(
-        "--domain", type=Path, default=None, help="domain file (default seeds/domain.yaml; neutral defaults if absent)"
+        "--domain",
+        type=Path,
+        default=None,
+        pipeline=DEFAULT_DOMAIN_FILE,
+        help="domain file (default seeds/domain.yaml; neutral defaults if absent)",
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--decisions", type=Path, default=DECISIONS_FILE, help="reviewers' decisions: edits checked")
     parser.add_argument("--label-studio", type=Path, default=LABEL_STUDIO_EXPORT, help="Label Studio export: edits")
     parser.add_output("--out", "data/filter", "folder for kept.jsonl, rejected.jsonl, pairs.jsonl and human.jsonl")
     parser.add_output("--metrics", "metrics/filter.json")
-    return parser.parse()
+    return parser
 
 
 def main() -> None:
     """Filter --rows into --out (kept, rejected, pairs) and write --metrics; see the module docstring."""
-    args = _arguments()
+    args = build_parser().parse()
     params = load_section(args.params, "filter", FilterParams)
     reads = {field for name in params.checks for field in registered()[name].reads}
     seed_checks = ", ".join(n for n in params.checks if n == "intent" or "seeds" in registered()[n].reads)

@@ -14,7 +14,6 @@ unchanged), and for the teacher the run log logs/generate_runs.jsonl (untracked:
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +124,8 @@ def generate_metrics(tally: GateTally, rows: list[Row], seeds: list[Row]) -> dic
     }
 
 
-def _arguments() -> argparse.Namespace:
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("generate", __doc__, untracked=["run_log"])
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -133,12 +133,18 @@ def _arguments() -> argparse.Namespace:
     parser.add_output("--metrics", "metrics/generate.json")
     parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="teacher prompt templates")
     parser.add_argument("--policy", type=Path, default=Path("seeds/policy.md"), help="grounds the teacher")
-    parser.add_argument("--cache", type=Path, default=None, help="teacher response cache (default: OUT/cache)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        pipeline=Path("data/generate/cache"),
+        help="teacher response cache (default: OUT/cache)",
+    )
     parser.add_argument(
         "--run-log", type=Path, default=Path("logs/generate_runs.jsonl"), help="teacher run figures (untracked)"
     )
     parser.add_argument("--domain", type=Path, default=DEFAULT_DOMAIN_FILE, help="the prompts' domain parts")
-    return parser.parse()
+    return parser
 
 
 def main() -> None:
@@ -147,7 +153,7 @@ def main() -> None:
     Raises UserError for bad params or inputs (see generate_with_teacher for the teacher's), and,
     after writing every output, when the teacher's budget stopped the run early.
     """
-    args = _arguments()
+    args = build_parser().parse()
     params = load_section(args.params, "generate", GenerateParams)
     seeds = read_jsonl(args.seeds)
     cache_dir = args.cache or args.out / "cache"

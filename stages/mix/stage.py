@@ -73,7 +73,8 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def _parser() -> StageParser:
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("mix", __doc__)
     parser.add_argument("--seeds", type=Path, default=Path("data/seed/seeds.jsonl"))
     parser.add_argument("--reviewed", type=Path, default=Path("data/review/rows.jsonl"))
@@ -122,7 +123,7 @@ def _preferences(args: argparse.Namespace, params: MixParams, mixed: list[Row]) 
 
 def main() -> None:
     """Read seeds, reviewed rows and teacher pairs; write the mix, its removed rows, card and metrics."""
-    args = _parser().parse()
+    args = build_parser().parse()
     params = load_section(args.params, "mix", MixParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     system_prompt = load_domain(args.domain).system_prompt

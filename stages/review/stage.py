@@ -29,7 +29,8 @@ from stages.review.queue import QueueFiles
 from stages.review.sampling import review_order
 
 
-def _parser() -> StageParser:
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("review", __doc__)
     parser.add_argument("--rows", type=Path, default=Path("data/dedup/kept.jsonl"), help="rows to review")
     parser.add_argument(
@@ -81,7 +82,7 @@ def main() -> None:
 
     The rows are streamed twice (ids and slices, then the review), so memory holds the sampled ids and
     the decisions, never the rows: the output is byte for byte what one pass over rows in memory wrote."""
-    args = _parser().parse()
+    args = build_parser().parse()
     params = load_section(args.params, "review", ReviewParams)
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     decisions = _decisions(args, params.on_unknown_id)

@@ -265,8 +265,8 @@ def check_eval_set_param(params_path: Path, produced: Path) -> None:
         raise UserError(f"{key}: '{value}' does not exist (or is not a file)")
 
 
-def main() -> None:
-    """Validate the three seed files, check the set, write the training and eval rows and the metrics."""
+def build_parser() -> StageParser:
+    """The stage's command line (see stages.core.cli)."""
     parser = StageParser("seed", __doc__)
     parser.add_argument("--cases", type=Path, default=Path("seeds/cases.jsonl"))
     parser.add_argument("--failures", type=Path, default=Path("seeds/failures.jsonl"))
@@ -274,7 +274,12 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_output("--out", "data/seed", "folder for seeds.jsonl and eval.jsonl")
     parser.add_output("--metrics", "metrics/seed.json")
-    args = parser.parse()
+    return parser
+
+
+def main() -> None:
+    """Validate the three seed files, check the set, write the training and eval rows and the metrics."""
+    args = build_parser().parse()
 
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "seed", SeedParams)
