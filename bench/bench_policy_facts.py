@@ -2,6 +2,10 @@
 figures swapped for another figure the policy states elsewhere ("within 7 days" where the rule says 21).
 
     python -m bench.bench_policy_facts [SEEDS_DIR ...]      # default: seeds/ and every examples/ domain
+    python -m bench.bench_policy_facts speed --baseline REV [--rows N]
+        CPU of the check over N built-in variations of data/seed/seeds.jsonl (run `python -m stages.seed`
+        first), this checkout's policy reading (stages/filter/policy.py) against its code at git revision
+        REV, alternated in this process on one core; rows whose verdict differs (there should be none)
 
 For each expert reply (cases, corrected failures, eval traffic) whose first money, percent or duration
 figure has another value of the same unit in the policy, one copy with that figure swapped for a
@@ -12,16 +16,23 @@ paragraph stating it shared one topic word with the reply.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
+import time
 from pathlib import Path
 
+from bench.bench_dedup import pin_to_one_core
+from bench.revision import module_at
 from stages.core.domain import load_domain
+from stages.core.jsonl import read_jsonl
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.policy_facts import PolicyChecker, action_claim_pattern
 from stages.filter.figures import figures
 from stages.filter.policy import PolicyFacts, topic_words
+from stages.generate.params import GenerateParams
+from stages.generate.stage import generate_builtin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,8 +97,61 @@ def measure(seeds: Path) -> dict[str, str]:
     return result
 
 
+def _timed(checkers: dict[str, PolicyChecker], work: list[tuple[str, str, frozenset[str]]], repeats: int) -> dict:
+    """Each checker over `work`, alternated `repeats` times: CPU seconds, the ratio of the lower of each,
+    rejections and the rows whose verdicts differ."""
+    seconds: dict[str, list[float]] = {name: [] for name in checkers}
+    verdicts: dict[str, list[str | None]] = {}
+    for _ in range(repeats):
+        for name, checker in checkers.items():
+            start = time.process_time()
+            verdicts[name] = [checker.problem(reply, customer, True, True, refs) for reply, customer, refs in work]
+            seconds[name].append(round(time.process_time() - start, 3))
+    best = {name: min(values) for name, values in seconds.items()}
+    return {
+        "cpu_seconds": seconds,
+        "this checkout / baseline (CPU)": round(best["this checkout"] / best["baseline"], 3),
+        "rejected": {name: sum(v is not None for v in values) for name, values in verdicts.items()},
+        "rows with another verdict": sum(a != b for a, b in zip(*verdicts.values(), strict=True)),
+    }
+
+
+def speed(rows_wanted: int, revision: str, repeats: int = 5) -> None:
+    """CPU seconds of the check (context and action claims on, as the pipeline runs it) on the rows'
+    replies, with this checkout's PolicyFacts and with `revision`'s, alternated: once with each row's
+    `policy_refs` (a figure of a named rule passes before any scoring) and once without (a domain whose
+    seeds name no rules: every figure scored)."""
+    pin_to_one_core()
+    seeds = read_jsonl(ROOT / "data/seed/seeds.jsonl")
+    rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=-(-rows_wanted // len(seeds)) + 1))
+    work = [
+        (assistant_text(row), user_text(row), frozenset((row.get("meta") or {}).get("policy_refs") or ()))
+        for row in rows[:rows_wanted]
+    ]
+    policy = (ROOT / "seeds/policy.md").read_text(encoding="utf-8")
+    claims = action_claim_pattern(tuple(load_domain(ROOT / "seeds/domain.yaml").action_claims))
+    baseline = module_at(revision, "stages/filter/policy.py").PolicyFacts.from_text(policy)
+    checkers = {
+        "baseline": PolicyChecker(baseline, claims),
+        "this checkout": PolicyChecker(PolicyFacts.from_text(policy), claims),
+    }
+    summary = {"rows": len(work), "policy units": len(baseline.units), "baseline": revision}
+    summary["with policy_refs"] = _timed(checkers, work, repeats)
+    summary["without policy_refs"] = _timed(
+        checkers, [(reply, customer, frozenset()) for reply, customer, _ in work], repeats
+    )
+    print(json.dumps(summary, indent=2))
+
+
 def main() -> None:
-    """Print one table row per (domain, rule)."""
+    """Print one table row per (domain, rule), or run `speed` (module docstring)."""
+    if sys.argv[1:2] == ["speed"]:
+        parser = argparse.ArgumentParser(prog="python -m bench.bench_policy_facts speed")
+        parser.add_argument("--baseline", default="HEAD", help="the git revision to compare with")
+        parser.add_argument("--rows", type=int, default=20_000)
+        args = parser.parse_args(sys.argv[2:])
+        speed(args.rows, args.baseline)
+        return
     folders = [Path(arg) for arg in sys.argv[1:]] or [
         ROOT / "seeds",
         *sorted(p for p in (ROOT / "examples").glob("*/") if (p / "domain.yaml").exists()),

@@ -3,6 +3,8 @@ section the reply is about, action-claim verbs from the domain file."""
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.policy_facts import PolicyChecker, PolicyFactsCheck, PolicyFactsParams, action_claim_pattern
 from stages.filter.figures import figures
 from stages.filter.policy import PolicyFacts, policy_units, stem
+from tests.conftest import ROOT
 from tests.test_filter_checks import chat
 
 POLICY = """# Support policy (fixture)
@@ -144,3 +147,41 @@ def test_missing_or_empty_policy_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty.md").write_text("# Policy\nBe nice.\n")
     with pytest.raises(UserError, match="no figures found"):
         PolicyFacts.from_file(tmp_path / "empty.md")
+
+
+def _off_topic_scoring_every_unit(facts: PolicyFacts, figure, sentence, reply, refs=frozenset()) -> str | None:
+    """The documented rule written plainly: every unit scored, the first best unit named."""
+    if refs and any(facts.units[index].ref in refs for index in facts.stating[figure]):
+        return None
+    scores = [facts.score(unit, sentence, reply) for unit in facts.units]
+    best = max(range(len(scores)), key=scores.__getitem__)
+    top = max(scores[index] for index in facts.stating[figure])
+    if top > 0 and top >= 0.5 * scores[best]:
+        return None
+    return facts.units[best].ref or ", ".join(sorted(facts.units[best].topics)[:4])
+
+
+@pytest.mark.parametrize(
+    "policy_file",
+    [None, Path("seeds/policy.md"), *sorted(p.relative_to(ROOT) for p in (ROOT / "examples").glob("*/policy.md"))],
+    ids=str,
+)
+def test_off_topic_scores_only_the_units_sharing_a_word_and_decides_as_scoring_all(policy_file: Path | None) -> None:
+    """off_topic scores only the units the inverted index names: on random sentences and replies (topic
+    words of the policy, words of no unit, none at all) its verdict is the rule's, scoring every unit."""
+    text = POLICY if policy_file is None else (ROOT / policy_file).read_text(encoding="utf-8")
+    facts = PolicyFacts.from_text(text)
+    words = [*sorted({word for unit in facts.units for word in unit.topics}), "zzunknown", "qqother"]
+    rng = random.Random(7)
+    stated = sorted(facts.stating, key=repr)
+    decided = Counter()
+    for _ in range(3000):
+        sentence = frozenset(rng.sample(words, rng.randint(0, 4)))
+        reply = sentence | frozenset(rng.sample(words, rng.randint(0, 6)))
+        figure = rng.choice(stated)
+        refs = frozenset(rng.sample(sorted(facts.refs()), 1)) if facts.refs() and rng.random() < 0.1 else frozenset()
+        expected = _off_topic_scoring_every_unit(facts, figure, sentence, reply, refs)
+        assert facts.off_topic(figure, sentence, reply, refs) == expected, (figure, sentence, reply)
+        assert facts.off_topic(figure, frozenset(sentence), frozenset(reply), refs) == expected  # not the cached pair
+        decided[expected is None] += 1
+    assert decided[True] > 100 and decided[False] > 100, decided

@@ -112,6 +112,11 @@ class PolicyFacts:
     units: list[PolicyUnit]
     idf: dict[str, float] = field(init=False)
     stating: dict[Figure, list[int]] = field(init=False)
+    having: dict[str, list[int]] = field(init=False)  # topic word: the units that have it
+    # the last reply's unit scores: the figures of one sentence are checked one after another
+    _scored: tuple[frozenset[str], frozenset[str], dict[int, float], int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Index the units: idf = ln((1 + units) / (1 + units with the word)) + 1, as scikit-learn's smooth idf."""
@@ -119,9 +124,12 @@ class PolicyFacts:
         total = len(self.units)
         self.idf = {word: math.log((1 + total) / (1 + count)) + 1 for word, count in frequency.items()}
         self.stating = defaultdict(list)
+        self.having = defaultdict(list)
         for index, unit in enumerate(self.units):
             for figure in unit.figures:
                 self.stating[figure].append(index)
+            for word in unit.topics:
+                self.having[word].append(index)
 
     @classmethod
     def from_text(cls, policy: str) -> PolicyFacts:
@@ -154,10 +162,22 @@ class PolicyFacts:
         number (or first words) of the unit it is about, for the rejection reason."""
         if refs and any(self.units[index].ref in refs for index in self.stating[figure]):
             return None
-        scores = [self.score(unit, sentence, reply) for unit in self.units]
-        best = max(range(len(scores)), key=scores.__getitem__)
-        top = max(scores[index] for index in self.stating[figure])
-        if top > 0 and top >= MIN_SHARE * scores[best]:
+        scores, best = self.scores(sentence, reply)
+        top = max(scores.get(index, 0.0) for index in self.stating[figure])
+        if top > 0 and top >= MIN_SHARE * scores.get(best, 0.0):
             return None
         unit = self.units[best]
         return unit.ref or ", ".join(sorted(unit.topics)[:4])
+
+    def scores(self, sentence: frozenset[str], reply: frozenset[str]) -> tuple[dict[int, float], int]:
+        """The score of each unit sharing a topic word with the reply (`score`; every other unit scores 0)
+        and the best unit's index (the first of the best, unit 0 when none shares a word). Only the units
+        the inverted index names are scored: on a 130-unit policy most share no word with a reply."""
+        if self._scored and self._scored[0] is sentence and self._scored[1] is reply:
+            return self._scored[2], self._scored[3]
+        sharing = sorted({index for word in sentence | reply for index in self.having.get(word, ())})
+        scores = {index: self.score(self.units[index], sentence, reply) for index in sharing}
+        high = max(scores.values(), default=0.0)
+        best = next((index for index in sharing if scores[index] == high), 0) if high > 0 else 0
+        self._scored = (sentence, reply, scores, best)
+        return scores, best
