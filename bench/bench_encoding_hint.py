@@ -1,12 +1,12 @@
-"""The encoding hint of core.files: how often the encodings it names read a non-UTF-8 file right.
+"""The encoding hint (core.encoding, in core.files' errors): how often the encodings it names read a file right.
 
     python -m bench.bench_encoding_hint
 
 For each text of tests/encoding_texts.py (sentences and single words, in cp1252, cp1250, shift_jis, gbk
 and cp1251; alone, in a CSV cell, in a JSONL line) saved in its encoding: whether one of the encodings the
 hint names decodes the file to the original text, and how many it names; for the hint as built
-(core.files._guess, with SECOND_ENCODING at 0.7, 0.85 and 0.95, and without the FEW_TELLING_BYTES rule)
-and, in the same run, the one it replaced (charset-normalizer's best guess for the whole file;
+(core.encoding.guess_encodings, with SECOND_ENCODING at 0.7, 0.85 and 0.95, and without the
+FEW_TELLING_BYTES rule) and, in the same run, the one it replaced (charset-normalizer's best guess for the whole file;
 charset-normalizer is installed with requests, which dvc needs).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from charset_normalizer import from_path
 
-from stages.core import files
+from stages.core import encoding as encoding_hint
 from tests.encoding_texts import CONTEXTS, SENTENCES, WORDS, placed
 
 
@@ -28,7 +28,7 @@ def _before(path: Path) -> list[str]:
 
 
 def _now(path: Path) -> list[str]:
-    guess = files._guess(path)
+    guess = encoding_hint.guess_encodings(path)
     return list(guess.encodings) if guess is not None else []
 
 
@@ -64,14 +64,14 @@ def main() -> None:
             total, right, alone, _, _ = score(texts, _before, Path(scratch))
             print(f"{label:9} charset-normalizer (before)   right among named {right}/{total}, right alone {alone}")
             for second, few in VARIANTS:
-                files.SECOND_ENCODING, files.FEW_TELLING_BYTES = second, few
+                encoding_hint.SECOND_ENCODING, encoding_hint.FEW_TELLING_BYTES = second, few
                 total, right, alone, two, three = score(texts, _now, Path(scratch))
                 name = f"chardet {second:.2f}, few bytes {few}"
                 print(
                     f"{label:9} {name:29} right among named {right}/{total}, right alone {alone}, "
                     f"two named {two}, three named {three}"
                 )
-    files.SECOND_ENCODING, files.FEW_TELLING_BYTES = 0.85, 3
+    encoding_hint.SECOND_ENCODING, encoding_hint.FEW_TELLING_BYTES = 0.85, 3
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Real text in the encodings people's tools still save in, for the encoding hint of core.files (its tests,
+"""Real text in the encodings people's tools still save in, for the encoding hint of core.encoding (its tests,
 and bench/bench_encoding_hint.py): sentences, and single words with one or two telling letters, placed
 alone, in a spreadsheet's CSV cell, or in one line of a JSONL file of plain ASCII lines."""
 

@@ -4,11 +4,12 @@ imported eval log, the blocklist, the policy, a Label Studio export.
 Every problem is a UserError that names the file, the place as a person finds it and what is wrong:
   encoding   the text must be UTF-8 (a byte-order mark is accepted and dropped). Otherwise the error
              names the line, the character and the byte, and the encoding the bytes look like, with
-             the word the bad byte is in as that encoding reads it (chardet's guess from the lines that
-             are not UTF-8; two encodings, each with its reading, when both are about as likely, and up
-             to three when too few bytes tell: "the bytes look like cp1250 ("Łódź") or cp1252 ("£ódŸ")"),
-             so the person sees which reading is right and saves the file again as UTF-8 from it. The
-             file is never decoded by a guess: a wrong guess would put garbled text into the training data.
+             the word the bad byte is in as that encoding reads it (core.encoding: chardet's guess from
+             the lines that are not UTF-8; two encodings, each with its reading, when both are about as
+             likely, and up to three when too few bytes tell: "the bytes look like cp1250 ("Łódź") or
+             cp1252 ("£ódŸ")"), so the person sees which reading is right and saves the file again as
+             UTF-8 from it. The file is never decoded by a guess: a wrong guess would put garbled text
+             into the training data.
              Inside `collecting_encoding_problems()` (python -m stages.validate, which writes nothing)
              such a line does not stop its file: its problem is collected, once per file and line, and
              the line is read with U+FFFD for each bad byte, so every other line, and the rest of that
@@ -29,7 +30,6 @@ Every problem is a UserError that names the file, the place as a person finds it
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
 import io
@@ -41,153 +41,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import chardet
-import regex
-from chardet import EncodingEra
-
+from stages.core.encoding import Guess, guess_encodings, looks_like
 from stages.core.errors import UserError
 
 BOM = "\ufeff"
 DELIMITERS = (",", ";", "\t")
 
 
-# A second encoding is named beside the likeliest when chardet's confidence in it is at least this share of
-# the likeliest's. bench/bench_encoding_hint.py (BENCHMARKS.md), 93 sentences: one of the named encodings
-# reads them right for all 93, more than one is named for 17; at 0.95 a Spanish sentence is named cp1250 alone
-# (Muñoz read as Muňoz); at 0.7 a second name comes with 21. charset-normalizer's guess: right for 68.
-SECOND_ENCODING = 0.85
-# With fewer distinct bytes outside ASCII than this ("naïve" alone, or "café" and "naïve" on every line of a
-# long file), no detector can tell (chardet's confidence is about 0.04, its order noise): every reading
-# without an _ODD character is named, at most MOST_NAMED, UNDECIDED's among them. Same bench, 75 single
-# words: right among the named 75 (before 74; "Renée" was named cp1250 or cp874), without this rule 70.
-FEW_TELLING_BYTES = 3
-MOST_NAMED = 3  # a fourth reading would bury the right one
-UNDECIDED = "cp1252"  # what chardet answers when no encoding fits the bytes; the commonest Windows code page
-# What no text holds: a word mixing Latin letters with another alphabet's letters or marks ("дйjа" for "déjà",
-# "Ren้e" for "Renée"; not CJK, which runs into Latin words, "ATMの"), or Latin letters around a number,
-# symbol or punctuation other than a dash or quote ("Œl¹sk" for "Śląsk"). Named only when every reading is.
-_GARBLED = regex.compile(
-    r"(?=\w*\p{Latin})(?=\w*(?:[\p{L}--\p{Latin}--\p{Han}--\p{Hiragana}--\p{Katakana}--\p{Hangul}]"
-    r"|[\p{M}--[\u0300-\u036f]]))\w+|\p{Latin}[^\x00-\x7f\p{L}\p{M}\p{Pd}\p{Pi}\p{Pf}\s]+\p{Latin}",
-    flags=regex.V1,
-)
-# Unlikely, though some text holds it: a letter touching a symbol, number or control character outside ASCII
-# ("£ódŸ" for "Łódź"), or another alphabet's letter before a Latin one ("H幨鋝e" for "Hélène") or after one
-# (but kana or Hangul: "ATMの"). Such readings are named after those without one.
-_ODD = regex.compile(
-    r"\p{L}[[\p{S}\p{N}\p{C}]--\p{ASCII}]|[[\p{S}\p{N}\p{C}]--\p{ASCII}]\p{L}"
-    r"|[\p{L}--\p{Latin}]\p{Latin}|\p{Latin}[\p{L}--\p{Latin}--\p{Hiragana}--\p{Katakana}--\p{Hangul}]",
-    flags=regex.V1,
-)
-_HINT_BYTES = 64 * 1024  # of the lines that are not UTF-8: plenty to tell, and bounded for a huge file
-# A word: bytes between these separators, all below 0x40, so never the second byte of a CJK character.
-_WORD = re.compile(rb'[^\s,;:"()<>]+')
-_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-
-
-@dataclass(frozen=True)
-class _Guess:
-    """The encodings a file's bytes look like, likeliest first (one, or a few about as likely)."""
-
-    encodings: tuple[str, ...]
-
-
-def _reading(word: bytes, encoding: str) -> str:
-    """`word` as `encoding` reads it, at most 30 characters, unprintable ones shown as U+FFFD."""
-    text = word.decode(encoding, errors="replace")[:30]
-    return "".join(char if char.isprintable() else "\ufffd" for char in text)
-
-
-def _looks_like(guess: _Guess | None, data: bytes, err: UnicodeDecodeError) -> str:
-    """'; the bytes look like E ("word")' or '... E1 ("word") or E2 ("word")' for the line `data`, naming
-    the word the bad byte is in as each encoding reads it; when some read it alike, the word of that line
-    they read most differently (never another line's word). Empty without a guess."""
-    if guess is None:
-        return ""
-    word = next((m[0] for m in _WORD.finditer(data) if m.start() <= err.start < m.end()), data[err.start :][:1])
-    readings = tuple(_reading(word, encoding) for encoding in guess.encodings)
-    if len(set(readings)) < len(readings):  # a word of this line that they read differently, if it has one
-        found = [tuple(_reading(other, encoding) for encoding in guess.encodings) for other in _WORD.findall(data)]
-        readings = max((one for one in found if len(set(one)) > 1), key=lambda one: len(set(one)), default=readings)
-    pairs = zip(guess.encodings, readings, strict=True)
-    named = " or ".join(f'{encoding} ("{reading}")' for encoding, reading in pairs)
-    return f"; the bytes look like {named}"
-
-
-def _encoding_error(place: str, data: bytes, err: UnicodeDecodeError, guess: _Guess | None) -> UserError:
+def _encoding_error(place: str, data: bytes, err: UnicodeDecodeError, guess: Guess | None) -> UserError:
     """The error for the line at `place` ("path:N", or a CSV row's "path:N (text line L)") whose bytes
     `data` are not UTF-8, with the encoding(s) the file looks like."""
     column = len(data[: err.start].decode("utf-8", errors="replace")) + 1
-    looks = _looks_like(guess, data, err)
+    looks = looks_like(guess, data, err)
     return UserError(
         f"{place}: not valid UTF-8 (byte 0x{data[err.start]:02x} at character {column}){looks}; save the file as UTF-8"
     )
-
-
-def _telling_bytes(path: Path) -> bytes:
-    """What to guess a file's encoding from: its lines that are not UTF-8, up to _HINT_BYTES (the others,
-    often plain ASCII, say nothing and would drown the few telling bytes), or the file's start when it
-    opens with a UTF-16 or UTF-32 byte-order mark."""
-    with path.open("rb") as handle:
-        head = handle.read(_HINT_BYTES)
-        if head.startswith(_BOMS):
-            return head
-        handle.seek(0)
-        lines: list[bytes] = []
-        size = 0
-        for data in handle:
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                lines.append(data)
-                size += len(data)
-                if size >= _HINT_BYTES:
-                    break
-    return b"".join(lines)
-
-
-def _readings(sample: bytes) -> list[tuple[str, float]]:
-    """(encoding, confidence) of chardet's guesses for `sample` among the encodings of its MODERN_WEB era
-    (Windows code pages, CJK ones, UTF-16, UTF-32, KOI8), likeliest first, one per reading (UNDECIDED's if
-    it reads so: cp1250 and cp1252 read "Grüße" alike), garbled ones (_GARBLED) left out unless all are."""
-    readings: dict[str, tuple[str, float]] = {}
-    for result in chardet.detect_all(sample, ignore_threshold=True, encoding_era=EncodingEra.MODERN_WEB,
-                                     max_bytes=len(sample), prefer_superset=True, compat_names=False):  # fmt: skip
-        encoding = result["encoding"]
-        if encoding is not None and encoding not in ("utf-8", "ascii"):
-            text = sample.decode(encoding, errors="replace")
-            if text not in readings or encoding == UNDECIDED:  # the commonest encoding names a shared reading
-                readings[text] = (encoding, max(result["confidence"] or 0.0, readings.get(text, ("", 0.0))[1]))
-    plausible = [guess for text, guess in readings.items() if not _GARBLED.search(text)]
-    return plausible or list(readings.values())
-
-
-def _few_telling(ranked: list[tuple[str, float]], sample: bytes) -> tuple[str, ...]:
-    """What to name when too few bytes tell: the readings without an _ODD character, at most MOST_NAMED,
-    UNDECIDED's among them or besides a single one; chardet's two likeliest when none is without."""
-    texts = {encoding: sample.decode(encoding, errors="replace") for encoding, _ in ranked}
-    plain = [encoding for encoding, text in texts.items() if not _ODD.search(text)]
-    named = plain[:MOST_NAMED] or [encoding for encoding, _ in ranked[:2]]
-    if UNDECIDED in texts and UNDECIDED not in named and (len(named) == 1 or UNDECIDED in plain):
-        named = [*named[: MOST_NAMED - 1], UNDECIDED]
-    return tuple(named)
-
-
-def _guess(path: Path) -> _Guess | None:
-    """The encodings the file's bytes look like (`_readings` of `_telling_bytes`), or None: the likeliest
-    (_ODD readings last) and a second when about as likely (SECOND_ENCODING), or when too few distinct bytes
-    tell (FEW_TELLING_BYTES) `_few_telling`'s."""
-    sample = _telling_bytes(path)
-    ranked = _readings(sample) if sample else []
-    if not ranked:
-        return None
-    telling_bytes = len(set(sample.translate(None, bytes(range(0x80)))))  # distinct ones outside ASCII
-    if telling_bytes < FEW_TELLING_BYTES:
-        named = _few_telling(ranked, sample)
-    else:
-        ranked.sort(key=lambda guess: _ODD.search(sample.decode(guess[0], errors="replace")) is not None)
-        named = tuple(encoding for encoding, confidence in ranked[:2] if confidence >= SECOND_ENCODING * ranked[0][1])
-    return _Guess(named)
 
 
 # The place after "path:" at the start of a problem: "N" or "N (text line(s) A[-B])" (see _where), or
@@ -201,13 +69,13 @@ class EncodingProblems:
     order they were met, each file and line once."""
 
     by_line: dict[tuple[str, int], str] = field(default_factory=dict)
-    guesses: dict[str, _Guess | None] = field(default_factory=dict)
+    guesses: dict[str, Guess | None] = field(default_factory=dict)
 
     def add(self, path: Path, line: int, data: bytes, err: UnicodeDecodeError, place: str | None = None) -> None:
         """Collect the problem of text line `line` of `path` (its bytes `data`), once per file and line;
         `place` names it ("path:line" by default)."""
         if str(path) not in self.guesses:
-            self.guesses[str(path)] = _guess(path)
+            self.guesses[str(path)] = guess_encodings(path)
         message = str(_encoding_error(place or f"{path}:{line}", data, err, self.guesses[str(path)]))
         self.by_line.setdefault((str(path), line), message)
 
@@ -276,7 +144,7 @@ def _report(path: Path, line: int, fault: _Fault, place: str) -> None:
     `collecting_encoding_problems()` collect it instead."""
     collected = _COLLECTING.get()
     if collected is None:
-        raise _encoding_error(place, fault.data, fault.err, _guess(path)) from None
+        raise _encoding_error(place, fault.data, fault.err, guess_encodings(path)) from None
     collected.add(path, line, fault.data, fault.err, place)
 
 

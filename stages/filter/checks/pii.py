@@ -6,7 +6,12 @@ and a real number copied into training data is a leak. Card numbers and IBANs ar
 check digits, so amounts, dates and reference numbers are not mistaken for them, and digits written
 after any currency sign or ISO 4217 code as an amount ("₹ 1,250,000", "IDR 1250000000") are never a
 phone or card number (a number right after the amount still is), unless they are 13-19 digits in one run
-that pass Luhn ("charged EUR 4539148803436467"): a card number. The kinds are open:
+that pass Luhn ("charged EUR 4539148803436467"): a card number. A card number among other numbers is found
+("card 4539148803436467 12 months": every run of the digit groups is tried, card_candidates); a figure with
+thousands spaces ("1 000 000 000 000") and a quantity with a unit ("250 500 1000 ml") are not a phone or
+card number. Where a shape is both a figure and a real number's written form (a Unix timestamp and a
+landline of area code 15-19 written plain), it is flagged: a missed number leaks personal data into
+training data, a false alarm drops one synthetic row. The kinds are open:
 the domain file (seeds/domain.yaml `pii`, core.domain) adds named patterns, each optionally confirmed
 by a checksum (luhn, mod97, iban), e.g. a passport number. Findings are masked, so a rejection reason
 never repeats the data.
@@ -35,8 +40,19 @@ Finder = Callable[[str], "str | None"]
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 CARD_DIGITS = range(13, 20)  # a payment card number's length (ISO/IEC 7812)
 PHONE_DIGITS = range(10, 16)  # at most 15 (E.164); fewer than 10 is too often a count or a reference
-# 13-19 digits, optionally grouped by single spaces or dashes (how card numbers are written)
-_CARD = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,18}(?![\d%])")
+# A run of digit groups joined by single spaces or dashes, 13 digits or more in all: where card numbers are
+# written (plain, "4539 1488 0343 6467", "3782-822463-10005"), maybe with other numbers before or after them
+# ("card 4539148803436467 12 months"); card_candidates tries every run of its groups that holds 13-19 digits
+_CARD_RUN = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,}")
+_GROUP = re.compile(r"\d+")
+# A figure with thousands spaces ("1 000 000 000 000", "12 345 678 901"): a count or an amount, never a card
+# number (written in groups of four, or 4-6-5) nor a phone number that starts inside it (a phone number in
+# groups of three with a trunk 0 after another number: "1 000 000 000 000" read as 000 000 000 000)
+_THOUSANDS = re.compile(r"(?<![\d.,+])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?!\d)")
+# A unit of measure right after a number ("250 500 1000 ml", "3 x 250 g", "1000 %"): a quantity, not a phone
+# number. Lower-case symbols only: a word after a phone number ("in", "at", "M-F", "L a V" for Monday to Friday)
+# is the sentence going on; so is a symbol followed by "-", "/" or ".letter" ("m-f", "l.a.")
+_UNIT = re.compile(r" ?(?:[mcd]?l|mL|[mk]?g|[mc]?m|km|oz|lbs?|%)(?![\w/-]|\.\w)")
 # two capital letters (after no letter or digit: \b), two check digits, then 11-30 letters or digits, in
 # groups or not. The first capital comes before the lookbehind that stands for \b: a pattern that starts with
 # a character class is searched by that class alone, which skips to the capitals (the search takes about a
@@ -58,7 +74,9 @@ _PHONE_PREFIX = (
 # 98765-4321", "138 0013 8000"); 3, 3, 2 and 2 after a one-digit trunk prefix maybe ("8 495 123 45 67"); or
 # one run of 10-15 digits ("9876543210", "4155552671"). A run that long has no shape to tell a phone number
 # from an order or account number by, so it is flagged: a missed phone number leaks personal data into
-# training data, a false alarm drops one synthetic row. Not after a "#" or a dash, where reference numbers are
+# training data, a false alarm drops one synthetic row. So a Unix timestamp ("1712345678") is flagged: Brazil's
+# landlines of area codes 15-19 ("1932345678") and Germany's 015x-017x mobiles without their trunk 0 are written
+# so. Not after a "#" or a dash, where reference numbers are
 # written ("order #12345678901", "SR-1234567890"), nor before a decimal point ("1234567890.50").
 _BARE_PHONE = (
     r"[1-9]\d{9,14}|[1-9]\d{4} \d{5}|[1-9]\d{1,2}[ -]\d{4,5}[ -]\d{4}"
@@ -159,11 +177,39 @@ def outside_amounts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[st
         position = match.start() + 1 if end is None else end
 
 
+def card_candidates(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, digits) of every run of 13-19 digits, whole digit groups joined by single spaces or
+    dashes (_CARD_RUN), in each run of groups the text holds: earliest start first, then longest first.
+    A number before or after a card number ("12 4539148803436467 12 months") joins its run, so every
+    run of groups is tried, not only the longest. Left out: runs that start inside an amount written
+    after a currency (amount_spans), a last group before "%" (a percentage), and runs in a figure with
+    thousands spaces (_THOUSANDS). A run of g groups has at most 7g candidates (7 lengths)."""
+    amounts: list[tuple[int, int]] | None = None  # found only when a run is: most texts have none
+    for run in _CARD_RUN.finditer(text):
+        groups = [group.span() for group in _GROUP.finditer(text, run.start(), run.end())]
+        if text.startswith("%", run.end()):
+            groups.pop()
+        if amounts is None:
+            amounts = amount_spans(text)
+        figures = [figure.span() for figure in _THOUSANDS.finditer(text, run.start(), run.end())]
+        for first, (start, _) in enumerate(groups):
+            if any(low <= start < high for low, high in amounts):
+                continue
+            ends, digits = [], 0
+            for group_start, end in groups[first:]:
+                digits += end - group_start
+                if digits > CARD_DIGITS.stop - 1:
+                    break
+                if digits in CARD_DIGITS and not any(low <= start and end <= high for low, high in figures):
+                    ends.append(end)
+            for end in reversed(ends):
+                yield start, end, re.sub(r"\D", "", text[start:end])
+
+
 def find_card_number(text: str) -> str | None:
-    """The first Luhn-valid run of 13-19 digits (spaces or dashes allowed) with an issued prefix
-    (issued_prefix) that is not an amount, masked; else None."""
-    for match in outside_amounts(_CARD, text):
-        digits = re.sub(r"\D", "", match.group(0))
+    """The first Luhn-valid run of 13-19 digits with an issued prefix (issued_prefix) among
+    card_candidates, masked; else None."""
+    for _, _, digits in card_candidates(text):
         if luhn_card_like(digits):
             return _mask(digits, 4)
     return None
@@ -182,11 +228,22 @@ def find_iban(text: str) -> str | None:
 
 
 def find_phone(text: str) -> str | None:
-    """The first phone number (10-15 digits, not a card number, not an amount, holding no date), masked;
+    """The first phone number (10-15 digits, not a card number, not an amount, holding no date, not a
+    quantity (_UNIT after it), not inside a figure with thousands spaces that starts before it), masked;
     else None."""
+    figures: list[tuple[int, int]] | None = None  # found only for a match that is otherwise a phone number
     for match in outside_amounts(_PHONE, text):
         digits = re.sub(r"\D", "", match.group(0))
-        if len(digits) in PHONE_DIGITS and not luhn_card_like(digits) and not _DATE.search(match.group(0)):
+        if (
+            len(digits) not in PHONE_DIGITS
+            or luhn_card_like(digits)
+            or _DATE.search(match.group(0))
+            or _UNIT.match(text, match.end())
+        ):
+            continue
+        if figures is None:
+            figures = [figure.span() for figure in _THOUSANDS.finditer(text)]
+        if not any(low < match.start() and match.end() <= high for low, high in figures):
             return _mask(digits, 2)
     return None
 
