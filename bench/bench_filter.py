@@ -20,15 +20,11 @@ pinned to one CPU core. BANKING77 is read in place from ../shared/data/banking77
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import dataclasses
 import json
 import random
-import subprocess
-import sys
 import time
-import types
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ import numpy as np
 
 from bench.bench_dedup import pin_to_one_core
 from bench.near_duplicate_corpus import banking77_dir, load_banking77
+from bench.revision import module_at
 from stages.core.domain import load_domain
 from stages.core.jsonl import read_jsonl
 from stages.core.params import load_section
@@ -130,20 +127,8 @@ def sharing(rows_wanted: int, repeats: int = 3) -> None:
     print(json.dumps({"rows": len(rows), "cpu_seconds": times, "shared / baseline": round(ratio, 3)}, indent=2))
 
 
-def _baseline_pii(revision: str) -> types.ModuleType:
-    """stages/filter/checks/pii.py as it was at git `revision`, as a module, without its check and params
-    classes (a second check named pii cannot be registered): its finders, PiiFinder and build_finder."""
-    source = subprocess.run(
-        ["git", "show", f"{revision}:stages/filter/checks/pii.py"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    tree = ast.parse(source)
-    tree.body = [
-        node for node in tree.body if not (isinstance(node, ast.ClassDef) and node.name in {"PiiCheck", "PiiParams"})
-    ]
-    module = types.ModuleType("baseline_pii")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(tree, f"{revision}:stages/filter/checks/pii.py", "exec"), module.__dict__)
-    return module
+# stages/filter/checks/pii.py's classes that register a check: the baseline's copy is loaded without them
+PII_CLASSES = frozenset({"PiiCheck", "PiiParams"})
 
 
 def pii(rows_wanted: int, revision: str, repeats: int = 5) -> None:
@@ -159,7 +144,9 @@ def pii(rows_wanted: int, revision: str, repeats: int = 5) -> None:
         load_domain(ROOT / "seeds/domain.yaml").pii,
     )
     checks = {
-        "baseline": PiiCheck(_baseline_pii(revision).build_finder(kinds, detectors)),
+        "baseline": PiiCheck(
+            module_at(revision, "stages/filter/checks/pii.py", PII_CLASSES).build_finder(kinds, detectors)
+        ),
         "this checkout": PiiCheck(build_finder(kinds, detectors)),
     }
     seconds: dict[str, list[float]] = {name: [] for name in checks}
