@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stages.core.rows import row_id
-from stages.core.spans import missing_spans
+from stages.core.spans import missing_spans, protected_spans
 from stages.filter.checks.answers import AnswersCheck, AnswersParams
 from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.echo import EchoCheck, EchoParams
@@ -246,6 +246,18 @@ def test_every_span_of_a_text_is_found_in_that_text() -> None:
     for _ in range(3000):
         text = "".join(draw.choice(pieces) for _ in range(draw.randint(1, 14)))
         assert missing_spans(text, f"Hello. {text} Thanks.") == [], text
+
+
+def test_a_figure_glued_to_its_letters_is_a_span_alone() -> None:
+    """Its letters say what it counts; a bare figure, or one with % or a currency sign, takes the next word."""
+    spans = {text: [span.text for span in protected_spans(text)] for text in [
+        "Plan 100Mbps/20Mbps please", "see you 4pm tomorrow", "the 2nd floor", "a 2% fee", "€40 fee", "3 weeks ago",
+    ]}  # fmt: skip
+    assert list(spans.values()) == [["100Mbps", "20Mbps"], ["4pm", "tomorrow"], ["2nd"], ["2% fee"], ["€40 fee"],
+                                    ["3 weeks"]]  # fmt: skip
+    assert missing_spans("Plan 100Mbps/20Mbps please", "Please, the 100Mbps/20Mbps plan.") == []
+    assert missing_spans("see you 4pm tomorrow", "tomorrow at 4pm then") == []
+    assert missing_spans("see you 4pm tomorrow", "tomorrow at 5pm then") == ["4pm"]
 
 
 def test_the_meaning_check_keeps_a_figure_beside_a_mark() -> None:

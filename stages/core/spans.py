@@ -5,7 +5,8 @@ filter's meaning check rejects a synthetic row whose user turns lost one of its 
 one of its negations, whoever wrote the row. The rules are plain English orthography, no domain words:
 
 - protected spans: quoted phrases; codes and versions ("BA123", "v2.1"); numbers with what they
-  count ("80 quid", "3 weeks", "£5,000", "6pm", "2nd"); number words ("two"); dates and times of day
+  count ("80 quid", "3 weeks", "£5,000", "2% fee"; a figure glued to its letters is whole alone: "6pm",
+  "2nd", "20Mbps"); number words ("two"); dates and times of day
   (weekdays, months, "yesterday", "next week"); names and places (capitalised words that do not open a
   sentence, and acronyms such as "UK"); e-mail addresses and links. A span ends at a word's edge, never
   inside a word ("5 am" of "5 amazing" is "5 amazing").
@@ -52,9 +53,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "number",
         re.compile(
-            # A number glued to letters is one token, kept whole: "2nd", "4pm", "10k", "5G", "55GB", "3D".
-            rf"(?:[{_CURRENCY}]\s?)?\d(?:[\d,.:/]*\d)?(?:[a-z]+\b|[%{_CURRENCY}])?"
-            rf"(?:\s?(?:am|pm|%)|(?:\s|-)(?!(?:{_FUNCTION_WORDS})\b)[a-z]+)?",
+            # A number glued to letters is one token, kept whole, and complete: its letters say what it
+            # counts ("2nd", "4pm", "10k", "5G", "55GB", "3D"), so the next word is not taken ("20Mbps" of
+            # "20Mbps please", "4pm" and the date "tomorrow" of "4pm tomorrow"). A bare figure, or one
+            # with % or a currency sign, takes the word after it ("3 weeks", "6 pm", "2% fee", "5€ fee").
+            rf"(?:[{_CURRENCY}]\s?)?\d(?:[\d,.:/]*\d)?(?:[a-z]+\b|[%{_CURRENCY}]?"
+            rf"(?:\s?(?:am|pm)\b|\s?%|(?:\s|-)(?!(?:{_FUNCTION_WORDS})\b)[a-z]+)?)",
             re.IGNORECASE,
         ),
     ),
