@@ -1,17 +1,21 @@
 """The filter's new checks (turns, echo, structure, meaning, answers) on what a weak teacher writes.
 
-Fixtures are this file's own (a travel help desk); the prompts are the repository's prompts/ folder,
-whatever domain it is written for.
+Fixtures are this file's own (a travel help desk; the span table beside figures also a phone shop, an
+app, a utility and a parcel service); the prompts are the repository's prompts/ folder, whatever domain
+it is written for.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
 from pathlib import Path
 
 import pytest
 
 from stages.core.rows import row_id
+from stages.core.spans import missing_spans, protected_spans
 from stages.filter.checks.answers import AnswersCheck, AnswersParams
 from stages.filter.checks.base import CheckInputs
 from stages.filter.checks.echo import EchoCheck, EchoParams
@@ -196,3 +200,72 @@ def test_rejections_keep_their_reason_and_metrics_give_the_rate_per_template(
     metrics = filter_metrics(counts, check_set)
     assert read_rows(tmp_path / "rejected.jsonl")[0]["reasons"][0] == "turn_empty: messages.0 (user) is '...'"
     assert metrics["templates"]["bad"]["reject_rate"] == 1.0 and metrics["templates"]["good"]["reject_rate"] == 0.0
+
+
+# A figure beside each mark a rewording keeps: + / - · ( ) % # : , . – × ~ @ & = ' and currency signs and
+# symbols, in several domains' shapes (prices, speeds, phone prefixes, ratios, versions, dates, times,
+# percentages). [Brackets] mark the figure the "changed" and "dropped" rewordings alter.
+FIGURE_SHAPES = [
+    "I was charged ₹799 +[18]% GST", "₹[799] +18% GST", "Plan [100]Mbps/20Mbps please", "Plan 100Mbps/[20]Mbps please",
+    "call +[91] for help", "dial +44 (0)[20] 7946 0000", "ring 0800-[123]-456", "fee [3]/month", "screen is [16]:9",
+    "a 2×[3] grid", "a [4]x4 van", "app v2.[1] crashes", "updated to iOS [17].2", "build #[4521] fails",
+    "due [2026]/11/29", "due 2026/11/[29]", "due 29.[11].2026", "due 29-11-[2026]", "open [09]:30–18:00",
+    "open 09:30–[18]:00", "from [9]:30am", "[20]% off everything", "up +[3]% (was 2%)", "about [5],000 a year",
+    "€[5].99 · 2 days delivery", "€5.99 · [2] days delivery", "about ~[5] min wait", "2 seats @ £[40] each",
+    "tea & [2] cakes", "size=[42] shoes", "(£[12].50)", "₩[5000] fee", "฿[250] taxi", "₽[900] total", "[5]€ fee",
+    "¥[1500] lunch", "$[30] (USD)", "it is [5]°C outside", "±[2] mm", "the [90]'s songs", "I got [5] amazing offers",
+    "Sam’s [3] parcels", "parcel [3]·[4] kg",
+]  # fmt: skip
+FIGURE_PLACES = ["{}", "Hello. Then {}, thanks!", "My question: {}?"]  # the figure at the start, middle, end
+
+
+def _reworded(shape: str, place: str, figure: str) -> str:
+    """`shape` in `place` with each [bracketed] figure replaced by `figure(its digits)`."""
+    return place.format(re.sub(r"\[(\d+)\]", lambda m: figure(m.group(1)), shape))
+
+
+@pytest.mark.parametrize("place", FIGURE_PLACES)
+@pytest.mark.parametrize("shape", FIGURE_SHAPES)
+def test_a_span_beside_any_mark_is_found_when_kept_and_missed_when_changed(shape: str, place: str) -> None:
+    source = _reworded(shape, place, lambda digits: digits)
+    figures = re.findall(r"\[(\d+)\]", shape)
+    for kept in [source, f"Sure. {source} Thanks.", source.upper(), source.replace(" ", "  ")]:
+        assert missing_spans(source, kept) == [], kept
+    changed = _reworded(shape, place, lambda digits: "".join(str((int(d) + 1) % 10) for d in digits))
+    dropped = _reworded(shape, place, lambda digits: "")
+    for variation in (changed, dropped):
+        missing = missing_spans(source, variation)
+        assert missing and all(any(figure in span for figure in figures) for span in missing), (variation, missing)
+
+
+def test_every_span_of_a_text_is_found_in_that_text() -> None:
+    """Random texts of figures, words and marks: a text kept verbatim inside another loses no span."""
+    draw = random.Random(20261129)
+    pieces = [*"0123456789", *"+/-·()%#:,.–×~@&='’\"!?;", "£", "€", "₹", "₩", "°", " ", " ", " ", "ab", "Mbps", "am",
+              "GST", "Lee", "v", "x", "May", "pm", "k", "weeks", "please", "the"]  # fmt: skip
+    for _ in range(3000):
+        text = "".join(draw.choice(pieces) for _ in range(draw.randint(1, 14)))
+        assert missing_spans(text, f"Hello. {text} Thanks.") == [], text
+
+
+def test_a_figure_glued_to_its_letters_is_a_span_alone() -> None:
+    """Its letters say what it counts; a bare figure, or one with % or a currency sign, takes the next word."""
+    spans = {text: [span.text for span in protected_spans(text)] for text in [
+        "Plan 100Mbps/20Mbps please", "see you 4pm tomorrow", "the 2nd floor", "a 2% fee", "€40 fee", "3 weeks ago",
+    ]}  # fmt: skip
+    assert list(spans.values()) == [["100Mbps", "20Mbps"], ["4pm", "tomorrow"], ["2nd"], ["2% fee"], ["€40 fee"],
+                                    ["3 weeks"]]  # fmt: skip
+    assert missing_spans("Plan 100Mbps/20Mbps please", "Please, the 100Mbps/20Mbps plan.") == []
+    assert missing_spans("see you 4pm tomorrow", "tomorrow at 4pm then") == []
+    assert missing_spans("see you 4pm tomorrow", "tomorrow at 5pm then") == ["4pm"]
+
+
+def test_the_meaning_check_keeps_a_figure_beside_a_mark() -> None:
+    seed = _row(["My bill says ₹799 +18% GST, plan 100Mbps/20Mbps."], "hotel_refund")
+    check = MeaningCheck(MeaningParams(), {seed["id"]: seed})
+    kept = _variation(seed, [{"role": "user", "content": "Why does my bill say ₹799 +18% GST for 100Mbps/20Mbps?"},
+                             seed["messages"][1]])  # fmt: skip
+    assert check.check(kept) is None
+    changed = _variation(seed, [{"role": "user", "content": "Why does my bill say ₹799 +12% GST for 100Mbps/20Mbps?"},
+                                seed["messages"][1]])  # fmt: skip
+    assert check.check(changed) == "span_missing: '18% GST' of the seed not kept"

@@ -4,20 +4,28 @@ Two stages use this: the built-in generator protects these spans from every tran
 filter's meaning check rejects a synthetic row whose user turns lost one of its seed's spans or
 one of its negations, whoever wrote the row. The rules are plain English orthography, no domain words:
 
-- protected spans: quoted phrases; codes ("BA123"); numbers with what they count ("80 quid", "3 weeks", "£5,000",
-  "6pm", "2nd"); number words ("two"); dates and times of day (weekdays, months, "yesterday",
-  "next week"); names and places (capitalised words that do not open a sentence, and acronyms
-  such as "UK"); e-mail addresses and links.
+- protected spans: quoted phrases; codes and versions ("BA123", "v2.1"); numbers with what they
+  count ("80 quid", "3 weeks", "£5,000", "2% fee"; a figure glued to its letters is whole alone: "6pm",
+  "2nd", "20Mbps"); number words ("two"); dates and times of day
+  (weekdays, months, "yesterday", "next week"); names and places (capitalised words that do not open a
+  sentence, and acronyms such as "UK"); e-mail addresses and links. A span ends at a word's edge, never
+  inside a word ("5 am" of "5 amazing" is "5 amazing").
 - negations: not, no, never, nothing, nobody, none, nowhere, neither, nor, cannot, without, and
   every "n't" form, with or without its apostrophe ("don't", "dont").
 
-A span is found again in another text by its key (`span_key`: casefolded, quotes and spacing
-dropped), so casing and spacing may change but the words may not.
+A span is found again in another text by its key (`span_key`): the span cut into tokens (each run
+of letters and digits is one token, each other mark such as + / % # × £ is a token of its own) after
+casefolding; spacing, quote marks and apostrophes, hyphens and dashes, and the sentence marks . ! ? ; : ( )
+only separate tokens. A span is kept when its tokens stand in a row in the other text's tokens, whatever
+stands beside them: "18% GST" is kept in "₹799 +18% GST", "20Mbps" in "100Mbps/20Mbps". So casing,
+spacing, quoting, hyphenation and sentence marks may change, but no word, figure or other mark may
+("09:30" and "09.30" read alike; "£5,000" and "£5000", "2026/11/29" and "2026-11-29" do not).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 NUMBER_WORDS = (
@@ -34,16 +42,23 @@ _FUNCTION_WORDS = (
     "and|or|but|to|the|a|an|of|in|on|at|for|is|it|i|has|have|had|was|were|are|be|been|will|would|can|could|"
     "should|from|with|by|into|this|that|my|your|so|yet|now|then|ago|if|as|when|which|who|still|just|gone"
 )
+# Every currency sign of the Basic Multilingual Plane (Unicode category Sc: £ $ € ¥ ₹ ₩ ₽ ฿ ..., 57 signs; a
+# 20 ms scan at import), so a figure keeps its currency whichever it is ("₩5000" is not "$5000").
+_CURRENCY = re.escape("".join(c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Sc"))
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("quote", re.compile(r"\"[^\"\n]{1,120}\"|“[^”\n]{1,120}”|(?<![\w'])'[^'\n]{2,120}?'(?![\w])")),
     ("link", re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b|\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)),
-    ("code", re.compile(r"\b[A-Za-z]+\d[\w-]*")),  # flight numbers, references: "BA123", "2FA" below
+    # flight numbers, references, versions: "BA123", "v2.1.3" ("2FA" below)
+    ("code", re.compile(r"\b[A-Za-z]+\d[\w-]*(?:[.:/]\d[\w-]*)*")),
     (
         "number",
         re.compile(
-            # A number glued to letters is one token, kept whole: "2nd", "4pm", "10k", "5G", "55GB", "3D".
-            r"(?:[£$€¥₹]\s?)?\d(?:[\d,.:/]*\d)?(?:[a-z]+\b|%)?"
-            rf"(?:\s?(?:am|pm|%)|(?:\s|-)(?!(?:{_FUNCTION_WORDS})\b)[a-z]+)?",
+            # A number glued to letters is one token, kept whole, and complete: its letters say what it
+            # counts ("2nd", "4pm", "10k", "5G", "55GB", "3D"), so the next word is not taken ("20Mbps" of
+            # "20Mbps please", "4pm" and the date "tomorrow" of "4pm tomorrow"). A bare figure, or one
+            # with % or a currency sign, takes the word after it ("3 weeks", "6 pm", "2% fee", "5€ fee").
+            rf"(?:[{_CURRENCY}]\s?)?\d(?:[\d,.:/]*\d)?(?:[a-z]+\b|[%{_CURRENCY}]?"
+            rf"(?:\s?(?:am|pm)\b|\s?%|(?:\s|-)(?!(?:{_FUNCTION_WORDS})\b)[a-z]+)?)",
             re.IGNORECASE,
         ),
     ),
@@ -62,8 +77,10 @@ NEGATION = re.compile(
     r"|n['’]t\b",
     re.IGNORECASE,
 )
-_KEY_DROP = re.compile(r"[\"“”'’`]")
-_KEY_SPACE = re.compile(r"[\s\-–]+")
+# What only separates tokens in a key (see the module docstring); every other mark is a token.
+_KEY_BREAK = re.compile(r"[\s\"“”'‘’`\-‐‑–—.!?;:()]+")
+_KEY_TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,18 @@ def _sentence_initial(text: str, start: int) -> bool:
     return bool(_SENTENCE_START.search(text[max(0, start - 4) : start])) or start == 0
 
 
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) widened to the edges of the words it cuts ("5 am" of "5 amazing", "4" of "4x4").
+
+    A span then ends where a key's token does, so a text that keeps the word keeps the span.
+    """
+    while 0 < start < len(text) and _WORD.match(text, start - 1) and _WORD.match(text, start):
+        start -= 1
+    while 0 < end < len(text) and _WORD.match(text, end - 1) and _WORD.match(text, end):
+        end += 1
+    return start, end
+
+
 def protected_spans(text: str) -> list[Span]:
     """The protected spans of `text`, in order, none overlapping (earlier patterns claim text first)."""
     taken = bytearray(len(text))
@@ -89,6 +118,7 @@ def protected_spans(text: str) -> list[Span]:
     def claim(start: int, end: int, kind: str) -> None:
         while end > start and text[end - 1] in " ,.;:!?":
             end -= 1
+        start, end = _whole_words(text, start, end)
         if end > start and not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
             found.append(Span(start, end, kind, text[start:end]))
@@ -113,25 +143,28 @@ def protected_spans(text: str) -> list[Span]:
 
 
 def span_key(text: str) -> str:
-    """How a span is compared: casefolded, without quote marks, hyphens and spacing runs as one space."""
-    return _KEY_SPACE.sub(" ", _KEY_DROP.sub("", text.casefold())).strip()
+    """The tokens of `text` joined by single spaces (module docstring): "₹799 +18% GST" -> "₹ 799 + 18 % gst".
+
+    A token holds no space, so one key inside `f" {text_key} "` as `f" {key} "` is whole tokens in a row.
+    """
+    folded = unicodedata.normalize("NFC", text.casefold())
+    return " ".join(_KEY_TOKEN.findall(_KEY_BREAK.sub(" ", folded)))
 
 
 def text_key(text: str) -> str:
-    """`text` normalised as spans are, with spaces around it, so `f" {span_key} "` finds whole words."""
-    return f" {_KEY_SPACE.sub(' ', _KEY_DROP.sub('', text.casefold()))} ".replace(",", " , ")
+    """`span_key(text)` with a space either side, so `f" {span_key} " in text_key(...)` finds whole tokens."""
+    return f" {span_key(text)} "
 
 
 def missing_spans(source: str, text: str) -> list[str]:
-    """The protected spans of `source` that `text` does not contain (as written in `source`)."""
-    haystack = re.sub(r"[.!?;:()]", " ", text_key(text))
-    haystack = _KEY_SPACE.sub(" ", haystack)
-    missing = []
-    for span in protected_spans(source):
-        key = re.sub(r"[.!?;:()]", " ", span_key(span.text)).strip()
-        if key and f" {key} " not in haystack and f" {key.replace(',', ' , ')} " not in haystack:
-            missing.append(span.text)
-    return missing
+    """The protected spans of `source` (their text as written there) whose tokens `text` does not hold in a row.
+
+    A span of nothing but separators (a quoted '":("') has no tokens, so nothing to keep.
+    """
+    source = unicodedata.normalize("NFC", source)  # the spans' edges fall where the keys' tokens do
+    haystack = text_key(text)
+    keys = ((span.text, span_key(span.text)) for span in protected_spans(source))
+    return [span for span, key in keys if key and f" {key} " not in haystack]
 
 
 def negation_count(text: str) -> int:

@@ -10,9 +10,11 @@ For every synthetic row with a known seed (data/seed/seeds.jsonl), built-in or t
     ungrammatical     a turn that differs from the seed's breaks a rule of the offline grammar
                       sanity check (stages/filter/grammar.py: "Why has not it", "It is been", "a issue")
 
-Each part can be switched off in `filter.meaning`. Case, spacing, quote marks and hyphens may change;
-a recombined row keeps every span of its seed by construction (it only takes another case's opening
-when its own has none). None of the three fires on the expert seeds (tests/test_meaning_checks.py).
+Each part can be switched off in `filter.meaning`. Case, spacing, quote marks, hyphens and sentence
+marks may change, and a span is found whatever mark stands beside it ("18% GST" in "₹799 +18% GST",
+stages/core/spans.py); a recombined row keeps every span of its seed by construction (it only takes
+another case's opening when its own has none). None of the three fires on the expert seeds
+(tests/test_meaning_checks.py).
 """
 
 from __future__ import annotations
