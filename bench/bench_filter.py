@@ -10,6 +10,11 @@
                                                               against its code at git revision REV,
                                                               alternated, in this process; rows whose
                                                               verdict differs
+    python -m bench.bench_filter checks --names a,b --baseline REV [--rows 20000]
+                                                              each named check alone (as the stage builds
+                                                              it), this checkout against its module at
+                                                              git revision REV, alternated, in this
+                                                              process; rows whose verdict differs
     python -m bench.bench_filter quality                      policy_facts on the seed replies; the intent
                                                               classifier's margin table (BANKING77 if present)
 
@@ -26,6 +31,7 @@ import json
 import random
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +39,12 @@ import numpy as np
 
 from bench.bench_dedup import pin_to_one_core
 from bench.near_duplicate_corpus import banking77_dir, load_banking77
-from bench.revision import module_at
+from bench.revision import alternated, module_at
 from stages.core.domain import load_domain
 from stages.core.jsonl import read_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code, user_text
-from stages.filter.checks.base import CheckInputs
+from stages.filter.checks.base import CheckInputs, registered
 from stages.filter.checks.intent import IntentClassifier
 from stages.filter.checks.pii import PiiCheck, build_finder
 from stages.filter.checks.policy_facts import PolicyFacts
@@ -149,26 +155,56 @@ def pii(rows_wanted: int, revision: str, repeats: int = 5) -> None:
         ),
         "this checkout": PiiCheck(build_finder(kinds, detectors)),
     }
-    seconds: dict[str, list[float]] = {name: [] for name in checks}
-    verdicts: dict[str, list[str | None]] = {}
-    for _ in range(repeats):
-        for name, check in checks.items():
-            start = time.process_time()
-            verdicts[name] = [check.check(row) for row in rows]
-            seconds[name].append(time.process_time() - start)
-    best = {name: min(values) for name, values in seconds.items()}
-    differ = [i for i, (a, b) in enumerate(zip(verdicts["baseline"], verdicts["this checkout"], strict=True)) if a != b]
-    summary = {
-        "rows": len(rows),
-        "baseline": revision,
-        "cpu_seconds": seconds,
-        "rows_per_s": {name: round(len(rows) / value) for name, value in best.items()},
-        "this checkout / baseline (CPU)": round(best["this checkout"] / best["baseline"], 3),
-        "rejected": {name: sum(v is not None for v in values) for name, values in verdicts.items()},
-        "rows with another verdict": len(differ),
-        "first of them": [(verdicts["baseline"][i], verdicts["this checkout"][i]) for i in differ[:5]],
-    }
+    runs = {name: (lambda check=check: [check.check(row) for row in rows]) for name, check in checks.items()}
+    summary = {"rows": len(rows), "baseline": revision, **alternated(runs, repeats, len(rows))}
     print(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+def _verdicts(check: Any, rows: list[dict[str, Any]]) -> list[str | None]:
+    """`check`'s verdict on each row, in the stage's batches."""
+    return [verdict for low in range(0, len(rows), 4096) for verdict in check.check_batch(rows[low : low + 4096])]
+
+
+def _baseline_check(revision: str, name: str) -> type:
+    """The check class named `name` as its module was at git `revision` (stages/filter/checks/<name>.py).
+    Loading it registers a second class of that name, so the registry is set aside meanwhile."""
+    from stages.filter.checks import base
+
+    saved = dict(base._REGISTRY)
+    base._REGISTRY.clear()
+    try:
+        module = module_at(revision, f"stages/filter/checks/{name}.py")
+    finally:
+        base._REGISTRY.clear()
+        base._REGISTRY.update(saved)
+    return next(
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and value.__dict__.get("name") == name and value.__module__ == module.__name__
+    )
+
+
+def checks(names: list[str], rows_wanted: int, revision: str, repeats: int = 5) -> None:
+    """CPU seconds of each named check alone over the rows (check_batch in the stage's batches), built as
+    the stage builds it from params.yaml and seeds/, this checkout's class against `revision`'s,
+    alternated `repeats` times; the lower of each, their ratio and the rows whose verdicts differ."""
+    pin_to_one_core()
+    seeds = _seed_rows()
+    rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=-(-rows_wanted // len(seeds)) + 1))
+    rows = rows[:rows_wanted]
+    params = load_section(ROOT / "params.yaml", "filter", FilterParams)
+    inputs = CheckInputs(ROOT / "seeds/blocklist.txt", ROOT / "seeds/policy.md", SEEDS)
+    summary: dict[str, Any] = {"rows": len(rows), "baseline": revision}
+    for name in names:
+        current = registered()[name]
+        built = {
+            "baseline": _baseline_check(revision, name).build(getattr(params, name), inputs),
+            "this checkout": current.build(getattr(params, name), inputs),
+        }
+        summary[name] = alternated(
+            {label: partial(_verdicts, check, rows) for label, check in built.items()}, repeats, len(rows)
+        )
+    print(json.dumps(summary, indent=2))
 
 
 def quality() -> None:
@@ -221,12 +257,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["throughput", "quality", "sharing", "pii"])
+    parser.add_argument("command", choices=["throughput", "quality", "sharing", "pii", "checks"])
+    parser.add_argument("--names", default="structure,meaning", help="checks: the checks to compare, comma-separated")
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--baseline", default="HEAD", help="pii: the git revision to compare with")
+    parser.add_argument("--baseline", default="HEAD", help="pii, checks: the git revision to compare with")
     args = parser.parse_args()
     if args.command == "throughput":
         throughput(args.rows)
+    elif args.command == "checks":
+        checks(args.names.split(","), args.rows, args.baseline)
     elif args.command == "pii":
         pii(args.rows, args.baseline)
     elif args.command == "sharing":

@@ -20,11 +20,11 @@ import argparse
 import json
 import random
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 from bench.bench_dedup import pin_to_one_core
-from bench.revision import module_at
+from bench.revision import alternated, module_at
 from stages.core.domain import load_domain
 from stages.core.jsonl import read_jsonl
 from stages.core.rows import assistant_text, user_text
@@ -97,23 +97,8 @@ def measure(seeds: Path) -> dict[str, str]:
     return result
 
 
-def _timed(checkers: dict[str, PolicyChecker], work: list[tuple[str, str, frozenset[str]]], repeats: int) -> dict:
-    """Each checker over `work`, alternated `repeats` times: CPU seconds, the ratio of the lower of each,
-    rejections and the rows whose verdicts differ."""
-    seconds: dict[str, list[float]] = {name: [] for name in checkers}
-    verdicts: dict[str, list[str | None]] = {}
-    for _ in range(repeats):
-        for name, checker in checkers.items():
-            start = time.process_time()
-            verdicts[name] = [checker.problem(reply, customer, True, True, refs) for reply, customer, refs in work]
-            seconds[name].append(round(time.process_time() - start, 3))
-    best = {name: min(values) for name, values in seconds.items()}
-    return {
-        "cpu_seconds": seconds,
-        "this checkout / baseline (CPU)": round(best["this checkout"] / best["baseline"], 3),
-        "rejected": {name: sum(v is not None for v in values) for name, values in verdicts.items()},
-        "rows with another verdict": sum(a != b for a, b in zip(*verdicts.values(), strict=True)),
-    }
+def _problems(checker: PolicyChecker, work: list[tuple[str, str, frozenset[str]]]) -> list[str | None]:
+    return [checker.problem(reply, customer, True, True, refs) for reply, customer, refs in work]
 
 
 def speed(rows_wanted: int, revision: str, repeats: int = 5) -> None:
@@ -136,10 +121,10 @@ def speed(rows_wanted: int, revision: str, repeats: int = 5) -> None:
         "this checkout": PolicyChecker(PolicyFacts.from_text(policy), claims),
     }
     summary = {"rows": len(work), "policy units": len(baseline.units), "baseline": revision}
-    summary["with policy_refs"] = _timed(checkers, work, repeats)
-    summary["without policy_refs"] = _timed(
-        checkers, [(reply, customer, frozenset()) for reply, customer, _ in work], repeats
-    )
+    without = [(reply, customer, frozenset()) for reply, customer, _ in work]
+    for label, rows in (("with policy_refs", work), ("without policy_refs", without)):
+        runs = {name: partial(_problems, checker, rows) for name, checker in checkers.items()}
+        summary[label] = alternated(runs, repeats, len(rows))
     print(json.dumps(summary, indent=2))
 
 

@@ -156,15 +156,23 @@ def text_key(text: str) -> str:
     return f" {span_key(text)} "
 
 
-def missing_spans(source: str, text: str) -> list[str]:
-    """The protected spans of `source` (their text as written there) whose tokens `text` does not hold in a row.
-
-    A span of nothing but separators (a quoted '":("') has no tokens, so nothing to keep.
-    """
+def span_keys(source: str) -> tuple[tuple[str, str], ...]:
+    """(span as written in `source`, its key) of each protected span of `source` that has tokens (a quoted
+    '":("' has none, so nothing to keep): what `missing_from` looks for."""
     source = unicodedata.normalize("NFC", source)  # the spans' edges fall where the keys' tokens do
+    keyed = ((span.text, span_key(span.text)) for span in protected_spans(source))
+    return tuple((span, key) for span, key in keyed if key)
+
+
+def missing_from(keys: tuple[tuple[str, str], ...], text: str) -> list[str]:
+    """The spans of `keys` (`span_keys` of a source) whose tokens `text` does not hold in a row."""
     haystack = text_key(text)
-    keys = ((span.text, span_key(span.text)) for span in protected_spans(source))
-    return [span for span, key in keys if key and f" {key} " not in haystack]
+    return [span for span, key in keys if f" {key} " not in haystack]
+
+
+def missing_spans(source: str, text: str) -> list[str]:
+    """The protected spans of `source` (their text as written there) whose tokens `text` does not hold in a row."""
+    return missing_from(span_keys(source), text)
 
 
 def negation_count(text: str) -> int:

@@ -19,12 +19,12 @@ another case's opening when its own has none). None of the three fires on the ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from stages.core.params import Section
 from stages.core.rows import user_text
-from stages.core.spans import missing_spans, negation_count
+from stages.core.spans import missing_from, negation_count, span_keys
 from stages.filter.checks.base import Check, CheckInputs, Row
 from stages.filter.grammar import grammar_problems
 from stages.filter.seeds import conversation_turns, seed_index
@@ -51,6 +51,15 @@ class MeaningCheck(Check):
 
     params: MeaningParams
     seeds: dict[str, Row]
+    # per seed id: its user turns' span keys and negation count, read once rather than once per variation
+    seed_spans: dict[str, tuple[tuple[str, str], ...]] = field(init=False, repr=False, compare=False)
+    seed_negations: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Read each seed's spans and negations."""
+        texts = {seed_id: user_text(seed) for seed_id, seed in self.seeds.items()}
+        object.__setattr__(self, "seed_spans", {seed_id: span_keys(text) for seed_id, text in texts.items()})
+        object.__setattr__(self, "seed_negations", {seed_id: negation_count(text) for seed_id, text in texts.items()})
 
     @classmethod
     def build(cls, params: MeaningParams, inputs: CheckInputs) -> MeaningCheck | None:
@@ -61,14 +70,15 @@ class MeaningCheck(Check):
         """The first meaning fault of `row` (spans, then negation, then grammar), or None."""
         if row.get("source") != "synthetic":  # human text is the reference, not a rewording of one
             return None
-        seed = self.seeds.get(row.get("seed_id", ""))
+        seed_id = row.get("seed_id", "")
+        seed = self.seeds.get(seed_id)
         text = user_text(row)
         if seed is not None and self.params.spans:
-            missing = missing_spans(user_text(seed), text)
+            missing = missing_from(self.seed_spans[seed_id], text)
             if missing:
                 return f"span_missing: {', '.join(repr(span) for span in missing[:3])} of the seed not kept"
         if seed is not None and self.params.negation:
-            before, after = negation_count(user_text(seed)), negation_count(text)
+            before, after = self.seed_negations[seed_id], negation_count(text)
             if after < before:
                 return f"negation_dropped: {before} negation(s) in the seed's user turns, {after} here"
         if self.params.grammar:

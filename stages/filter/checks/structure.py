@@ -14,15 +14,34 @@ design, so `seed_copy` applies to variations only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import Field
 
 from stages.core.params import Section
-from stages.core.text import match_key, word_jaccard
+from stages.core.text import jaccard, tokens
 from stages.filter.checks.base import Check, CheckInputs, Row
 from stages.filter.seeds import conversation_turns, seed_index
+
+
+@dataclass(frozen=True)
+class TurnForms:
+    """A conversation's turns as the check compares them: roles, token sets (`core.text.tokens`, for word
+    Jaccard) and the user turns' match keys (`core.text.match_key`: tokens joined by spaces)."""
+
+    roles: list[str]
+    token_sets: list[frozenset[str]]
+    user_keys: list[str]
+
+    @classmethod
+    def of(cls, row: Row) -> TurnForms:
+        """The forms of `row`'s user and assistant turns, each text tokenised once."""
+        turns = conversation_turns(row)
+        found = [tokens(turn["content"]) for turn in turns]
+        roles = [turn["role"] for turn in turns]
+        keys = [" ".join(words) for role, words in zip(roles, found, strict=True) if role == "user"]
+        return cls(roles, [frozenset(words) for words in found], keys)
 
 
 class StructureParams(Section):
@@ -44,6 +63,11 @@ class StructureCheck(Check):
 
     params: StructureParams
     seeds: dict[str, Row]
+    seed_forms: dict[str, TurnForms] = field(init=False, repr=False, compare=False)  # tokenised once per seed
+
+    def __post_init__(self) -> None:
+        """Tokenise each seed's turns."""
+        object.__setattr__(self, "seed_forms", {seed_id: TurnForms.of(seed) for seed_id, seed in self.seeds.items()})
 
     @classmethod
     def build(cls, params: StructureParams, inputs: CheckInputs) -> StructureCheck | None:
@@ -52,20 +76,21 @@ class StructureCheck(Check):
 
     def check(self, row: Row) -> str | None:
         """The first structural fault of `row` against its seed, or None."""
-        seed = self.seeds.get(row.get("seed_id", ""))
+        seed = self.seed_forms.get(row.get("seed_id", ""))
         if seed is None or row.get("source") != "synthetic":  # a seed (human text) is its own seed
             return None
-        turns, seed_turns = conversation_turns(row), conversation_turns(seed)
-        roles, seed_roles = [t["role"] for t in turns], [t["role"] for t in seed_turns]
-        if roles != seed_roles:
-            return f"turn_structure: {len(roles)} turns ({'/'.join(roles)}); its seed has {len(seed_roles)}"
-        for index, turn in enumerate(turns):
-            other = [t["content"] for t in seed_turns if t["role"] != turn["role"]]
-            if any(word_jaccard(turn["content"], text) >= self.params.role_swap_similarity for text in other):
-                return f"role_swap: messages.{index} ({turn['role']}) repeats a {_other(turn['role'])} turn of its seed"
-        users = [match_key(t["content"]) for t in turns if t["role"] == "user"]
-        seed_users = [match_key(t["content"]) for t in seed_turns if t["role"] == "user"]
-        if row.get("origin") == "variation" and users == seed_users:
+        forms = TurnForms.of(row)
+        if forms.roles != seed.roles:
+            return f"turn_structure: {len(forms.roles)} turns ({'/'.join(forms.roles)}); its seed has {len(seed.roles)}"
+        for index, (role, words) in enumerate(zip(forms.roles, forms.token_sets, strict=True)):
+            other = [
+                seed_words
+                for seed_role, seed_words in zip(seed.roles, seed.token_sets, strict=True)
+                if seed_role != role
+            ]
+            if any(jaccard(words, seed_words) >= self.params.role_swap_similarity for seed_words in other):
+                return f"role_swap: messages.{index} ({role}) repeats a {_other(role)} turn of its seed"
+        if row.get("origin") == "variation" and forms.user_keys == seed.user_keys:
             return "seed_copy: the user turns are its seed's"
         return None
 
