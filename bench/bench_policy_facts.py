@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from stages.core.domain import load_domain
+from stages.core.errors import run_main
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.policy_facts import PolicyChecker, action_claim_pattern
 from stages.filter.figures import figures
@@ -101,4 +102,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
