@@ -122,13 +122,18 @@ def text_key(text: str) -> str:
     return f" {_KEY_SPACE.sub(' ', _KEY_DROP.sub('', text.casefold()))} ".replace(",", " , ")
 
 
+# Marks that end a word without being part of it: sentence punctuation, and brackets, so that a
+# redaction ("[PHONE]", "<NAME>") is found as the word it holds.
+_SPAN_BREAK = re.compile(r"[.!?;:()\[\]<>{}]")
+
+
 def missing_spans(source: str, text: str) -> list[str]:
     """The protected spans of `source` that `text` does not contain (as written in `source`)."""
-    haystack = re.sub(r"[.!?;:()]", " ", text_key(text))
+    haystack = _SPAN_BREAK.sub(" ", text_key(text))
     haystack = _KEY_SPACE.sub(" ", haystack)
     missing = []
     for span in protected_spans(source):
-        key = re.sub(r"[.!?;:()]", " ", span_key(span.text)).strip()
+        key = _SPAN_BREAK.sub(" ", span_key(span.text)).strip()
         if key and f" {key} " not in haystack and f" {key.replace(',', ' , ')} " not in haystack:
             missing.append(span.text)
     return missing
