@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from stages.core.errors import run_main  # noqa: E402
 from stages.core.text import match_key  # noqa: E402  (after the sys.path line, for `python bench/...`)
 
 PIPELINE = ("seed", "generate", "filter", "dedup", "review", "mix", "evaluate")
@@ -242,4 +243,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

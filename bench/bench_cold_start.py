@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_banking77 import FIXED_REPLY, banking77_dir, read_csv  # noqa: E402
+from stages.core.errors import run_main  # noqa: E402
 from stages.core.params import load_section  # noqa: E402
 from stages.core.rows import row_id  # noqa: E402
 from stages.core.text import match_key  # noqa: E402
@@ -299,4 +300,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -29,6 +29,7 @@ from typing import Any
 from datasketch import MinHash, MinHashLSH
 
 from bench.near_duplicate_corpus import LabelledCorpus, banking77_dir, build_corpus, load_banking77, stream_rows
+from stages.core.errors import run_main
 from stages.core.jsonl import read_jsonl, write_jsonl
 from stages.core.params import load_section
 from stages.core.rows import row_id
@@ -368,4 +369,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

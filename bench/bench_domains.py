@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from stages.core.errors import run_main
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("seed", "generate", "filter", "dedup", "review", "mix", "evaluate")
 NEUTRAL_LEXICON = ROOT / "stages/generate/builtin/default_lexicon.yaml"  # issue 14's neutral word lists
@@ -158,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -19,6 +19,7 @@ from pathlib import Path
 from charset_normalizer import from_path
 
 from stages.core import encoding as encoding_hint
+from stages.core.errors import run_main
 from tests.encoding_texts import CONTEXTS, SENTENCES, WORDS, placed
 
 
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

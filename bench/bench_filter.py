@@ -41,6 +41,7 @@ from bench.bench_dedup import pin_to_one_core
 from bench.near_duplicate_corpus import banking77_dir, load_banking77
 from bench.revision import alternated, module_at
 from stages.core.domain import load_domain
+from stages.core.errors import run_main
 from stages.core.jsonl import read_jsonl
 from stages.core.params import load_section
 from stages.core.rows import reason_code, user_text
@@ -275,4 +276,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,6 +26,7 @@ from pathlib import Path
 from bench.bench_dedup import pin_to_one_core
 from bench.revision import alternated, module_at
 from stages.core.domain import load_domain
+from stages.core.errors import run_main
 from stages.core.jsonl import read_jsonl
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.policy_facts import PolicyChecker, action_claim_pattern
@@ -150,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -41,6 +41,7 @@ from typing import Any
 
 from bench.near_duplicate_corpus import banking77_dir, load_banking77, stream_rows
 from bench.ray_cluster import TreeCpu, ray_head
+from stages.core.errors import run_main
 from stages.core.jsonl import read_jsonl
 from stages.core.rows import row_id
 
@@ -283,4 +284,4 @@ def _compare(args: argparse.Namespace, rows: Path, work: Path, base: dict[str, s
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from stages.core.errors import run_main
 from stages.core.jsonl import read_jsonl, write_jsonl
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
@@ -61,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:
 
 # ruff: noqa: E402  (imports after the sys.path line, for `python bench/bench_teacher.py`)
 from stages.core.domain import load_domain
+from stages.core.errors import run_main
 from stages.core.jsonl import write_jsonl
 from stages.core.rows import row_id
 from stages.generate.params import GenerateParams
@@ -207,4 +208,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

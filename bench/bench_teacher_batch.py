@@ -32,6 +32,7 @@ from bench.bench_teacher import ROOT as REPO
 from bench.bench_teacher import bench_params, make_seeds, run_generate
 from bench.bench_teacher_limits import start_server
 from stages.core.domain import load_domain
+from stages.core.errors import run_main
 from stages.generate.params import GenerateParams
 from stages.generate.teacher.plan import plan_requests
 from stages.generate.teacher.policy import PolicyIndex
@@ -93,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

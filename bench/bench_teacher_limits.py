@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
 
 # ruff: noqa: E402  (imports after the sys.path line, for `python bench/bench_teacher_limits.py`)
 from bench.bench_teacher import bench_params, make_seeds, run_generate
+from stages.core.errors import run_main
 from tests.openai_server import TEST_API_KEY
 
 
@@ -105,4 +106,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

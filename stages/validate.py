@@ -9,8 +9,14 @@ one problem naming it and the encoding its bytes look like; the file's other lin
                against params `taxonomy`), then as a set (ids, duplicates, eval kept apart, enough
                cases per intent)
     policy     seeds/policy.md states figures; every `policy_refs` rule a seed names is in it
-    replies    every expert reply passes the filter's blocklist, PII and policy_facts checks (a
-               reply the filter would reject means the policy, blocklist or reply needs a fix)
+    human text every training seed row (cases, corrected failures) through the checks the pipeline
+               applies to it: the filter's checks of params `filter.checks`, built and run by the
+               filter's own code as for data/filter/human.jsonl (the intent model trained on these
+               rows, as the filter trains it), and the mix's token limit. A seed they fail would
+               silently leave the mix (rule `human_checks`): here it is a problem, one line per
+               reason. Eval traffic, which the filter never sees, goes through its blocklist, pii and
+               policy_facts checks. Reviewers' edits are checked by the filter stage only: an edit
+               replaces a generated row's reply, and there are no generated rows before the pipeline
     prompts    prompts/*.md parse, with their domain placeholders filled from the domain file
     lexicon    the built-in generator's word lists (params `generate.builtin.lexicon`, e.g.
                seeds/lexicon.yaml), by the generator's own validator
@@ -20,25 +26,31 @@ Not a stage and no stage's dependency: it imports every stage's code.
 from __future__ import annotations
 
 import argparse
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, decision_problems
 from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
 from stages.core.files import collecting_encoding_problems
+from stages.core.jsonl import write_jsonl
 from stages.core.params import DEFAULT_PARAMS_FILE, Section, Taxonomy, load_section
+from stages.core.rows import reason_code
 from stages.dedup.params import DedupParams
 from stages.evaluate.params import EvaluateParams
 from stages.filter.checks.base import CheckInputs
-from stages.filter.checks.blocklist import BlocklistCheck
-from stages.filter.checks.pii import PiiCheck, PiiParams
-from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParams
-from stages.filter.params import FilterParams
+from stages.filter.human import human_reasons
+from stages.filter.params import FilterParams, FilterSection
 from stages.filter.policy import PolicyFacts
+from stages.filter.runner import assemble_checks
 from stages.generate.builtin.lexicon import validate_lexicon
 from stages.generate.params import GenerateParams
 from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template
+from stages.mix.finetune import TokenCounter
+from stages.mix.gates import token_gate
 from stages.mix.params import MixParams
+from stages.mix.rules import Removals
 from stages.review.params import ReviewParams
 from stages.seed.params import SeedParams
 from stages.seed.stage import Located, Origin, seed_file_problems, seed_set_problems
@@ -94,27 +106,68 @@ def policy_problems(path: Path, seeds: Located) -> tuple[bool, list[str]]:
     ]
 
 
-def reply_problems(seeds: Located, inputs: CheckInputs, params: FilterParams | None) -> list[str]:
-    """Expert replies the filter's blocklist, pii or policy_facts check would reject, naming the line; a
-    check that cannot be built (a bad blocklist, a PII detector named like a built-in kind) is a problem
-    and the others still run. Without `inputs.policy` there is no policy_facts check."""
-    settings = [
-        (BlocklistCheck, None),
-        (PiiCheck, params.pii if params else PiiParams()),
-        (PolicyFactsCheck, params.policy_facts if params else PolicyFactsParams()),  # type: ignore[attr-defined]
+# The filter's checks that eval traffic also goes through: what it must not hold (blocked phrases,
+# personal data, figures the policy does not state), though the filter never sees it.
+EVAL_TEXT_CHECKS = ("blocklist", "pii", "policy_facts")
+
+
+def human_text_problems(
+    train: Located, evaluation: Located, inputs: CheckInputs, sections: dict[str, Section], domain: Domain | None
+) -> tuple[list[str], list[str]]:
+    """(report lines, problems): the checks the pipeline applies to human text (module docstring), run
+    by the pipeline's own code on the valid seed rows, each failure naming its line. A check that cannot
+    be built (a bad blocklist, a PII detector named like a built-in kind) is a problem and the others
+    still run; one whose input is missing is said in the report, as the filter says it."""
+    filter_params = sections.get("filter")
+    params = filter_params if isinstance(filter_params, FilterSection) else FilterParams()
+    problems: list[str] = []
+    rows = [row for _, row in train]
+    with tempfile.TemporaryDirectory() as folder:
+        seeds_file = Path(folder) / "seeds.jsonl"  # what the seed stage would write: cases, then failures
+        write_jsonl(seeds_file, rows)
+        check_set = assemble_checks(params, replace(inputs, seeds=seeds_file), problems)
+        found = human_reasons(rows, check_set.checks)
+    problems += [
+        f"{where}: field 'messages': the filter would reject this row ({reason})"
+        for (where, _), reasons in zip(train, found, strict=True)
+        for reason in reasons
     ]
-    problems, checks = [], []
-    for check_type, check_params in settings:
-        try:
-            checks.append(check_type.build(check_params, inputs))
-        except UserError as err:
-            problems.append(str(err))
-    for where, row in seeds:
-        for check in checks:
-            reason = check.check(row) if check is not None else None
-            if reason:
-                problems.append(f"{where}: field 'messages': the filter would reject this row ({reason})")
-    return problems
+    eval_checks = [check for check in check_set.checks if check.name in EVAL_TEXT_CHECKS]
+    problems += [
+        f"{where}: field 'messages': eval traffic the filter's {reason_code(reason)} check would reject ({reason})"
+        for (where, _), reasons in zip(evaluation, human_reasons([r for _, r in evaluation], eval_checks), strict=True)
+        for reason in reasons
+    ]
+    problems += token_limit_problems(train, sections.get("mix"), domain)
+    report = [
+        f"{_files(train) or 'training seeds'}: {len(rows)} rows through the filter's {len(check_set.checks)}"
+        " checks, as the filter checks them, and the mix's token limit",
+        f"{_files(evaluation) or 'eval traffic'}: {len(evaluation)} rows through the filter's"
+        f" {', '.join(EVAL_TEXT_CHECKS[:-1])} and {EVAL_TEXT_CHECKS[-1]} checks (the filter never sees eval traffic)",
+        *(f"filter check {name} not run, as in the filter: {why}" for name, why in check_set.skipped.items()),
+    ]
+    return report, problems
+
+
+def _files(located: Located) -> str:
+    """The files `located` rows come from, "a and b"."""
+    return " and ".join(sorted({where.rsplit(":", 1)[0] for where, _ in located}))
+
+
+def token_limit_problems(train: Located, mix: Section | None, domain: Domain | None) -> list[str]:
+    """The seed rows whose fine-tuning line is over `mix.fine_tuning.max_tokens_per_example`, by the
+    mix's own gate (none to say without valid mix params or domain file: both are reported already)."""
+    if not isinstance(mix, MixParams) or domain is None:
+        return []
+    removals = Removals()
+    tuning = mix.fine_tuning
+    rows = [row for _, row in train]
+    token_gate(rows, TokenCounter(tuning.encoding), domain.system_prompt, tuning.max_tokens_per_example, removals)
+    return [
+        f"{where}: field 'messages': the mix would leave this row out ({removals.reasons[row['id']]})"
+        for where, row in train
+        if row["id"] in removals.reasons
+    ]
 
 
 def prompt_problems(prompts_dir: Path, domain: Domain | None) -> tuple[int, list[str]]:
@@ -170,13 +223,22 @@ def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
     policy = seeds_dir / "policy.md"
     readable, found = policy_problems(policy, train + evaluation)
     problems += found  # an unreadable policy is said once: the replies are then checked without it
-    inputs = CheckInputs(blocklist=seeds_dir / "blocklist.txt", policy=policy if readable else None, domain=domain)
-    problems += reply_problems(train + evaluation, inputs, sections.get("filter"))  # type: ignore[arg-type]
-    report.append(f"{seeds_dir / 'policy.md'}, {seeds_dir / 'blocklist.txt'}: checked against every expert reply")
+    inputs = CheckInputs(
+        blocklist=seeds_dir / "blocklist.txt",
+        policy=policy if readable else None,
+        prompts=prompts_dir if prompts_dir.is_dir() else None,
+        domain=domain,
+    )
+    lines, found = human_text_problems(train, evaluation, inputs, sections, domain)
+    report += lines
+    problems += found
     reviews = seeds_dir / DECISIONS_FILE.parent.name
     decided, found = decision_problems(reviews / DECISIONS_FILE.name, reviews / LABEL_STUDIO_EXPORT.name)
     problems += found
-    report.append(f"{reviews}/: {decided} reviewer decisions (which row ids exist is checked by the review stage)")
+    report.append(
+        f"{reviews}/: {decided} reviewer decisions (row ids are checked by the review stage, and edits by the"
+        " filter stage, which has the generated rows they edit)"
+    )
     count, found = prompt_problems(prompts_dir, domain)
     problems += found
     report.append(f"{prompts_dir}/: {count} templates")

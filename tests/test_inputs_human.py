@@ -107,7 +107,8 @@ def test_seed_rows_that_fail_the_checks_stay_out_of_the_mix(project: Path, reply
     assert [r["case_id"] for r in verdicts] == [lines[0]["case_id"]] and verdicts[0]["reasons"][0].startswith(code)
     removed = [row for row in read_rows(project / "data/mix/removed.jsonl") if row["source"] == "human"]
     assert [row["case_id"] for row in removed] == [lines[0]["case_id"]]
-    assert removed[0]["reasons"][0].startswith(f"human_checks: seed {lines[0]['case_id']} fails the filter's checks")
+    place = f"seeds/failures.jsonl:1 (case {lines[0]['case_id']})"  # the seed stage's where.jsonl
+    assert removed[0]["reasons"][0].startswith(f"human_checks: seed {place} fails the filter's checks")
     assert reply.strip()[:60] not in _training_text(project)  # neither as a row nor as a preference pair
     metrics = json.loads((project / "metrics/mix.json").read_text())
     assert metrics["removed_by_rule"]["human_checks"] == 1 and metrics["failure_pairs"]["kept"] == len(lines) - 1

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stages.core.errors import run_main
+
 COMPOSITION = "metrics/mix_composition.csv"
 MIX_METRICS = "metrics/mix.json"
 SLICE_FIGURES = ("rows", "synthetic_share", "synthetic_reviewed_share", "review_error_rate", "duplicate_rate")
@@ -103,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -7,18 +7,21 @@ another's code, so the filter also checks
   edits       every `edit` decision (seeds/reviews/decisions.csv, the Label Studio export), as the row it
               would make: the filter's input row of that id with its last assistant turn replaced.
 It writes one verdict per text to data/filter/human.jsonl, which the later stages read:
-  {"kind": "seed", "id": <seed row id>, "case_id": ..., "reasons": [...]}
+  {"kind": "seed", "id": <seed row id>, "case_id": ..., "where": <file:line>, "reasons": [...]}
   {"kind": "edit", "id": <row id>, "key": core.decisions.edit_key(...), "where": <file:row>, "reasons": [...]}
-`reasons` is empty for a text that passed. Review keeps a failing edit out (status `edit_failed`,
-counted in metrics/review.json) and mix leaves a failing seed out of the mix and of the preference
-pairs (data/mix/removed.jsonl says why). Edits of ids the filter never saw get no verdict: review
-reports those ids as unknown.
+`reasons` is empty for a text that passed. A seed's `where` is the line of the seed file it came from
+(data/seed/where.jsonl, written by the seed stage; absent when that file does not name the row).
+Review keeps a failing edit out (status `edit_failed`, counted in metrics/review.json) and mix leaves a
+failing seed out of the mix and of the preference pairs (data/mix/removed.jsonl says why). Edits of ids
+the filter never saw get no verdict: review reports those ids as unknown. `python -m stages.validate`
+runs the same checks (`human_reasons`) over the same seed rows before the pipeline, so a seed this
+file would fail is a problem that validate names by file and line.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +36,14 @@ from stages.filter.runner import filter_batches
 @dataclass(frozen=True)
 class HumanInputs:
     """Where the human texts are: the seed rows (None: not checked), the decision files (None or
-    absent: no edits) and the rows the filter checks, in which edited ids are looked up."""
+    absent: no edits), the rows the filter checks, in which edited ids are looked up, and the seed
+    rows' file lines (data/seed/where.jsonl; None or absent: seeds are named by case id)."""
 
     seeds: Path | None
     decisions: Path | None
     label_studio: Path | None
     rows: Path
+    seed_lines: Path | None = None
 
 
 def edited_row(row: Row, reply: str) -> Row:
@@ -59,14 +64,28 @@ def _edits(inputs: HumanInputs) -> list[tuple[Decision, Row]]:
     return [(d, edited_row(rows[d.row_id], d.corrected_reply)) for d in decisions if d.row_id in rows]
 
 
+def human_reasons(texts: Iterable[Row], checks: Sequence[Check]) -> list[list[str]]:
+    """Every reason the checks give each human text (empty: it passed), in input order: the one run
+    behind data/filter/human.jsonl and behind `python -m stages.validate`'s seed problems."""
+    return [found for _, found in filter_batches(texts, checks)]
+
+
+def seed_lines(path: Path | None) -> dict[str, str]:
+    """Seed row id -> its "file:line" (the seed stage's where.jsonl); empty when the file is not given or absent."""
+    if path is None or not path.exists():
+        return {}
+    return {record["id"]: record["where"] for _, record in iter_jsonl(path)}
+
+
 def human_verdicts(inputs: HumanInputs, checks: list[Check]) -> list[dict[str, Any]]:
     """The verdict records (module docstring): seed rows first, in file order, then edits in decision order."""
     seeds = [row for _, row in iter_jsonl(inputs.seeds)] if inputs.seeds is not None else []
     edits = _edits(inputs)
-    texts: Iterable[Row] = [*seeds, *(row for _, row in edits)]
-    reasons = [found for _, found in filter_batches(texts, checks)]
+    reasons = human_reasons([*seeds, *(row for _, row in edits)], checks)
+    lines = seed_lines(inputs.seed_lines)
     records = [
         {"kind": "seed", "id": row["id"], "case_id": row["case_id"], "reasons": found}
+        | ({"where": lines[row["id"]]} if row["id"] in lines else {})
         for row, found in zip(seeds, reasons, strict=False)
     ]
     for (decision, _), found in zip(edits, reasons[len(seeds) :], strict=True):
@@ -101,6 +120,15 @@ def failures(records_path: Path) -> list[str]:
     lines = []
     for _, record in iter_jsonl(records_path):
         if record["reasons"]:
-            where = record.get("where") or f"seed case {record.get('case_id')}"
-            lines.append(f"{record['kind']} {where}: {'; '.join(record['reasons'])}")
+            lines.append(f"{record['kind']} {text_place(record)}: {'; '.join(record['reasons'])}")
     return lines
+
+
+def text_place(record: dict[str, Any]) -> str:
+    """Where a verdict's text is, for messages after its kind ("seed ...", "edit ..."): its file and line,
+    with a seed's case id ("seeds/cases.jsonl:4 (case a-001)"), or the case id alone ("case a-001")."""
+    case = f"case {record['case_id']}" if record.get("case_id") else ""
+    where = record.get("where")
+    if where and case:
+        return f"{where} ({case})"
+    return where or case or str(record["id"])

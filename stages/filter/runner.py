@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stages.core.errors import UserError
 from stages.core.tally import batches
 from stages.filter.checks.base import Check, CheckInputs, Row, registered
 from stages.filter.params import FilterSection
@@ -35,15 +36,22 @@ class CheckSet:
         return merged
 
 
-def assemble_checks(params: FilterSection, inputs: CheckInputs) -> CheckSet:
+def assemble_checks(params: FilterSection, inputs: CheckInputs, problems: list[str] | None = None) -> CheckSet:
     """The checks `params.checks` lists, in that order, each built from its params block. A check
     whose input is missing from `inputs` is left out and listed in `skipped`; a bad input file is a
-    UserError (from the check's `build`)."""
+    UserError (from the check's `build`), or, given a `problems` list, one line added to it and that
+    check left out (validate lists every problem at once)."""
     classes = registered()
     result = CheckSet()
     for name in params.checks:
         cls = classes[name]
-        check = cls.build(params.block(name), inputs)
+        try:
+            check = cls.build(params.block(name), inputs)
+        except UserError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+            continue
         if check is None:
             result.skipped[name] = cls.needs
         else:

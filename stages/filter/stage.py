@@ -212,6 +212,12 @@ def build_parser() -> StageParser:
         help="domain file (default seeds/domain.yaml; neutral defaults if absent)",
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument(
+        "--seed-lines",
+        type=Path,
+        default=Path("data/seed/where.jsonl"),
+        help="each seed row's file and line, to name a failing seed by (absent: by case id)",
+    )
     parser.add_argument("--decisions", type=Path, default=DECISIONS_FILE, help="reviewers' decisions: edits checked")
     parser.add_argument("--label-studio", type=Path, default=LABEL_STUDIO_EXPORT, help="Label Studio export: edits")
     parser.add_output("--out", "data/filter", "folder for kept.jsonl, rejected.jsonl, pairs.jsonl and human.jsonl")
@@ -253,7 +259,7 @@ def main() -> None:
     metrics["pairs"] = len(checked_pairs)
     metrics["pair_candidates_rejected"] = sum(1 for p in checked_pairs for c in p["candidates"] if c["reasons"])
     seeds = args.seeds or _input(None, Path("data/seed/seeds.jsonl"), "human seed text", "--seeds")
-    human = HumanInputs(seeds, args.decisions, args.label_studio, args.rows)
+    human = HumanInputs(seeds, args.decisions, args.label_studio, args.rows, args.seed_lines)
     metrics["human_text"] = write_human_verdicts(human, check_set.checks, args.out / "human.jsonl")
     for line in failures(args.out / "human.jsonl"):
         print(f"filter: human text fails the checks: {line}", file=sys.stderr)

@@ -22,29 +22,28 @@ from stages.mix.rules import Removals
 Row = dict[str, Any]
 
 
-def failing_seeds(path: Path) -> dict[str, list[str]]:
-    """Seed row id -> the checks' reasons, for the seed rows the filter rejected (an absent file: none,
-    said on stderr: the filter stage writes it)."""
+def failing_seeds(path: Path) -> dict[str, Row]:
+    """Seed row id -> its verdict record (`reasons`, and `where`, its file:line, when the filter knew it),
+    for the seed rows the filter rejected (an absent file: none, said on stderr: the filter stage writes it)."""
     if not path.exists():
         print(f"mix: {path} not found, so seed rows are taken unchecked (run the filter stage)", file=sys.stderr)
         return {}
     return {
-        record["id"]: list(record["reasons"])
-        for _, record in iter_jsonl(path)
-        if record.get("kind") == "seed" and record.get("reasons")
+        record["id"]: record for _, record in iter_jsonl(path) if record.get("kind") == "seed" and record.get("reasons")
     }
 
 
-def human_gate(humans: list[Row], failing: dict[str, list[str]], removals: Removals) -> list[Row]:
-    """The human rows whose text passed the filter's checks; the others recorded under `human_checks`."""
+def human_gate(humans: list[Row], failing: dict[str, Row], removals: Removals) -> list[Row]:
+    """The human rows whose text passed the filter's checks; the others recorded under `human_checks`,
+    named by file and line where the verdict has them ("seed seeds/cases.jsonl:4 (case a-001) fails ...")."""
     removals.drop("human_checks", [], "")  # the rule ran: metrics list it, at zero too
     kept = []
     for row in humans:
-        reasons = failing.get(row["id"])
-        if reasons:
-            removals.drop(
-                "human_checks", [row], f"seed {row['case_id']} fails the filter's checks: {'; '.join(reasons)}"
-            )
+        verdict = failing.get(row["id"])
+        if verdict:
+            place = f"{verdict['where']} (case {row['case_id']})" if verdict.get("where") else row["case_id"]
+            reasons = "; ".join(verdict["reasons"])
+            removals.drop("human_checks", [row], f"seed {place} fails the filter's checks: {reasons}")
         else:
             kept.append(row)
     return kept

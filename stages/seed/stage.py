@@ -3,7 +3,8 @@
 Inputs: seeds/cases.jsonl (expert cases), seeds/failures.jsonl (logged failures, corrected),
 seeds/eval_traffic.jsonl (real-traffic-style eval split, never given to generation).
 Outputs: data/seed/seeds.jsonl (human training rows and generation seeds), data/seed/eval.jsonl,
-metrics/seed.json.
+data/seed/where.jsonl (each row's file and line, {"id", "case_id", "where": "seeds/cases.jsonl:4"}, so
+later stages name a seed as a person finds it), metrics/seed.json.
 """
 
 from __future__ import annotations
@@ -243,6 +244,12 @@ def seed_metrics(train: list[dict[str, Any]], evaluation: list[dict[str, Any]], 
     }
 
 
+def seed_places(located: Located) -> list[dict[str, Any]]:
+    """data/seed/where.jsonl's records: each row's id, case id and "file:line", in output order. Kept apart
+    from the rows, so that a line number is never part of a row or of anything made from it."""
+    return [{"id": row["id"], "case_id": row["case_id"], "where": where} for where, row in located]
+
+
 def check_eval_set_param(params_path: Path, produced: Path) -> None:
     """Check params `evaluate.eval_set.path` (read raw: no stage imports another's schema) before DVC does.
 
@@ -272,7 +279,7 @@ def build_parser() -> StageParser:
     parser.add_argument("--failures", type=Path, default=Path("seeds/failures.jsonl"))
     parser.add_argument("--eval", dest="eval_file", type=Path, default=Path("seeds/eval_traffic.jsonl"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_output("--out", "data/seed", "folder for seeds.jsonl and eval.jsonl")
+    parser.add_output("--out", "data/seed", "folder for seeds.jsonl, eval.jsonl and where.jsonl")
     parser.add_output("--metrics", "metrics/seed.json")
     return parser
 
@@ -291,5 +298,6 @@ def main() -> None:
     eval_rows = [row for _, row in evaluation]
     write_jsonl(args.out / "seeds.jsonl", train_rows)
     write_jsonl(args.out / "eval.jsonl", eval_rows)
+    write_jsonl(args.out / "where.jsonl", seed_places(train + evaluation))
     write_json(args.metrics, seed_metrics(train_rows, eval_rows, taxonomy))
     print(f"seed: {len(train_rows)} training seeds, {len(eval_rows)} eval rows")

@@ -42,9 +42,18 @@ _BOILERPLATE = [
 ]
 
 
+# A redaction as README ("Personal data in seeds") asks people to write one: a kind in capitals in square
+# brackets, "[PHONE]", "[ACCOUNT NUMBER]". It is no template slot ("[Your Name]", "[phone number]"): those
+# are still boilerplate, and a slot addressed to the writer ("[YOUR NAME]") stays one in capitals too.
+# The built-in generator keeps it as it is (a word in capitals is a protected span, core.spans), and
+# the meaning check rejects a variation that drops it.
+REDACTION = re.compile(r"\[(?!YOUR\b)[A-Z]+(?: [A-Z]+)*\]")
+
+
 def find_boilerplate(text: str) -> str | None:
-    """The first boilerplate phrase in `text` (lowercased, trimmed), else None."""
-    lowered = text.lower()
+    """The first boilerplate phrase in `text` (lowercased, trimmed), else None; redactions (`REDACTION`)
+    are not boilerplate."""
+    lowered = (REDACTION.sub(" ", text) if "[" in text else text).lower()
     for pattern in _BOILERPLATE:
         match = pattern.search(lowered)
         if match:
@@ -78,5 +87,12 @@ class AiBoilerplateCheck(Check):
             if message["role"] != "system":
                 found = find_boilerplate(message["content"])
                 if found:
-                    return f"ai_boilerplate: {found!r} in {message['role']} text"
+                    return f"ai_boilerplate: {found!r} in {message['role']} text{_slot_hint(found)}"
         return None
+
+
+def _slot_hint(found: str) -> str:
+    """For a template slot, how the same text is written as a redaction ("" for other boilerplate)."""
+    if not found.startswith("[") or REDACTION.fullmatch(found.upper()) is None:
+        return ""
+    return f" (a template's unfilled slot; a redaction is written in capitals: {found.upper()!r})"
