@@ -454,6 +454,25 @@ def test_encoding_hint_quotes_a_word_of_its_own_line(
         list(text_lines(path))
     line5, line11 = collected.messages
     assert line5.startswith(f"{path}:5:") and line11.startswith(f"{path}:11:")
-    assert f'("{own_word}")' in line5, line5
-    other_words = set(re.findall(r'\("([^"]*)"\)', line11))
-    assert not other_words & set(re.findall(r'\("([^"]*)"\)', line5)), (line5, line11)
+    assert f'"{own_word}")' in line5, line5
+    other_words = set(re.findall(r'"([^"]*)"\)', line11))
+    assert not other_words & set(re.findall(r'"([^"]*)"\)', line5)), (line5, line11)
+
+
+@pytest.mark.parametrize("word", [b"I\x92m", b"caf\xe9", b"na\xefve", b"Ren\xe9e", b"\x93quoted\x94"])
+def test_encodings_that_read_a_line_alike_are_named_with_one_reading(tmp_path: Path, word: bytes) -> None:
+    """When every encoding named reads the bad line the same, the hint says so once ('E1 or E2 (each reads
+    "x")'), not the same word in brackets after each name; encodings that read it alike are never shown
+    with two equal readings."""
+    path = tmp_path / "cases.jsonl"
+    # the third line's byte makes the file's guess name several encodings (its þ/ţ/ş reads differently)
+    path.write_bytes(b'{"text": "fine"}\n' + b'{"text": "' + word + b' here"}\n' + b'{"text": "x \xfe y"}\n')
+    with collecting_encoding_problems() as collected:
+        list(text_lines(path))
+    message = collected.messages[0]
+    readings = re.findall(r'"([^"]*)"\)', message)
+    assert readings and len(readings) == len(set(readings)), message
+    named = re.search(r"look like (.*); save", message)
+    assert named and re.search(r" or |/", named.group(1)), message  # several named: what the test is about
+    if len(readings) == 1:
+        assert "(each reads " in message, message

@@ -68,7 +68,8 @@ def _reading(word: bytes, encoding: str) -> str:
 def looks_like(guess: Guess | None, data: bytes, err: UnicodeDecodeError) -> str:
     """'; the bytes look like E ("word")' or '... E1 ("word") or E2 ("word")' for the line `data`, naming
     the word the bad byte is in as each encoding reads it; when some read it alike, the word of that line
-    they read most differently (never another line's word). Empty without a guess."""
+    they read most differently (never another line's word), encodings that still read it alike named
+    together ('E1/E2 ("word")'; '... E1 or E2 (each reads "word")' when none differs). Empty without a guess."""
     if guess is None:
         return ""
     word = next((m[0] for m in _WORD.finditer(data) if m.start() <= err.start < m.end()), data[err.start :][:1])
@@ -76,8 +77,12 @@ def looks_like(guess: Guess | None, data: bytes, err: UnicodeDecodeError) -> str
     if len(set(readings)) < len(readings):  # a word of this line that they read differently, if it has one
         found = [tuple(_reading(other, encoding) for encoding in guess.encodings) for other in _WORD.findall(data)]
         readings = max((one for one in found if len(set(one)) > 1), key=lambda one: len(set(one)), default=readings)
-    pairs = zip(guess.encodings, readings, strict=True)
-    named = " or ".join(f'{encoding} ("{reading}")' for encoding, reading in pairs)
+    alike: dict[str, list[str]] = {}  # reading: the encodings that read the word so, in the guess's order
+    for encoding, reading in zip(guess.encodings, readings, strict=True):
+        alike.setdefault(reading, []).append(encoding)
+    if len(alike) == 1 and len(guess.encodings) > 1:  # the line tells them nowhere apart: say so, once
+        return f'; the bytes look like {" or ".join(guess.encodings)} (each reads "{readings[0]}")'
+    named = " or ".join(f'{"/".join(encodings)} ("{reading}")' for reading, encodings in alike.items())
     return f"; the bytes look like {named}"
 
 
