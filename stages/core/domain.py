@@ -10,6 +10,9 @@ document lives in this file, which the user edits beside the seeds:
     action_claims  verbs that, after "I've" / "we've", claim an action the assistant cannot take (filter)
     pii            extra personal-data detectors beyond the filter's built-in kinds: a name, a regular
                    expression (group 1, if any, is the value) and optionally a checksum kind (filter)
+    public_contacts  the product's own published contact points, which are not personal data: role
+                   e-mail addresses ("privacy@example.io"), phone numbers ("+1 800 555 0199") and URLs
+                   ("https://status.example.io"); the pii check does not report them (PublicContacts)
 
 Validated on load: every problem is reported at once, each naming the file, the line (as an editor
 counts it) and the field, e.g. "seeds/domain.yaml:7: field 'pii.0.pattern': not a valid regular
@@ -20,11 +23,15 @@ expression (...)". Stages that read it: generate (teacher prompts), filter (acti
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import phonenumbers
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from stages.core.errors import UserError
 from stages.core.files import read_text
@@ -41,6 +48,12 @@ ChecksumKind = Literal["luhn", "mod97", "iban"]
 # The kinds the filter's pii check finds itself (stages/filter/checks/pii.py): a detector takes another name.
 BUILT_IN_PII_KINDS: tuple[str, ...] = ("email", "phone", "card_number", "iban")
 PROMPT_PLACEHOLDERS = ("product", "assistant", "rules")  # what prompts/*.md may take from this file
+# How each public contact point is written (contact_forms); the e-mail shape is the pii check's.
+_EMAIL_ENTRY = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_PHONE_ENTRY = re.compile(r"\+?[\d\s().\-/]+")
+_HOST = re.compile(r"(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
+_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+PHONE_ENTRY_DIGITS = range(3, 16)  # E.164: at most 15 digits; a short helpline ("116 123") may be listed
 
 
 class PiiDetector(BaseModel):
@@ -77,6 +90,121 @@ class PiiDetector(BaseModel):
         return re.compile(self.pattern)
 
 
+def _phone_forms(entry: str) -> frozenset[str]:
+    """The digit strings a phone number `entry` is written with. With its country code ("+44 20 7946
+    0958", parsed by phonenumbers): international (442079460958), after the 00 exit code
+    (00442079460958), the country code before the national form ("+44 (0)20...": 4402079460958),
+    national as the country dials it (02079460958) and its national significant number (2079460958).
+    Without one ("0800 123 4567"): its own digits only, since the country is unknown. ValueError for
+    what is no phone number."""
+    digits = re.sub(r"\D", "", entry)
+    if len(digits) not in PHONE_ENTRY_DIGITS:
+        raise ValueError(f"{entry!r} is not a phone number: 3 to 15 digits (E.164)")
+    if not entry.startswith("+"):
+        return frozenset({digits})
+    try:
+        number = phonenumbers.parse(entry, None)
+    except phonenumbers.NumberParseException as err:
+        raise ValueError(f"{entry!r} is not a phone number ({err})") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"{entry!r} is not a possible phone number of country code +{number.country_code}")
+    significant = phonenumbers.national_significant_number(number)
+    national = re.sub(r"\D", "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    international = f"{number.country_code}{significant}"
+    # "+44 (0)20 7946 0958": the country code, then the national form with its trunk prefix
+    return frozenset({international, "00" + international, f"{number.country_code}{national}", national, significant})
+
+
+def contact_forms(entry: str) -> tuple[Literal["email", "phone", "url"], frozenset[str]]:
+    """(kind, the forms the pii check compares) of one `public_contacts` entry: an e-mail address
+    (lower-cased), a phone number (its digit strings, _phone_forms) or an http(s) URL (lower-cased,
+    without its scheme and a last "/"). ValueError saying what is wrong otherwise. A whole e-mail domain
+    ("@example.io") or a domain alone is refused: an employee's name@ the company's domain is personal
+    data, so each role address is listed."""
+    if not entry:
+        raise ValueError("an entry is empty")
+    if "@" in entry:
+        if entry.startswith("@") or _HOST.fullmatch(entry.lstrip("*@")):
+            host = entry.lstrip("*@")
+            raise ValueError(
+                f"a whole e-mail domain is not a contact point: list each role address ('support@{host}'):"
+                " an employee's name@ the company's domain is personal data"
+            )
+        if not _EMAIL_ENTRY.fullmatch(entry):
+            raise ValueError(f"{entry!r} is not an e-mail address")
+        return "email", frozenset({entry.lower()})
+    if _SCHEME.match(entry):
+        parts = urlsplit(entry)
+        if not _HOST.fullmatch(parts.hostname or "") or any(char.isspace() for char in entry):
+            raise ValueError(f"{entry!r} is not a URL with a host name (https://status.example.io)")
+        return "url", frozenset({_SCHEME.sub("", entry, count=1).rstrip("/").lower()})
+    if _HOST.fullmatch(entry):
+        raise ValueError(
+            f"a domain alone is not a contact point: list each role address at it ('support@{entry}') or a"
+            f" page's URL ('https://{entry}'): an employee's name@ the company's domain is personal data"
+        )
+    if _PHONE_ENTRY.fullmatch(entry):
+        return "phone", _phone_forms(entry)
+    raise ValueError(
+        f"{entry!r} is not an e-mail address, a phone number (digits, spaces, dashes, dots, brackets, a"
+        " leading +) or a URL (http:// or https://)"
+    )
+
+
+def _contact_entry(value: Any) -> Any:
+    """A contact point as written, stripped; a YAML number is refused (its leading zeros and + are gone)."""
+    if not isinstance(value, str):
+        raise ValueError("a contact point is text: write a phone number in quotes ('+1 800 555 0199')")
+    return value.strip()
+
+
+def _valid_contact(value: str) -> str:
+    contact_forms(value)  # ValueError for a bad entry
+    return value
+
+
+PublicContact = Annotated[str, BeforeValidator(_contact_entry), AfterValidator(_valid_contact)]
+
+
+@dataclass(frozen=True)
+class PublicContacts:
+    """The product's own contact points (domain file `public_contacts`) in the forms the pii check compares
+    (contact_forms): `emails` lower-cased, `phones` each number's digit strings, `urls` lower-cased without
+    their scheme. What matches one is the company's, not a person's: a role address, a helpline, a page."""
+
+    emails: frozenset[str] = frozenset()
+    phones: frozenset[str] = frozenset()
+    urls: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, entries: list[str]) -> PublicContacts:
+        """The forms of validated `public_contacts` entries."""
+        forms: dict[str, set[str]] = {"email": set(), "phone": set(), "url": set()}
+        for entry in entries:
+            kind, found = contact_forms(entry)
+            forms[kind] |= found
+        return cls(frozenset(forms["email"]), frozenset(forms["phone"]), tuple(sorted(forms["url"])))
+
+    def __bool__(self) -> bool:
+        """Whether any contact point is listed."""
+        return bool(self.emails or self.phones or self.urls)
+
+    def holds(self, value: str) -> bool:
+        """Whether `value` (what a finder found) is a listed e-mail address (any case) or phone number (by digits)."""
+        return value.lower() in self.emails or re.sub(r"\D", "", value) in self.phones
+
+    @cached_property
+    def _url_pattern(self) -> re.Pattern[str]:
+        """A listed URL as written in a text: any case, with or without its scheme or a last "/", not part
+        of a longer host before it nor of a longer path, query or host after it."""
+        urls = "|".join(re.escape(url) for url in sorted(self.urls, key=len, reverse=True))
+        return re.compile(rf"(?<![\w./@-])(?:https?://)?(?:{urls})/?(?![\w/?#&=%~+@-]|\.\w)", re.IGNORECASE)
+
+    def without_urls(self, text: str) -> str:
+        """`text` with each listed URL replaced by a word ("link"), so nothing inside one is reported."""
+        return self._url_pattern.sub("link", text) if self.urls else text
+
+
 class Domain(BaseModel):
     """The validated domain file (see the module docstring for each field)."""
 
@@ -87,6 +215,7 @@ class Domain(BaseModel):
     rules: list[str] = Field(default_factory=list)
     action_claims: list[str] = Field(default_factory=lambda: list(NEUTRAL_ACTION_CLAIMS), min_length=1)
     pii: list[PiiDetector] = Field(default_factory=list)
+    public_contacts: list[PublicContact] = Field(default_factory=list)
 
     @field_validator("rules")
     @classmethod
@@ -110,6 +239,10 @@ class Domain(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"detector names must be unique, got {names}")
         return value
+
+    def contacts(self) -> PublicContacts:
+        """The listed public contact points in the forms the pii check compares."""
+        return PublicContacts.of(self.public_contacts)
 
     def speaker(self) -> str:
         """Who speaks in the conversations: `assistant`, or "the support assistant of <product>"."""

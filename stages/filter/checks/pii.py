@@ -14,7 +14,10 @@ landline of area code 15-19 written plain), it is flagged: a missed number leaks
 training data, a false alarm drops one synthetic row. The kinds are open:
 the domain file (seeds/domain.yaml `pii`, core.domain) adds named patterns, each optionally confirmed
 by a checksum (luhn, mod97, iban), e.g. a passport number. Findings are masked, so a rejection reason
-never repeats the data.
+never repeats the data. The product's own published contact points (the domain file's `public_contacts`:
+role addresses, helplines, pages) are not personal data: a finding that is one of them (an e-mail address
+in any case, a phone or card number by its digits, a domain detector's value either way) is passed over,
+as is anything inside a listed URL, and the next finding in the text is still reported.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import ClassVar
 
 from pydantic import Field
 
-from stages.core.domain import BUILT_IN_PII_KINDS, PiiDetector
+from stages.core.domain import BUILT_IN_PII_KINDS, PiiDetector, PublicContacts
 from stages.core.errors import UserError
 from stages.core.params import Section
 from stages.core.rows import turns_text
@@ -36,6 +39,7 @@ from stages.filter.figures import CURRENCY
 
 PII_KINDS = BUILT_IN_PII_KINDS  # the built-in kinds (FINDERS); no domain detector is named like one
 Finder = Callable[[str], "str | None"]
+NO_CONTACTS = PublicContacts()  # no contact point listed
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 CARD_DIGITS = range(13, 20)  # a payment card number's length (ISO/IEC 7812)
@@ -206,11 +210,11 @@ def card_candidates(text: str) -> Iterator[tuple[int, int, str]]:
                 yield start, end, re.sub(r"\D", "", text[start:end])
 
 
-def find_card_number(text: str) -> str | None:
+def find_card_number(text: str, public: PublicContacts = NO_CONTACTS) -> str | None:
     """The first Luhn-valid run of 13-19 digits with an issued prefix (issued_prefix) among
-    card_candidates, masked; else None."""
+    card_candidates that is not a listed phone number (`public`), masked; else None."""
     for _, _, digits in card_candidates(text):
-        if luhn_card_like(digits):
+        if luhn_card_like(digits) and digits not in public.phones:
             return _mask(digits, 4)
     return None
 
@@ -227,15 +231,19 @@ def find_iban(text: str) -> str | None:
     return None
 
 
-def find_phone(text: str) -> str | None:
+def find_phone(text: str, public: PublicContacts = NO_CONTACTS) -> str | None:
     """The first phone number (10-15 digits, not a card number, not an amount, holding no date, not a
-    quantity (_UNIT after it), not inside a figure with thousands spaces that starts before it), masked;
-    else None."""
+    quantity (_UNIT after it), not inside a figure with thousands spaces that starts before it, not a
+    listed one (`public`, by its digits) nor starting inside one), masked; else None."""
     figures: list[tuple[int, int]] | None = None  # found only for a match that is otherwise a phone number
+    listed_until = -1  # where the last listed number found ends: a match starting before is part of it
     for match in outside_amounts(_PHONE, text):
         digits = re.sub(r"\D", "", match.group(0))
+        if digits in public.phones:
+            listed_until = match.end()
         if (
-            len(digits) not in PHONE_DIGITS
+            match.start() < listed_until
+            or len(digits) not in PHONE_DIGITS
             or luhn_card_like(digits)
             or _DATE.search(match.group(0))
             or _UNIT.match(text, match.end())
@@ -269,13 +277,13 @@ def issued_prefix(digits: str) -> bool:
     return True
 
 
-def find_email(text: str) -> str | None:
-    """The first e-mail address, its local part masked; else None."""
-    match = _EMAIL.search(text)
-    if match is None:
-        return None
-    local, _, domain = match.group(0).partition("@")
-    return f"{_mask(local, 1)}@{domain}"
+def find_email(text: str, public: PublicContacts = NO_CONTACTS) -> str | None:
+    """The first e-mail address that is not a listed one (`public`, in any case), its local part masked; else None."""
+    for match in _EMAIL.finditer(text):
+        if match.group(0).lower() not in public.emails:
+            local, _, domain = match.group(0).partition("@")
+            return f"{_mask(local, 1)}@{domain}"
+    return None
 
 
 def digit_count(text: str) -> int:
@@ -287,6 +295,7 @@ def digit_count(text: str) -> int:
 FINDERS: dict[str, Finder] = {
     "email": find_email, "phone": find_phone, "card_number": find_card_number, "iban": find_iban,
 }  # fmt: skip
+CONTACT_AWARE = frozenset({"email", "phone", "card_number"})  # the finders that take `public` (an IBAN is no contact)
 # What the smallest text each built-in finder can find holds, for PiiFinder's pre-screen: (digits, a
 # character). An e-mail address needs its @; a phone or card number its fewest digits (PHONE_DIGITS,
 # CARD_DIGITS), written in groups of any size; an IBAN only its two check digits (_IBAN: the rest may be letters).
@@ -302,15 +311,15 @@ CHECKSUMS: dict[str, Callable[[str], bool]] = {
 }
 
 
-def detector_finder(detector: PiiDetector) -> Finder:
+def detector_finder(detector: PiiDetector, public: PublicContacts = NO_CONTACTS) -> Finder:
     """The finder of a domain detector: the first match of its pattern (group 1 if it has groups) that
-    passes its checksum, masked; else None."""
+    passes its checksum and is no listed contact point (`public`), masked; else None."""
     pattern, checksum = detector.compiled(), CHECKSUMS[detector.checksum] if detector.checksum else None
 
     def find(text: str) -> str | None:
         for match in pattern.finditer(text):
             value = match.group(1) if pattern.groups else match.group(0)
-            if value and (checksum is None or checksum(value)):
+            if value and (checksum is None or checksum(value)) and not public.holds(value):
                 return _mask(value, 2)
         return None
 
@@ -320,20 +329,29 @@ def detector_finder(detector: PiiDetector) -> Finder:
 @dataclass(frozen=True)
 class PiiFinder:
     """The first personal-data finding in a text, as (kind, masked value): built-in kinds by name,
-    then `extra` (name, finder) pairs, in that order."""
+    then `extra` (name, finder) pairs, in that order; none that is one of the `public` contact points."""
 
     kinds: tuple[str, ...] = PII_KINDS
     extra: tuple[tuple[str, Finder], ...] = ()
+    public: PublicContacts = NO_CONTACTS
 
     @cached_property
     def _built_in(self) -> tuple[tuple[str, int, str, Finder], ...]:
-        """(kind, fewest digits, a character it needs, finder) for each of `kinds` (NEEDS, FINDERS)."""
-        return tuple((kind, *NEEDS[kind], FINDERS[kind]) for kind in self.kinds)
+        """(kind, fewest digits, a character it needs, finder) for each of `kinds` (NEEDS, FINDERS; given
+        the contact points if any are listed)."""
+        aware = CONTACT_AWARE if self.public else frozenset()
+        finders = {
+            kind: partial(FINDERS[kind], public=self.public) if kind in aware else FINDERS[kind] for kind in self.kinds
+        }
+        return tuple((kind, *NEEDS[kind], finders[kind]) for kind in self.kinds)
 
     def __call__(self, text: str) -> tuple[str, str] | None:
         """(kind, masked value) of the first kind found in `text`, else None. A built-in kind's finder runs
         only on a text with what its smallest match holds (NEEDS): most texts have few digits and no @.
-        The domain's finders (`extra`) run on every text: their patterns may need neither."""
+        The domain's finders (`extra`) run on every text: their patterns may need neither. Listed URLs
+        are taken out first (PublicContacts.without_urls)."""
+        if self.public.urls:
+            text = self.public.without_urls(text)
         digits = digit_count(text)
         for kind, fewest, character, find in self._built_in:
             if digits >= fewest and character in text and (found := find(text)):
@@ -345,11 +363,13 @@ class PiiFinder:
         return None
 
 
-def build_finder(kinds: Sequence[str], detectors: Sequence[PiiDetector]) -> PiiFinder:
+def build_finder(
+    kinds: Sequence[str], detectors: Sequence[PiiDetector], public: PublicContacts = NO_CONTACTS
+) -> PiiFinder:
     """The finder for params `kinds` (built-in kinds, or names of `detectors`) plus every domain
     detector not listed, after them (no detector is named like a built-in kind: core.domain validates
-    that). UserError for an unknown kind."""
-    custom = {d.name: detector_finder(d) for d in detectors}
+    that), passing over the `public` contact points. UserError for an unknown kind."""
+    custom = {d.name: detector_finder(d, public) for d in detectors}
     unknown = [kind for kind in kinds if kind not in FINDERS and kind not in custom]
     if unknown:
         raise UserError(
@@ -358,7 +378,7 @@ def build_finder(kinds: Sequence[str], detectors: Sequence[PiiDetector]) -> PiiF
         )
     built_in = tuple(kind for kind in kinds if kind in FINDERS)
     order = [kind for kind in kinds if kind in custom] + [name for name in custom if name not in kinds]
-    return PiiFinder(built_in, tuple((name, custom[name]) for name in order))
+    return PiiFinder(built_in, tuple((name, custom[name]) for name in order), public)
 
 
 class PiiParams(Section):
@@ -380,8 +400,11 @@ class PiiCheck(Check):
 
     @classmethod
     def build(cls, params: PiiParams, inputs: CheckInputs) -> PiiCheck:
-        """The check for the kinds params list and the domain's detectors (`inputs.domain`)."""
-        return cls(build_finder(params.kinds, inputs.domain.pii if inputs.domain else ()))
+        """The check for the kinds params list, the domain's detectors and public contact points (`inputs.domain`)."""
+        domain = inputs.domain
+        return cls(
+            build_finder(params.kinds, domain.pii if domain else (), domain.contacts() if domain else NO_CONTACTS)
+        )
 
     def check(self, row: Row) -> str | None:
         """`pii: <kind> in <role> text (<masked>)` for the first finding, user turns first; else None."""
