@@ -86,8 +86,9 @@ def test_every_problem_of_an_imported_csv_is_listed_at_once(tmp_path: Path, monk
         ";refund_request;",  # row 7: no text
         "call me back on +44 7700 900123 about the late order;late_delivery;",  # row 8: a phone number
         "as an AI you should refund me;refund_request;",  # row 9: a blocked phrase
+        "my order; it is late;late_delivery;",  # row 10: a ';' in a cell that is not quoted
         GOOD[4],
-        '"delete everything;delete_account;',  # row 11: the quote is never closed
+        '"delete everything;delete_account;',  # row 12: the quote is never closed
         GOOD[5],
     ]
     _spreadsheet(project, rows)
@@ -98,7 +99,8 @@ def test_every_problem_of_an_imported_csv_is_listed_at_once(tmp_path: Path, monk
         " evaluate.eval_set.unknown_intents: skip to leave such rows out)",
         f"{LOG}:6 (text line 7): field 'Label': empty intent",
         f"{LOG}:7 (text line 8): field 'Utterance': empty text",
-        f"{LOG}:11 (text lines 12-13): not valid CSV (unexpected end of data): a quote opened in this row is never"
+        f"{LOG}:10 (text line 11): 4 cells but the header has 3 columns; a cell holding ';' must be quoted",
+        f"{LOG}:12 (text lines 13-14): not valid CSV (unexpected end of data): a quote opened in this row is never"
         " closed",
         f"{LOG}:8 (text line 9): field 'Utterance': eval traffic the filter's pii check would reject (pii: phone"
         " in user text (44********23))",

@@ -98,16 +98,21 @@ RecordReader = Callable[[dict[str, Any], str, EvalSetColumns], Record]  # (value
 
 
 def _records(path: Path, params: EvalSetParams) -> Iterator[Record | UserError]:
-    """Each record of the file in order, before taxonomy checks, or the problem that record has (the
-    reading goes on); a fault that ends the file's reading (missing, a header without the columns, a
-    quote never closed, a line that is not UTF-8 outside core.files' collecting) is raised."""
+    """Each record of the file in order, before taxonomy checks, or the problem that record has (a CSV
+    row with more cells than the header too: the reading goes on); a fault that ends the file's reading
+    (missing, a header without the columns, a quote never closed, a line that is not UTF-8 outside
+    core.files' collecting) is raised."""
     columns = params.columns
     if params.format == "csv":
         wanted = [name for name in (columns.text, columns.intent, columns.slice) if name is not None]
         hint = "; set evaluate.eval_set.columns to the file's column names"
-        for record in iter_csv(path, wanted, "eval set", hint):
+        for record in iter_csv(path, wanted, "eval set", hint, past_bad_rows=True):
             # record.where names the spreadsheet row (and the text lines when a cell spans several)
-            yield _problem_or(_mapped, record.values, record.where, columns)
+            yield (
+                UserError(record.problem)
+                if record.problem
+                else _problem_or(_mapped, record.values, record.where, columns)
+            )
         return
     read = _row_record if params.format == "rows" else _mapped
     for line_no, line in text_lines(path):
