@@ -8,16 +8,24 @@ one problem naming it and the encoding its bytes look like; the file's other lin
     seeds      cases.jsonl, failures.jsonl, eval_traffic.jsonl line by line (the seed stage's rules
                against params `taxonomy`), then as a set (ids, duplicates, eval kept apart, enough
                cases per intent)
+    eval set   the file params `evaluate.eval_set` names when it is not the seed stage's split (an
+               imported csv/jsonl log), read by evaluate's and dedup's reader (core.eval_set) with every
+               problem listed (spreadsheet row and text lines, field), intents and slices against the
+               taxonomy; its texts against the training seeds by evaluate's leak check (a problem with
+               `on_leak: error`, counted with drop) and through the eval text checks below
     policy     seeds/policy.md states figures; every `policy_refs` rule a seed names is in it
     human text every training seed row (cases, corrected failures) through the checks the pipeline
                applies to it: the filter's checks of params `filter.checks`, built and run by the
                filter's own code as for data/filter/human.jsonl (the intent model trained on these
                rows, as the filter trains it), and the mix's token limit. A seed they fail would
                silently leave the mix (rule `human_checks`): here it is a problem, one line per
-               reason. Eval traffic, which the filter never sees, goes through its blocklist, pii and
+               reason. Eval traffic (eval_traffic.jsonl, and an imported eval set's user text, what
+               evaluate reads of it), which the filter never sees, goes through its blocklist, pii and
                policy_facts checks. Reviewers' edits are checked by the filter stage only: an edit
                replaces a generated row's reply, and there are no generated rows before the pipeline
-    prompts    prompts/*.md parse, with their domain placeholders filled from the domain file
+    prompts    prompts/*.md parse, with their domain placeholders filled from the domain file; with
+               `generate.backend: openai`, the templates `generate.openai` names are there and of the
+               kind their list needs, by the teacher's own loader
     lexicon    the built-in generator's word lists (params `generate.builtin.lexicon`, e.g.
                seeds/lexicon.yaml), by the generator's own validator
 Not a stage and no stage's dependency: it imports every stage's code.
@@ -33,11 +41,19 @@ from pathlib import Path
 from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, decision_problems
 from stages.core.domain import PROMPT_PLACEHOLDERS, Domain, domain_problems
 from stages.core.errors import UserError, run_main
+from stages.core.eval_set import (
+    SEED_EVAL_SPLIT,
+    EvalExample,
+    eval_set_file,
+    eval_set_params,
+    eval_set_problems,
+)
 from stages.core.files import collecting_encoding_problems
 from stages.core.jsonl import write_jsonl
 from stages.core.params import DEFAULT_PARAMS_FILE, Section, Taxonomy, load_section
 from stages.core.rows import reason_code
 from stages.dedup.params import DedupParams
+from stages.evaluate.leaks import find_leaks
 from stages.evaluate.params import EvaluateParams
 from stages.filter.checks.base import CheckInputs
 from stages.filter.human import human_reasons
@@ -46,7 +62,7 @@ from stages.filter.policy import PolicyFacts
 from stages.filter.runner import assemble_checks
 from stages.generate.builtin.lexicon import validate_lexicon
 from stages.generate.params import GenerateParams
-from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template
+from stages.generate.teacher.prompts import TEMPLATE_SUFFIX, load_template, template_problems
 from stages.mix.finetune import TokenCounter
 from stages.mix.gates import token_gate
 from stages.mix.params import MixParams
@@ -111,13 +127,20 @@ def policy_problems(path: Path, seeds: Located) -> tuple[bool, list[str]]:
 EVAL_TEXT_CHECKS = ("blocklist", "pii", "policy_facts")
 
 
+EvalTexts = tuple[Located, str]  # eval rows and the field their text is in ("messages", a log's text column)
+
+
 def human_text_problems(
-    train: Located, evaluation: Located, inputs: CheckInputs, sections: dict[str, Section], domain: Domain | None
+    train: Located,
+    evaluation: list[EvalTexts],
+    inputs: CheckInputs,
+    sections: dict[str, Section],
+    domain: Domain | None,
 ) -> tuple[list[str], list[str]]:
     """(report lines, problems): the checks the pipeline applies to human text (module docstring), run
-    by the pipeline's own code on the valid seed rows, each failure naming its line. A check that cannot
-    be built (a bad blocklist, a PII detector named like a built-in kind) is a problem and the others
-    still run; one whose input is missing is said in the report, as the filter says it."""
+    by the pipeline's own code on the valid seed rows and eval rows, each failure naming its line. A
+    check that cannot be built (a bad blocklist, a PII detector named like a built-in kind) is a problem
+    and the others still run; one whose input is missing is said in the report, as the filter says it."""
     filter_params = sections.get("filter")
     params = filter_params if isinstance(filter_params, FilterSection) else FilterParams()
     problems: list[str] = []
@@ -133,16 +156,18 @@ def human_text_problems(
         for reason in reasons
     ]
     eval_checks = [check for check in check_set.checks if check.name in EVAL_TEXT_CHECKS]
-    problems += [
-        f"{where}: field 'messages': eval traffic the filter's {reason_code(reason)} check would reject ({reason})"
-        for (where, _), reasons in zip(evaluation, human_reasons([r for _, r in evaluation], eval_checks), strict=True)
-        for reason in reasons
-    ]
+    for located, field in evaluation:
+        problems += [
+            f"{where}: field '{field}': eval traffic the filter's {reason_code(reason)} check would reject ({reason})"
+            for (where, _), reasons in zip(located, human_reasons([r for _, r in located], eval_checks), strict=True)
+            for reason in reasons
+        ]
+    eval_rows = [pair for located, _ in evaluation for pair in located]
     problems += token_limit_problems(train, sections.get("mix"), domain)
     report = [
         f"{_files(train) or 'training seeds'}: {len(rows)} rows through the filter's {len(check_set.checks)}"
         " checks, as the filter checks them, and the mix's token limit",
-        f"{_files(evaluation) or 'eval traffic'}: {len(evaluation)} rows through the filter's"
+        f"{_files(eval_rows) or 'eval traffic'}: {len(eval_rows)} rows through the filter's"
         f" {', '.join(EVAL_TEXT_CHECKS[:-1])} and {EVAL_TEXT_CHECKS[-1]} checks (the filter never sees eval traffic)",
         *(f"filter check {name} not run, as in the filter: {why}" for name, why in check_set.skipped.items()),
     ]
@@ -170,8 +195,11 @@ def token_limit_problems(train: Located, mix: Section | None, domain: Domain | N
     ]
 
 
-def prompt_problems(prompts_dir: Path, domain: Domain | None) -> tuple[int, list[str]]:
-    """(templates read, problems) for every template of `prompts_dir`."""
+def prompt_problems(
+    prompts_dir: Path, domain: Domain | None, generate: GenerateParams | None, params_path: Path
+) -> tuple[str, list[str]]:
+    """(what was checked, problems) of every template of `prompts_dir` and, when `generate.backend` is
+    openai, of the templates `generate.openai` names, by the teacher's own loader (there, of their list's kind)."""
     # without a valid domain file (reported already) templates are still parsed, placeholders left in
     values = domain.prompt_values() if domain else {name: f"<{name}>" for name in PROMPT_PLACEHOLDERS}
     problems, count = [], 0
@@ -181,7 +209,72 @@ def prompt_problems(prompts_dir: Path, domain: Domain | None) -> tuple[int, list
             load_template(path, values)
         except UserError as err:
             problems.append(str(err))
-    return count, problems
+    checked = f"{prompts_dir}/: {count} templates"
+    if generate is not None and generate.backend == "openai":
+        named, found = template_problems(generate.openai, prompts_dir, params_path, values)
+        checked += f"; the {len(named)} that generate.openai names are there, each of its list's kind"
+        problems += found
+    return checked, problems
+
+
+def eval_set_part(
+    params_path: Path, sections: dict[str, Section], seeds_dir: Path, train: Located
+) -> tuple[list[str], EvalTexts, list[str]]:
+    """(report lines, the eval rows for the eval text checks, problems) of the eval set params
+    `evaluate.eval_set` names. An imported log is read by evaluate's and dedup's own reader
+    (core.eval_set: every problem at once, intents and slices against the taxonomy), and its texts are
+    compared with the training seeds by evaluate's leak check. The default, the seed stage's eval split,
+    is made from eval_traffic.jsonl, checked as a seed file. Without valid `taxonomy` and
+    `evaluate.eval_set` params (their problems are listed already) nothing is read."""
+    taxonomy = sections.get("taxonomy")
+    try:
+        settings = eval_set_params(params_path)
+    except UserError:
+        return [], ([], ""), []
+    if not isinstance(taxonomy, Taxonomy):
+        return [], ([], ""), []
+    if Path(settings.path).resolve() == Path(SEED_EVAL_SPLIT).resolve():
+        line = f"evaluate.eval_set: {SEED_EVAL_SPLIT}, the seed stage's split of {seeds_dir / 'eval_traffic.jsonl'}"
+        if settings.format == "rows":
+            return [line], ([], ""), []
+        return [line], ([], ""), [f"{params_path}: evaluate.eval_set.format: '{settings.format}', but it is rows"]
+    try:
+        path = eval_set_file(params_path, settings)
+    except UserError as err:
+        return [], ([], ""), [str(err)]
+    loaded, problems = eval_set_problems(path, settings, taxonomy)
+    field = "messages" if settings.format == "rows" else settings.columns.text
+    rows: Located = [
+        (e.where, {"messages": [{"role": "user", "content": e.text}], "intent": e.intent, "slice": e.slice})
+        for e in loaded.examples
+    ]
+    left_out, found = seed_leak_problems(loaded.examples, train, sections.get("evaluate"), field)
+    line = f"{path}: {len(rows)} valid eval rows (params evaluate.eval_set, {settings.format}), read as evaluate does"
+    if loaded.skipped_unknown_intent:
+        line += f"; {loaded.skipped_unknown_intent} left out for an intent outside the taxonomy (unknown_intents: skip)"
+    if left_out:
+        line += f"; {left_out} a training seed's text, which evaluate leaves out (on_leak: drop) if that seed trains"
+    return [line], (rows, field), problems + found
+
+
+def seed_leak_problems(
+    examples: list[EvalExample], train: Located, evaluate: Section | None, field: str
+) -> tuple[int, list[str]]:
+    """(how many eval examples are a training seed's text by evaluate's own leak check and params
+    `evaluate.leak_check`; with `on_leak: error`, a problem for each, naming the text `field`). Evaluate
+    compares them with the mix's training rows, and which seeds train is decided by the mix's split, so
+    here every training seed counts."""
+    if not isinstance(evaluate, EvaluateParams) or not examples or not train:
+        return 0, []
+    _, leaks = find_leaks(examples, {"human": [row for _, row in train]}, evaluate.leak_check)
+    if evaluate.on_leak == "drop":
+        return len(leaks), []
+    seed_at = {row["id"]: where for where, row in train}
+    return len(leaks), [
+        f"{leak.example.where}: field '{field}': eval text also a training seed's, at {seed_at[leak.train_row_id]}"
+        f" ({leak.kind} match); evaluate.on_leak: error stops evaluate if that seed trains the probes"
+        for leak in leaks
+    ]
 
 
 def lexicon_problems(settings: GenerateParams | None) -> tuple[str, list[str]]:
@@ -198,7 +291,8 @@ def validate_domain(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
     `collecting_encoding_problems`); what the bad bytes may have caused on that line is left out."""
     with collecting_encoding_problems() as encoding:
         report, problems = _validate_parts(params_path, seeds_dir, prompts_dir)
-    return report, encoding.messages + encoding.unrelated(problems)
+    # one problem found twice (a template that is broken and named by params) is listed once
+    return report, list(dict.fromkeys(encoding.messages + encoding.unrelated(problems)))
 
 
 def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tuple[list[str], list[str]]:
@@ -220,6 +314,9 @@ def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
         seed_params = sections.get("seed")
         if isinstance(seed_params, SeedParams):
             problems += seed_set_problems(train, evaluation, taxonomy, seed_params)
+    lines, imported, found = eval_set_part(params_path, sections, seeds_dir, train)
+    report += lines
+    problems += found
     policy = seeds_dir / "policy.md"
     readable, found = policy_problems(policy, train + evaluation)
     problems += found  # an unreadable policy is said once: the replies are then checked without it
@@ -229,7 +326,7 @@ def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
         prompts=prompts_dir if prompts_dir.is_dir() else None,
         domain=domain,
     )
-    lines, found = human_text_problems(train, evaluation, inputs, sections, domain)
+    lines, found = human_text_problems(train, [(evaluation, "messages"), imported], inputs, sections, domain)
     report += lines
     problems += found
     reviews = seeds_dir / DECISIONS_FILE.parent.name
@@ -239,11 +336,12 @@ def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
         f"{reviews}/: {decided} reviewer decisions (row ids are checked by the review stage, and edits by the"
         " filter stage, which has the generated rows they edit)"
     )
-    count, found = prompt_problems(prompts_dir, domain)
-    problems += found
-    report.append(f"{prompts_dir}/: {count} templates")
     generate = sections.get("generate")
-    checked, found = lexicon_problems(generate if isinstance(generate, GenerateParams) else None)
+    generate = generate if isinstance(generate, GenerateParams) else None
+    checked, found = prompt_problems(prompts_dir, domain, generate, params_path)
+    problems += found
+    report.append(checked)
+    checked, found = lexicon_problems(generate)
     problems += found
     report.append(f"{checked}: the built-in generator's words")
     return report, problems

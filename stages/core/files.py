@@ -207,11 +207,13 @@ def read_json(path: str | Path, what: str = "file") -> Any:
 @dataclass(frozen=True)
 class CsvRecord:
     """One CSV row with a value: `values` maps each header column to its cell ("" when absent);
-    `where` is "path:row", plus the text lines when they differ from the row number."""
+    `where` is "path:row", plus the text lines when they differ from the row number. `problem`: why the
+    row cannot be read (then `values` is empty), only from `iter_csv(..., past_bad_rows=True)`."""
 
     row: int
     where: str
     values: dict[str, str]
+    problem: str | None = None
 
 
 def _where(path: Path, row: int, first: int, last: int) -> str:
@@ -277,11 +279,14 @@ def _header(path: Path, text: str, required: Sequence[str], hint: str) -> tuple[
     raise UserError(f"{path}:1: column(s) {missing} not in the header {shown}{hint}")
 
 
-def iter_csv(path: str | Path, required: Sequence[str], what: str = "file", hint: str = "") -> Iterator[CsvRecord]:
+def iter_csv(
+    path: str | Path, required: Sequence[str], what: str = "file", hint: str = "", past_bad_rows: bool = False
+) -> Iterator[CsvRecord]:
     """The rows of a CSV file with a header, as a spreadsheet numbers them (module docstring); rows that
     are blank or hold only delimiters and spaces are skipped. A header without every `required` column
     (the error ends with `hint`), a row with more cells than the header or an unclosed quote is a
-    UserError naming the row."""
+    UserError naming the row; with `past_bad_rows` a row with more cells is yielded with its `problem`
+    instead, and the rows after it are still read (the header and a quote left open end the reading)."""
     path = _existing(path, what)
     faults: dict[int, _Fault] = {}
     lines = []
@@ -305,8 +310,12 @@ def iter_csv(path: str | Path, required: Sequence[str], what: str = "file", hint
         if row == 1 or not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):
-            raise UserError(
+            problem = (
                 f"{where}: {len(cells)} cells but the header has {len(header)} columns;"
                 f" a cell holding '{delimiter}' must be quoted"
             )
+            if not past_bad_rows:
+                raise UserError(problem)
+            yield CsvRecord(row, where, {}, problem)
+            continue
         yield CsvRecord(row, where, {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(header)})

@@ -43,7 +43,7 @@ from typing import Any
 
 from stages.core.cli import StageParser
 from stages.core.errors import UserError
-from stages.core.eval_set import EvalExample, load_eval_set
+from stages.core.eval_set import EvalExample, eval_set_file, load_eval_set
 from stages.core.jsonl import read_jsonl, write_json, write_jsonl, write_text
 from stages.core.params import Taxonomy, load_section
 from stages.core.rows import user_text
@@ -143,9 +143,7 @@ def main() -> None:
     args = build_parser().parse()
     taxonomy = load_section(args.params, "taxonomy", Taxonomy)
     params = load_section(args.params, "evaluate", EvaluateParams)
-    eval_path = Path(params.eval_set.path)
-    if not eval_path.is_file():  # a params mistake: said before any data is read
-        raise UserError(f"{args.params}: evaluate.eval_set.path: '{eval_path}' does not exist (or is not a file)")
+    eval_path = eval_set_file(args.params, params.eval_set)
     mix_rows = read_jsonl(args.mix)
     train = training_sets(mix_rows)
     if not train["mix"]:

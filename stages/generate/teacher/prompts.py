@@ -168,13 +168,16 @@ def _split_header(path: Path, text: str) -> tuple[dict[str, Any], str]:
     return header, "\n".join(lines[end + 1 :])
 
 
-def load_templates(
+def template_problems(
     params: OpenAIParams, prompts_dir: Path, params_path: Path, domain: dict[str, str] | None = None
-) -> dict[str, PromptTemplate]:
-    """The templates params name, checked to exist and to be of the right kind for their list; `domain`
-    fills their domain placeholders (see load_template)."""
+) -> tuple[dict[str, PromptTemplate], list[str]]:
+    """(the templates params name that are there, parse and are of the right kind for their list; every
+    problem, each naming the params key or the template file): what `load_templates` reads, for
+    `python -m stages.validate`. `domain` fills their domain placeholders (see load_template)."""
     available = sorted(p.name.removesuffix(TEMPLATE_SUFFIX) for p in prompts_dir.glob(f"*{TEMPLATE_SUFFIX}"))
+    loaded: dict[str, PromptTemplate | None] = {}  # None: the file has a problem, listed once
     templates: dict[str, PromptTemplate] = {}
+    problems: list[str] = []
     expected_kinds: list[tuple[str, list[Any], TemplateKind]] = [
         ("generators", list(params.generators), "variation"),
         ("pair_generators", list(params.pair_generators), "reply"),
@@ -183,13 +186,30 @@ def load_templates(
         for index, entry in enumerate(entries):
             key = f"{params_path}: generate.openai.{list_name}.{index}.template"
             if entry.template not in available:
-                raise UserError(f"{key}: no template '{entry.template}' in {prompts_dir}/ (have: {available})")
-            template = templates.get(entry.template) or load_template(
-                prompts_dir / f"{entry.template}{TEMPLATE_SUFFIX}", domain
-            )
-            if template.kind != kind:
-                raise UserError(f"{key}: '{entry.template}' is a {template.kind} template; {list_name} need {kind}")
-            templates[entry.template] = template
+                problems.append(f"{key}: no template '{entry.template}' in {prompts_dir}/ (have: {available})")
+                continue
+            if entry.template not in loaded:
+                try:
+                    loaded[entry.template] = load_template(prompts_dir / f"{entry.template}{TEMPLATE_SUFFIX}", domain)
+                except UserError as err:
+                    loaded[entry.template] = None
+                    problems.append(str(err))
+            template = loaded[entry.template]
+            if template is not None and template.kind != kind:
+                problems.append(f"{key}: '{entry.template}' is a {template.kind} template; {list_name} need {kind}")
+            elif template is not None:
+                templates[entry.template] = template
+    return templates, problems
+
+
+def load_templates(
+    params: OpenAIParams, prompts_dir: Path, params_path: Path, domain: dict[str, str] | None = None
+) -> dict[str, PromptTemplate]:
+    """The templates params name, checked to exist and to be of the right kind for their list
+    (`template_problems`, whose first problem is a UserError)."""
+    templates, problems = template_problems(params, prompts_dir, params_path, domain)
+    if problems:
+        raise UserError(problems[0])
     return templates
 
 
