@@ -666,6 +666,21 @@ def test_a_broken_template_file_is_a_user_error(teacher_project: Path) -> None:
         teacher_result(teacher_project)
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "cp1250", "utf-16"])
+def test_a_policy_not_in_utf8_is_a_user_error_naming_its_line(teacher_project: Path, encoding: str) -> None:
+    """The teacher quotes the policy: one that is not UTF-8 stops the run before any request, in one
+    line naming the file, the line and the encoding it looks like (the shared reader), never a traceback."""
+    policy = teacher_project / "seeds/policy.md"
+    lines = policy.read_text(encoding="utf-8").splitlines()
+    lines[2] = "Déjà vu: Łódź, café, naïve, 20 € fee."
+    policy.write_bytes("\n".join(lines).encode(encoding, errors="replace"))
+    with pytest.raises(UserError) as raised:
+        teacher_result(teacher_project)
+    message = str(raised.value)
+    assert message.startswith(f"{policy}:") and "\n" not in message, message
+    assert "UTF-8" in message, message
+
+
 # --- pure functions --------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from stages.core.domain import DEFAULT_DOMAIN_FILE, load_domain
 from stages.core.errors import UserError
+from stages.core.files import read_text
 from stages.generate.params import GenerateParams, ModelPrice, OpenAIParams
 from stages.generate.teacher.cache import ResponseCache
 from stages.generate.teacher.formats import EndpointFacts
@@ -102,6 +103,17 @@ def endpoint_prices(settings: OpenAIParams, endpoint: str, params_path: Path) ->
     return prices
 
 
+def _policy_text(path: Path) -> str:
+    """The policy's text exactly as stored (the prompts quote it, so the request keys of a cache hold it);
+    a file that is not UTF-8 is refused by the shared reader, naming its line and the encoding it looks like."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        read_text(path, "policy file")  # raises the located UserError
+        raise
+
+
 def generate_with_teacher(
     seeds: list[dict[str, Any]],
     params: GenerateParams,
@@ -121,7 +133,7 @@ def generate_with_teacher(
     templates = load_templates(settings, paths.prompts, paths.params, load_domain(paths.domain).prompt_values())
     if not paths.policy.exists():
         raise UserError(f"{paths.policy}: policy document not found (the teacher's prompts quote it)")
-    policy = PolicyIndex(paths.policy.read_text(encoding="utf-8"))
+    policy = PolicyIndex(_policy_text(paths.policy))
     endpoint = settings.endpoint_url()
     prices = endpoint_prices(settings, endpoint, paths.params)
     report, budget = RunReport(stats={}), Budget(settings.max_cost_usd)
