@@ -402,7 +402,7 @@ def test_numeric_and_partial_dates(text: str, expected: tuple) -> None:
         ("in 2026 we had 12 users", [("", 2026.0), ("", 12.0)]),
     ],
 )
-def test_what_is_not_a_date_reads_as_before(text: str, expected: list) -> None:
+def test_what_is_no_real_date_is_not_read_as_one(text: str, expected: list) -> None:
     assert [figure for figure, _ in figures(text)] == expected
 
 
@@ -410,6 +410,8 @@ def test_an_invented_date_is_reported_as_the_date() -> None:
     assert _service("Plans renew on 2026-03-01.") is None
     for same in ["1 March 2026", "March 1, 2026", "01/03/2026", "03/01/2026", "1 March", "March 2026"]:
         assert _service(f"Plans renew on {same}.") is None, same
+    assert _service("Plans renew on Mar. 1, 2026. Thanks.") is None  # one sentence: "Mar." is no sentence end
+    assert _service("Plans renew on Mar. 2, 2026.") == "'Mar. 2, 2026' is not a figure the policy states"
     assert _service("Plans renew on 2026-12-07.") == "'2026-12-07' is not a figure the policy states"
     # the policy's date for another matter (the end of support for version 1.8)
     assert "'2026-12-06' is in the policy only for other topics" in _service("Plans renew on 2026-12-06.")

@@ -30,6 +30,7 @@ MONTHS = {
     "September": 9, "October": 10, "November": 11, "December": 12, "Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4,
     "Jun": 6, "Jul": 7, "Aug": 8, "Sep": 9, "Sept": 9, "Oct": 10, "Nov": 11, "Dec": 12,
 }  # fmt: skip
+ABBREVIATED_MONTHS = tuple(name for name in MONTHS if any(other != name and other.startswith(name) for other in MONTHS))
 _MONTH = "(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?:,?\s+(\d{4}))?"  # an optional year after a day: "6 December 2026", "December 6, 2026"

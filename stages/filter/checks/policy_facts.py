@@ -24,10 +24,13 @@ from stages.core.domain import NEUTRAL_ACTION_CLAIMS
 from stages.core.params import Section
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.base import Check, CheckInputs, Row
+from stages.filter.dates import ABBREVIATED_MONTHS
 from stages.filter.figures import DIGITS, Figure, figures, implied, number, readings
 from stages.filter.policy import PolicyFacts, topic_words
 
-_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# A sentence ends at . ! ? ; : and a space, but not after an abbreviated month before its day ("Dec. 6, 2026")
+_AFTER_MONTH = "".join(rf"(?<!\b{name}\.)" for name in ABBREVIATED_MONTHS)
+_SENTENCE = re.compile(rf"(?<=[.!?;:])(?:{_AFTER_MONTH}|(?!\s+\d))\s+|\n+")
 # A bare "0" or "1" ("1 more try", "one short question") is how people talk, not a policy fact.
 _NOT_FIGURES = frozenset({("", 0.0), ("", 1.0)})
 
