@@ -268,7 +268,7 @@ def test_a_count_of_anything_per_time_unit_is_a_rate(text: str, expected: tuple)
     ("text", "expected"),
     [
         ("I sent 3 of them an hour ago", ("", 3.0)),  # when, not how often
-        ("2 transfers a day later", ("", 2.0)),
+        ("2 uploads a day later", ("", 2.0)),
         ("5 invites a week before", ("", 5.0)),
         ("up to 3 per month", ("per month", 3.0)),
     ],
