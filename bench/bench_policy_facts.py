@@ -4,8 +4,10 @@ figures swapped for another figure the policy states elsewhere ("within 7 days" 
     python -m bench.bench_policy_facts [SEEDS_DIR ...]      # default: seeds/ and every examples/ domain
     python -m bench.bench_policy_facts speed --baseline REV [--rows N]
         CPU of the check over N built-in variations of data/seed/seeds.jsonl (run `python -m stages.seed`
-        first), this checkout's policy reading (stages/filter/policy.py) against its code at git revision
-        REV, alternated in this process on one core; rows whose verdict differs (there should be none)
+        first), this checkout's check (stages/filter/figures.py, policy.py, checks/policy_facts.py) against
+        the same three files at git revision REV, alternated in this process on one core, every run with
+        cold caches (figures and sentences are cached per text, as the filter reads each row once); rows
+        whose verdict differs
 
 For each expert reply (cases, corrected failures, eval traffic) whose first money, percent or duration
 figure has another value of the same unit in the policy, one copy with that figure swapped for a
@@ -22,6 +24,8 @@ import random
 import sys
 from functools import partial
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from bench.bench_dedup import pin_to_one_core
 from bench.revision import alternated, module_at
@@ -29,6 +33,9 @@ from stages.core.domain import load_domain
 from stages.core.errors import run_main
 from stages.core.jsonl import read_jsonl
 from stages.core.rows import assistant_text, user_text
+from stages.filter import figures as figures_module
+from stages.filter import policy as policy_module
+from stages.filter.checks import policy_facts as check_module
 from stages.filter.checks.policy_facts import PolicyChecker, action_claim_pattern
 from stages.filter.figures import figures
 from stages.filter.policy import PolicyFacts, topic_words
@@ -98,15 +105,35 @@ def measure(seeds: Path) -> dict[str, str]:
     return result
 
 
-def _problems(checker: PolicyChecker, work: list[tuple[str, str, frozenset[str]]]) -> list[str | None]:
+def _problems(checker: Any, caches: list[Any], work: list[tuple[str, str, frozenset[str]]]) -> list[str | None]:
+    for cached in caches:  # every run from cold caches, as one pass of the filter over new rows
+        cached.cache_clear()
     return [checker.problem(reply, customer, True, True, refs) for reply, customer, refs in work]
+
+
+def _caches(*modules: ModuleType) -> list[Any]:
+    """The lru_cache'd functions of `modules` (figures, sentences, stems...)."""
+    return [value for module in modules for value in vars(module).values() if hasattr(value, "cache_clear")]
+
+
+def _baseline_check(revision: str) -> tuple[ModuleType, ...]:
+    """figures.py, policy.py and checks/policy_facts.py at `revision`, each importing the others at it."""
+    figures_then = module_at(revision, "stages/filter/figures.py")
+    policy_then = module_at(revision, "stages/filter/policy.py", imports={"stages.filter.figures": figures_then})
+    check_then = module_at(
+        revision,
+        "stages/filter/checks/policy_facts.py",
+        drop_classes=frozenset({"PolicyFactsCheck", "PolicyFactsParams"}),  # the check registers itself
+        imports={"stages.filter.figures": figures_then, "stages.filter.policy": policy_then},
+    )
+    return figures_then, policy_then, check_then
 
 
 def speed(rows_wanted: int, revision: str, repeats: int = 5) -> None:
     """CPU seconds of the check (context and action claims on, as the pipeline runs it) on the rows'
-    replies, with this checkout's PolicyFacts and with `revision`'s, alternated: once with each row's
-    `policy_refs` (a figure of a named rule passes before any scoring) and once without (a domain whose
-    seeds name no rules: every figure scored)."""
+    replies, this checkout's and `revision`'s, alternated: once with each row's `policy_refs` (a figure of
+    a named rule passes before any scoring) and once without (a domain whose seeds name no rules: every
+    figure scored)."""
     pin_to_one_core()
     seeds = read_jsonl(ROOT / "data/seed/seeds.jsonl")
     rows, _ = generate_builtin(seeds, GenerateParams(variations_per_seed=-(-rows_wanted // len(seeds)) + 1))
@@ -116,15 +143,21 @@ def speed(rows_wanted: int, revision: str, repeats: int = 5) -> None:
     ]
     policy = (ROOT / "seeds/policy.md").read_text(encoding="utf-8")
     claims = action_claim_pattern(tuple(load_domain(ROOT / "seeds/domain.yaml").action_claims))
-    baseline = module_at(revision, "stages/filter/policy.py").PolicyFacts.from_text(policy)
+    figures_then, policy_then, check_then = _baseline_check(revision)
     checkers = {
-        "baseline": PolicyChecker(baseline, claims),
-        "this checkout": PolicyChecker(PolicyFacts.from_text(policy), claims),
+        "baseline": (
+            check_then.PolicyChecker(policy_then.PolicyFacts.from_text(policy), claims),
+            _caches(figures_then, policy_then, check_then),
+        ),
+        "this checkout": (
+            PolicyChecker(PolicyFacts.from_text(policy), claims),
+            _caches(figures_module, policy_module, check_module),
+        ),
     }
-    summary = {"rows": len(work), "policy units": len(baseline.units), "baseline": revision}
+    summary = {"rows": len(work), "policy units": len(checkers["baseline"][0].facts.units), "baseline": revision}
     without = [(reply, customer, frozenset()) for reply, customer, _ in work]
     for label, rows in (("with policy_refs", work), ("without policy_refs", without)):
-        runs = {name: partial(_problems, checker, rows) for name, checker in checkers.items()}
+        runs = {name: partial(_problems, checker, caches, rows) for name, (checker, caches) in checkers.items()}
         summary[label] = alternated(runs, repeats, len(rows))
     print(json.dumps(summary, indent=2))
 

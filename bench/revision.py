@@ -16,11 +16,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def module_at(revision: str, path: str, drop_classes: frozenset[str] = frozenset()) -> types.ModuleType:
+def module_at(
+    revision: str,
+    path: str,
+    drop_classes: frozenset[str] = frozenset(),
+    imports: dict[str, types.ModuleType] | None = None,
+) -> types.ModuleType:
     """The file `path` (relative to the repository) at git `revision`, executed as a new module named
     `baseline_<file stem>`; `drop_classes` are left out (a class that registers itself, such as a check,
-    cannot be defined twice). Its imports are this checkout's modules. CalledProcessError when git has
-    no such revision or file."""
+    cannot be defined twice). Its imports are this checkout's modules, but for `imports` (module name: a
+    module, e.g. another file at the same revision), which stand in for those names while it loads.
+    CalledProcessError when git has no such revision or file."""
     source = subprocess.run(
         ["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
@@ -28,7 +34,16 @@ def module_at(revision: str, path: str, drop_classes: frozenset[str] = frozenset
     tree.body = [node for node in tree.body if not (isinstance(node, ast.ClassDef) and node.name in drop_classes)]
     module = types.ModuleType(f"baseline_{Path(path).stem}")
     sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(tree, f"{revision}:{path}", "exec"), module.__dict__)
+    saved = {name: sys.modules.get(name) for name in imports or {}}
+    sys.modules.update(imports or {})
+    try:
+        exec(compile(tree, f"{revision}:{path}", "exec"), module.__dict__)
+    finally:
+        for name, original in saved.items():
+            if original is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = original
     return module
 
 

@@ -185,3 +185,245 @@ def test_off_topic_scores_only_the_units_sharing_a_word_and_decides_as_scoring_a
         assert facts.off_topic(figure, frozenset(sentence), frozenset(reply), refs) == expected  # not the cached pair
         decided[expected is None] += 1
     assert decided[True] > 100 and decided[False] > 100, decided
+
+
+# A second fixture: a software service's limits, prices, releases and dates (no example domain's words).
+SERVICE_POLICY = """# Service policy (fixture)
+
+## 1. Limits
+
+1.1 **Rate limits.** On Team the API allows 1,000 requests per minute per workspace; on Starter 100 req/s.
+
+1.2 **Exports.** A workspace can run up to 5 exports; uploads are capped at 12,500.50 units.
+
+1.3 **Seats.** Enterprise includes 2 500 seats.
+
+## 2. Releases
+
+2.1 **Versions.** The current release is v2.3.1; version 1.8 is supported until 6 December 2026.
+
+2.2 **Renewals.** Plans renew on 2026-03-01; invoices dated 05/04/2026 are final.
+"""
+
+
+def _service(reply: str, customer: str = "question") -> str | None:
+    checker = PolicyChecker(PolicyFacts.from_text(SERVICE_POLICY), action_claim_pattern(NEUTRAL_ACTION_CLAIMS))
+    return checker.problem(reply, customer, context=True, action_claims=True, refs=frozenset())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5,000 seats", 5000.0),
+        ("grow to 12,500.50 units", 12500.5),
+        ("1,000,000 rows", 1_000_000.0),
+        ("about 1 000 rows", 1000.0),  # grouped by a space: every group after the first has 3 digits
+        ("about 2 500 000 rows", 2_500_000.0),
+        ("about 1\u00a0000 rows", 1000.0),  # no-break space
+        ("about 10\u202f000 rows", 10_000.0),  # narrow no-break space (SI style)
+        ("about 3\u2009000 rows", 3000.0),  # thin space
+        ("(5,000)", 5000.0),
+        ("limit: 999,999.", 999_999.0),
+        ("scores 3 100 and up", 3100.0),  # could be two numbers: read as thousands (figures.py docstring)
+    ],
+)
+def test_a_number_with_thousands_separators_is_one_figure(text: str, expected: float) -> None:
+    assert [figure for figure, _ in figures(text)] == [("", expected)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1,2,3", []),  # not thousands groups: no figure, as before
+        ("+41 44 668 18 00", [41.0, 44.0, 668.0, 18.0, 0.0]),  # groups of 2 after one of 3: separate numbers, as before
+        ("call 0800 123 456", [800.0, 123.0, 456.0]),  # a group after a 4-digit run is no thousands group
+        ("1,0000 items", []),
+    ],
+)
+def test_what_is_not_a_thousands_group_reads_as_before(text: str, expected: list[float]) -> None:
+    assert [figure[1] for figure, _ in figures(text)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("On Team the API allows 5,000 requests/minute per workspace", ("per minute", 5000.0)),
+        ("2,000 requests per minute", ("per minute", 2000.0)),
+        ("1,500 requests a minute", ("per minute", 1500.0)),
+        ("100 req/s", ("per second", 100.0)),
+        ("up to 60 calls an hour", ("per hour", 60.0)),
+        ("10 API calls per second", ("per second", 10.0)),
+        ("5000/min", ("per minute", 5000.0)),
+        ("3 sign-ins each day", ("per day", 3.0)),
+        ("1 000 webhooks every month", ("per month", 1000.0)),
+        ("4 reports per working day", ("per working day", 4.0)),
+        ("2.5 jobs/h", ("per hour", 2.5)),
+    ],
+)
+def test_a_count_of_anything_per_time_unit_is_a_rate(text: str, expected: tuple) -> None:
+    assert [figure for figure, _ in figures(text)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I sent 3 of them an hour ago", ("", 3.0)),  # when, not how often
+        ("2 uploads a day later", ("", 2.0)),
+        ("5 invites a week before", ("", 5.0)),
+        ("up to 3 per month", ("per month", 3.0)),
+    ],
+)
+def test_a_time_word_after_a_count_is_a_rate_only_when_it_says_how_often(text: str, expected: tuple) -> None:
+    assert [figure for figure, _ in figures(text)] == [expected]
+
+
+@pytest.mark.parametrize("written", ["5,000", "1 000", "12,500.50", "1\u202f000", "2,500,000"])
+@pytest.mark.parametrize(
+    ("template", "unit"),
+    [
+        ("{} tries", ""),
+        ("{}%", "%"),
+        ("{} km", "km"),
+        ("a {}-day window", "day"),
+        ("€{}", "EUR"),
+        ("USD {}", "USD"),
+        ("{} EUR", "EUR"),
+        ("{} euros", "EUR"),
+        ("{} requests per minute", "per minute"),
+        ("{} seats/month", "per month"),
+    ],
+)
+def test_a_grouped_number_is_read_wherever_a_plain_one_is(written: str, template: str, unit: str) -> None:
+    value = float(written.replace(",", "").replace(" ", "").replace("\u202f", ""))
+    assert [figure for figure, _ in figures(template.format(written))] == [(unit, value)]
+    assert [figure for figure, _ in figures(template.format("3"))] == [(unit, 3.0)]  # as a plain number is
+    assert [figure for figure, _ in figures(f"1 to {written} days")] == [("day", 1.0, value)]
+
+
+def test_known_units_and_money_keep_their_figure_before_a_rate() -> None:
+    parsed = [figure for figure, _ in figures("20 GB a month, €5 a day, 3 days a week, 8pm every day")]
+    assert parsed == [("GB", 20.0), ("EUR", 5.0), ("day", 3.0), ("time", 1200)]
+
+
+def test_an_invented_count_or_rate_is_caught() -> None:
+    assert _service("On Team the API allows 1,000 requests per minute per workspace.") is None
+    assert _service("Team workspaces get 1,000 requests/minute on the API.") is None
+    assert _service("Team workspaces get 1,000 requests a minute on the API.") is None
+    assert _service("On Starter the API takes 100 requests per second.") is None
+    assert _service("The API allows 1,000 requests on Team.") is None  # the count alone, as the rate states it
+    for invented in ["5,000 requests/minute", "2,000 requests per minute", "1,500 requests a minute", "1 500 req/min"]:
+        problem = _service(f"On Team the API allows {invented} per workspace.")
+        assert problem == f"{invented!r} is not a figure the policy states", invented
+    # the policy's number in another time unit is another figure
+    assert "'1,000 requests per hour'" in _service("On Team the API allows 1,000 requests per hour.")
+    # a count the policy states bare ("up to 5 exports") may be said per time unit
+    assert _service("A workspace can run 5 exports a day.") is None
+    assert "'7 exports a day'" in _service("A workspace can run 7 exports a day.")
+    assert _service("Uploads are capped at 12,500.50 units.") is None
+    assert "'12,600.50'" in _service("Uploads are capped at 12,600.50 units.")
+    assert _service("Enterprise includes 2,500 seats.") is None  # "2 500" in the policy: one figure
+    assert "'3,500'" in _service("Enterprise includes 3,500 seats.")
+    assert _service("As you said, 4,000 requests per minute is above the limit.", "we send 4,000 requests/min") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("v2.4.0", "2.4"),
+        ("V2.4.1", "2.4.1"),
+        ("version 2.4", "2.4"),
+        ("Version 3", "3"),
+        ("on v2", "2"),
+        ("upgrade to 2.4.0.", "2.4"),  # three dotted numbers are a version
+        ("v2.4.0-beta.1", "2.4-beta.1"),
+        ("v10.02.3", "10.2.3"),
+        ("API v1 and v1.0.0", "1"),
+    ],
+)
+def test_a_version_is_a_figure_of_its_own_kind(text: str, expected: str) -> None:
+    assert {figure for figure, _ in figures(text)} == {("version", expected)}
+
+
+def test_an_invented_version_is_caught() -> None:
+    assert _service("The current release is v2.3.1.") is None
+    assert _service("The current release is version 2.3.1, so please upgrade.") is None
+    assert _service("The current release is 2.3.1.") is None
+    for invented in ["v2.4.0", "version 2.4", "2.3.2", "v3"]:
+        assert _service(f"The current release is {invented}.") == f"{invented!r} is not a figure the policy states"
+    assert _service("Version 1.8 is supported until 6 December 2026.") is None
+    assert "'Version v1.7' is not" in _service("Version v1.7 is supported until 6 December 2026.")
+    assert _service("You're on v2.2; the current release is v2.3.1.", "I'm running v2.2.0") is None  # echoed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-06",
+        "2026/12/06",
+        "6 December 2026",
+        "6th December 2026",
+        "6 Dec 2026",
+        "6 of December, 2026",
+        "December 6, 2026",
+        "Dec. 6th, 2026",
+        "December 6 2026",
+        "06.12.2026",  # dotted: day first
+        "6.12.2026",
+    ],
+)
+def test_a_written_date_is_one_date_figure(text: str) -> None:
+    assert [figure for figure, _ in figures(f"due on {text}.")] == [("date", "2026-12-06")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("06/12/2026", ("date", "2026-12-06", "2026-06-12")),  # either way round: both readings, day first
+        ("6-12-2026", ("date", "2026-12-06", "2026-06-12")),
+        ("13/12/2026", ("date", "2026-12-13")),  # only one reading is a date
+        ("12/13/2026", ("date", "2026-12-13")),
+        ("07/07/2026", ("date", "2026-07-07")),
+        ("6 December", ("date", "--12-06")),  # no year
+        ("December 6th", ("date", "--12-06")),
+        ("December 2026", ("date", "2026-12")),
+        ("Sept 2026", ("date", "2026-09")),
+    ],
+)
+def test_numeric_and_partial_dates(text: str, expected: tuple) -> None:
+    assert [figure for figure, _ in figures(f"due on {text}.")] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fees of 3 may apply", [("", 3.0)]),  # "may" the verb, not the month
+        ("2026-13-45", [("", 2026.0), ("", 13.0), ("", 45.0)]),  # no such month: its numbers, as before
+        ("31 February 2026", [("", 31.0), ("date", "2026-02")]),  # no such day: the number, then the month
+        ("in 2026 we had 12 users", [("", 2026.0), ("", 12.0)]),
+    ],
+)
+def test_what_is_no_real_date_is_not_read_as_one(text: str, expected: list) -> None:
+    assert [figure for figure, _ in figures(text)] == expected
+
+
+def test_an_invented_date_is_reported_as_the_date() -> None:
+    assert _service("Plans renew on 2026-03-01.") is None
+    for same in ["1 March 2026", "March 1, 2026", "01/03/2026", "03/01/2026", "1 March", "March 2026"]:
+        assert _service(f"Plans renew on {same}.") is None, same
+    assert _service("Plans renew on Mar. 1, 2026. Thanks.") is None  # one sentence: "Mar." is no sentence end
+    assert _service("Plans renew on Mar. 2, 2026.") == "'Mar. 2, 2026' is not a figure the policy states"
+    assert _service("Plans renew on 2026-12-07.") == "'2026-12-07' is not a figure the policy states"
+    # the policy's date for another matter (the end of support for version 1.8)
+    assert "'2026-12-06' is in the policy only for other topics" in _service("Plans renew on 2026-12-06.")
+    assert _service("Plans renew on 2 March 2026.") == "'2 March 2026' is not a figure the policy states"
+    assert _service("Plans renew on 13/03/2026.") == "'13/03/2026' is not a figure the policy states"
+    # the policy's own numeric date is ambiguous: either reading is stated
+    assert _service("Invoices dated 5 April 2026 are final.") is None
+    assert _service("Invoices dated April 5, 2026 are final.") is None
+    assert _service("Invoices dated 4 May 2026 are final.") is None
+    assert "'6 May 2026'" in _service("Invoices dated 6 May 2026 are final.")
+    assert _service("Your plan renewed on 2026-02-14.", "I was charged on 14/02/2026") is None  # echoed
+
+
+def test_keyboard_shortcuts_are_no_figures() -> None:
+    assert figures("Press Ctrl+Shift+P, then Ctrl+Shift+K") == ()

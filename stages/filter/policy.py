@@ -27,7 +27,8 @@ import snowballstemmer
 
 from stages.core.errors import UserError
 from stages.core.files import read_text
-from stages.filter.figures import NUMBER_WORDS, UNITS, Figure, figures
+from stages.filter.dates import MONTHS
+from stages.filter.figures import NUMBER_WORDS, UNITS, Figure, figures, implied, is_rate, readings
 
 REPLY_WEIGHT = 0.3  # weight of the rest of the reply's topic words beside the figure's own sentence
 MIN_SHARE = 0.5  # a unit stating the figure must score this share of the best unit's score
@@ -47,6 +48,8 @@ _WORD = re.compile(r"[a-z]+")
 _RULE = re.compile(r"^\s*(?:\*\*)?(\d+(?:\.\d+)+)\b")
 _HEADING = re.compile(r"^\s*#+\s+(.*)$")
 _LIST_ITEM = re.compile(r"^\s*[-*+]\s+")
+# words that say no topic: stopwords, units, number words and month names (a date says when, not what about)
+_NOT_TOPICS = _STOPWORDS | frozenset(UNITS) | frozenset(NUMBER_WORDS) | frozenset(month.lower() for month in MONTHS)
 
 
 _STEMMER = snowballstemmer.stemmer("english")
@@ -60,10 +63,10 @@ def stem(word: str) -> str:
 
 
 def topic_words(text: str) -> frozenset[str]:
-    """Stems of the content words (no stopwords, units or numbers) naming what a text is about."""
+    """Stems of the content words (no stopwords, units, numbers or month names) naming what a text is about."""
     found = set()
     for word in _WORD.findall(text.lower()):
-        if word in _STOPWORDS or word in UNITS or word in NUMBER_WORDS or len(word) < 3:
+        if word in _NOT_TOPICS or len(word) < 3:
             continue
         found.add(stem(word))
     return frozenset(found)
@@ -102,7 +105,8 @@ def policy_units(policy: str) -> list[PolicyUnit]:
 
 
 def _figures_of(text: str) -> frozenset[Figure]:
-    return frozenset(figure for figure, _ in figures(text))
+    """The figures a text states, with what each implies (figures.implied: a rate's count, a date's forms)."""
+    return frozenset(form for figure, _ in figures(text) for form in implied(figure))
 
 
 @dataclass
@@ -113,6 +117,7 @@ class PolicyFacts:
     idf: dict[str, float] = field(init=False)
     stating: dict[Figure, list[int]] = field(init=False)
     having: dict[str, list[int]] = field(init=False)  # topic word: the units that have it
+    rate_counts: frozenset[object] = field(init=False)  # the counts the policy states per time unit
     # the last reply's unit scores: the figures of one sentence are checked one after another
     _scored: tuple[frozenset[str], frozenset[str], dict[int, float], int] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -130,6 +135,7 @@ class PolicyFacts:
                 self.stating[figure].append(index)
             for word in unit.topics:
                 self.having[word].append(index)
+        self.rate_counts = frozenset(figure[1] for figure in self.stating if is_rate(figure))
 
     @classmethod
     def from_text(cls, policy: str) -> PolicyFacts:
@@ -143,6 +149,18 @@ class PolicyFacts:
         if not facts.stating:
             raise UserError(f"{path}: no figures found in the policy: is this the policy document?")
         return facts
+
+    def supporting(self, figure: Figure) -> tuple[Figure, ...]:
+        """The stated figures that back a reply's `figure` (none: the policy does not state it): the figure
+        itself or, for a two-way numeric date, each of its readings the policy states; for a rate the
+        policy does not state, its count when the policy states that count but never as a rate ("up to 5
+        exports" backs "5 exports a day"; "1,000 requests per minute" does not back "1,000 requests per hour")."""
+        if figure in self.stating:
+            return (figure,)
+        if is_rate(figure):
+            count = ("", figure[1])
+            return (count,) if figure[1] not in self.rate_counts and count in self.stating else ()
+        return tuple(reading for reading in readings(figure) if reading in self.stating)
 
     def refs(self) -> set[str]:
         """The rule numbers the policy has ("1.1", "4.7"...)."""

@@ -24,10 +24,13 @@ from stages.core.domain import NEUTRAL_ACTION_CLAIMS
 from stages.core.params import Section
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.base import Check, CheckInputs, Row
-from stages.filter.figures import DIGITS, Figure, figures, number
+from stages.filter.dates import ABBREVIATED_MONTHS
+from stages.filter.figures import DIGITS, Figure, figures, implied, number, readings
 from stages.filter.policy import PolicyFacts, topic_words
 
-_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# A sentence ends at . ! ? ; : and a space, but not after an abbreviated month before its day ("Dec. 6, 2026")
+_AFTER_MONTH = "".join(rf"(?<!\b{name}\.)" for name in ABBREVIATED_MONTHS)
+_SENTENCE = re.compile(rf"(?<=[.!?;:])(?:{_AFTER_MONTH}|(?!\s+\d))\s+|\n+")
 # A bare "0" or "1" ("1 more try", "one short question") is how people talk, not a policy fact.
 _NOT_FIGURES = frozenset({("", 0.0), ("", 1.0)})
 
@@ -70,20 +73,59 @@ class PolicyChecker:
         sentences = _sentences(reply)
         if not sentences:
             return None
-        # numbers the customer typed, whatever follows them: "3 weesk ago" still lets the reply say "3 weeks"
-        echoed = {number(value) for value in DIGITS.findall(customer_text)}
         reply_topics = topic_words(reply)
         for sentence_topics, stated in sentences:
             for figure, written in stated:
-                values = [value for value in figure[1:] if isinstance(value, float)]
-                if (values and all(value in echoed for value in values)) or figure in _NOT_FIGURES:
+                if figure in _NOT_FIGURES:
                     continue
-                if figure not in self.facts.stating:
-                    return f"{written!r} is not a figure the policy states"
-                about = self.facts.off_topic(figure, sentence_topics, reply_topics, refs) if context else None
-                if about is not None:
-                    return f"{written!r} is in the policy only for other topics (the reply is about {about})"
+                problem = self._unsupported(figure, written, sentence_topics, reply_topics, context, refs)
+                if problem and not _echoed(figure, customer_text):  # the customer's own figures may be repeated
+                    return problem
         return None
+
+    def _unsupported(
+        self,
+        figure: Figure,
+        written: str,
+        sentence: frozenset[str],
+        reply: frozenset[str],
+        context: bool,
+        refs: frozenset[str],
+    ) -> str | None:
+        """Why the policy does not back `figure` (written so), or None: no stated figure backs it
+        (PolicyFacts.supporting) or, with `context`, none of those backing it is on topic (off_topic)."""
+        supporting = self.facts.supporting(figure)
+        if not supporting:
+            return f"{written!r} is not a figure the policy states"
+        if not context:
+            return None
+        about = None
+        for backing in supporting:
+            about = self.facts.off_topic(backing, sentence, reply, refs)
+            if about is None:
+                return None
+        return f"{written!r} is in the policy only for other topics (the reply is about {about})"
+
+
+def _echoed(figure: Figure, customer_text: str) -> bool:
+    """Whether the customer wrote `figure`: each of its numbers, whatever followed them in the customer's
+    text ("3 weesk ago" lets the reply say "3 weeks"), or, for a date or a version, one of its readings."""
+    if len(figure) > 1 and isinstance(figure[1], str):  # a date or a version
+        return not _customer_forms(customer_text).isdisjoint(readings(figure))
+    values = [value for value in figure[1:] if isinstance(value, float)]
+    return bool(values) and all(value in _customer_numbers(customer_text) for value in values)
+
+
+@lru_cache(maxsize=4096)
+def _customer_numbers(customer_text: str) -> frozenset[float]:
+    """Every number the customer's text has ("5,000", "1 000", "3")."""
+    return frozenset(number(value) for value in DIGITS.findall(customer_text))
+
+
+@lru_cache(maxsize=4096)
+def _customer_forms(customer_text: str) -> frozenset[Figure]:
+    """Every figure the customer's text states, with what each implies (a date's readings and forms)."""
+    return frozenset(form for figure, _ in figures(customer_text) for form in implied(figure))
 
 
 class PolicyFactsParams(Section):
