@@ -230,3 +230,40 @@ def test_a_bad_contact_point_is_a_validate_problem_naming_its_line(project: Path
         errors
     ), errors
     assert "Traceback" not in errors
+
+
+POLICY_TEXT = """# Plans
+
+1.1 **Seats.** A plan costs $12 per seat a month; a refund is paid within 14 days.
+
+1.2 **Contact.** Write to support or call us; answers within 2 working days.
+"""
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"),
+    [
+        ("Call +1 800 555 0199 and we answer within 2 working days.", None),
+        ("Call 1-800-555-0199 or (800) 555-0199 and we answer within 2 working days.", None),
+        ("Call +44 20 7946 0958 or 020 7946 0958; a refund is paid within 14 days.", None),
+        ("See https://example-saas.io/call?line=+14155552671 and write to privacy@example-saas.io.", None),
+        ("Call +1 800 555 0123 and we answer within 2 working days.", "not a figure the policy states"),
+        ("Call +1 800 555 0199; a refund is paid within 30 days.", "'30 days' is not a figure the policy states"),
+    ],
+)
+def test_policy_facts_reads_no_figure_in_a_listed_contact_point(
+    tmp_path: Path, reply: str, verdict: str | None
+) -> None:
+    """A helpline's digits are not counts the policy must state: policy_facts reads no figure inside a
+    listed contact point (any written form), and still reads them in an unlisted number and elsewhere."""
+    from stages.filter.checks.policy_facts import PolicyFactsCheck, PolicyFactsParams
+
+    policy = tmp_path / "policy.md"
+    policy.write_text(POLICY_TEXT, encoding="utf-8")
+    domain = Domain(product="Tasklane", system_prompt="You help Tasklane's customers.", public_contacts=CONTACTS)
+    check = PolicyFactsCheck.build(PolicyFactsParams(), CheckInputs(policy=policy, domain=domain))
+    found = check.check(_chat(reply))
+    if verdict is None:
+        assert found is None, found
+    else:
+        assert found is not None and verdict in found, found

@@ -200,6 +200,10 @@ class PublicContacts:
         urls = "|".join(re.escape(url) for url in sorted(self.urls, key=len, reverse=True))
         return re.compile(rf"(?<![\w./@-])(?:https?://)?(?:{urls})/?(?![\w/?#&=%~+@-]|\.\w)", re.IGNORECASE)
 
+    def url_spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of each listed URL as written in `text`."""
+        return [match.span() for match in self._url_pattern.finditer(text)] if self.urls else []
+
     def without_urls(self, text: str) -> str:
         """`text` with each listed URL replaced by a word ("link"), so nothing inside one is reported."""
         return self._url_pattern.sub("link", text) if self.urls else text

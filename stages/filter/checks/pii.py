@@ -286,6 +286,21 @@ def find_email(text: str, public: PublicContacts = NO_CONTACTS) -> str | None:
     return None
 
 
+def without_contacts(text: str, public: PublicContacts) -> str:
+    """`text` with each listed contact point (`public`: an e-mail address in any case, a phone number by
+    its digits, a URL) blanked to spaces of its length, so other checks read no figure in a helpline's
+    digits; unchanged when none is listed."""
+    if not public:
+        return text
+    spans = public.url_spans(text)
+    spans += [m.span() for m in _EMAIL.finditer(text) if m.group(0).lower() in public.emails]
+    spans += [m.span() for m in outside_amounts(_PHONE, text) if re.sub(r"\D", "", m.group(0)) in public.phones]
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
 def digit_count(text: str) -> int:
     """How many digits `text` holds, as the patterns count them (\\d: any Unicode decimal digit); an ASCII
     text's by str.count, which is faster than a regex."""

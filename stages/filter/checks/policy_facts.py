@@ -8,9 +8,11 @@ counts) and the policy as units with topics (stages/filter/policy.py). Replies a
 - with `action_claims` on, a claim to have acted ("I've refunded", "we have rebooked"): the verbs come
   from the domain file (seeds/domain.yaml `action_claims`; neutral defaults without one), as the
   assistant can only explain and hand over.
-Numbers the customer wrote in the same conversation may be repeated ("as 3 weeks have passed"), even
-when their unit word is misspelt there ("3 weesk ago"). The bank example's figures (every expert reply
-passes, logged bad replies caught) are kept true by tests/test_example_bank.py.
+No figure is read inside the product's own contact points (the domain file's `public_contacts`: a
+helpline's digits are not a count). Numbers the customer wrote in the same conversation may be repeated
+("as 3 weeks have passed"), even when their unit word is misspelt there ("3 weesk ago"). The bank
+example's figures (every expert reply passes, logged bad replies caught) are kept true by
+tests/test_example_bank.py.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
 
-from stages.core.domain import NEUTRAL_ACTION_CLAIMS
+from stages.core.domain import NEUTRAL_ACTION_CLAIMS, PublicContacts
 from stages.core.params import Section
 from stages.core.rows import assistant_text, user_text
 from stages.filter.checks.base import Check, CheckInputs, Row
+from stages.filter.checks.pii import NO_CONTACTS, without_contacts
 from stages.filter.dates import ABBREVIATED_MONTHS
 from stages.filter.figures import DIGITS, Figure, figures, implied, number, readings
 from stages.filter.policy import PolicyFacts, topic_words
@@ -60,6 +63,7 @@ class PolicyChecker:
 
     facts: PolicyFacts
     claims: re.Pattern[str]
+    public: PublicContacts = NO_CONTACTS  # the product's contact points: no figures are read in them
 
     def problem(
         self, reply: str, customer_text: str, context: bool, action_claims: bool, refs: frozenset[str] = frozenset()
@@ -70,7 +74,7 @@ class PolicyChecker:
             claim = self.claims.search(reply)
             if claim:
                 return f"claims an account action the assistant cannot take ({claim.group(0)!r})"
-        sentences = _sentences(reply)
+        sentences = _sentences(without_contacts(reply, self.public))
         if not sentences:
             return None
         reply_topics = topic_words(reply)
@@ -154,7 +158,8 @@ class PolicyFactsCheck(Check):
         if not inputs.policy:
             return None
         verbs = tuple(inputs.domain.action_claims) if inputs.domain else NEUTRAL_ACTION_CLAIMS
-        return cls(PolicyChecker(PolicyFacts.from_file(inputs.policy), action_claim_pattern(verbs)), params)
+        public = inputs.domain.contacts() if inputs.domain else NO_CONTACTS
+        return cls(PolicyChecker(PolicyFacts.from_file(inputs.policy), action_claim_pattern(verbs), public), params)
 
     def check(self, row: Row) -> str | None:
         """`policy_facts: <what the policy does not support>` for the assistant turns, else None."""
