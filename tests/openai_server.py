@@ -58,8 +58,8 @@ WORDS = (
 # A well-behaved teacher's new sentence: nouns joined by function words (`reworded`).
 NOUNS = (
     "phone", "laptop", "shop", "restaurant", "taxi", "train", "airport", "hotel", "friend", "partner", "brother",
-    "landlord", "deadline", "statement", "screen", "button", "message", "email", "letter", "envelope", "office",
-    "branch", "queue", "weekend", "holiday", "evening", "question", "neighbour", "kitchen", "garden", "bicycle",
+    "landlord", "deadline", "postcard", "screen", "button", "message", "email", "letter", "envelope", "office",
+    "balcony", "queue", "weekend", "holiday", "evening", "question", "neighbour", "kitchen", "garden", "bicycle",
     "library", "market", "bakery", "station", "ticket", "umbrella", "window", "printer", "notebook", "calendar",
     "meeting", "colleague", "cousin", "sister", "teacher", "doctor", "dentist", "parcel", "courier", "bus",
     "ferry", "bridge", "museum", "concert", "birthday", "wedding", "recipe", "coffee", "sandwich",
