@@ -17,6 +17,12 @@
                                                               process; rows whose verdict differs
     python -m bench.bench_filter quality                      policy_facts on the seed replies; the intent
                                                               classifier's margin table (BANKING77 if present)
+    python -m bench.bench_filter salad                        the word_salad check on real text (every turn of
+                                                              seeds/ and examples/travel, BANKING77 if
+                                                              present), the built-in variations and the fake
+                                                              teacher's answers (tests/openai_server.py): the
+                                                              longest clause without a function word, texts
+                                                              rejected at filter.word_salad.min_words
 
 Rows are built-in variations of data/seed/seeds.jsonl (run `python -m stages.seed` first). The run is
 pinned to one CPU core. BANKING77 is read in place from ../shared/data/banking77/ (or $BANKING77_DIR).
@@ -49,6 +55,7 @@ from stages.filter.checks.base import CheckInputs, registered
 from stages.filter.checks.intent import IntentClassifier
 from stages.filter.checks.pii import PiiCheck, build_finder
 from stages.filter.checks.policy_facts import PolicyFacts
+from stages.filter.checks.salad import salad_clause
 from stages.filter.params import FilterParams
 from stages.filter.runner import assemble_checks, filter_batches
 from stages.generate.params import GenerateParams
@@ -254,11 +261,61 @@ def quality() -> None:
             print(f"| {label} ({len(texts)}) | {margin} | {false_rejects:.3f} | {catches:.3f} |")
 
 
+def _human_texts(folder: Path, roles: tuple[str, ...] = ("user", "assistant")) -> list[str]:
+    """Every turn of `roles` in the seed files of `folder` (cases, failures, eval traffic)."""
+    return [
+        message["content"]
+        for path in sorted(folder.glob("*.jsonl"))
+        for row in read_jsonl(path)
+        for message in row.get("messages", [])
+        if message["role"] in roles
+    ]
+
+
+def _longest_salad_clause(text: str) -> int:
+    """Words in the longest clause of `text` with no function word (0: none)."""
+    size = 1
+    while salad_clause(text, size) is not None:
+        size += 1
+    return size - 1
+
+
+def salad() -> None:
+    """The word_salad check's false alarms on real text and the built-in generator's rows, and its catches
+    on the fake teacher's salad (tests/openai_server.py)."""
+    from tests.openai_server import reworded, word_salad
+
+    min_words = load_section(ROOT / "params.yaml", "filter", FilterParams).word_salad.min_words
+    sets = {"seeds/ (every turn)": _human_texts(ROOT / "seeds"),
+            "examples/travel (every turn)": _human_texts(ROOT / "examples/travel")}  # fmt: skip
+    directory = banking77_dir()
+    if directory is not None:
+        sets["BANKING77 queries (train + test)"] = [text for text, _ in load_banking77(directory)]
+    else:
+        print("BANKING77 not found: real text is the seeds and travel turns only")
+    variations, _ = generate_builtin(_seed_rows(), GenerateParams(variations_per_seed=4))
+    sets["built-in variations (every turn)"] = [m["content"] for row in variations for m in row["messages"]]
+    customer = _human_texts(ROOT / "seeds", ("user",))
+    rng = random.Random(0)
+    sets["fake teacher, well-behaved (seeds/ user turns)"] = [reworded(text, rng) for text in customer]
+    sets["fake teacher, word_salad fault (seeds/ user turns)"] = [word_salad(text, rng) for text in customer]
+    print(f"filter.word_salad.min_words = {min_words}; texts whose longest clause without a function word has N+ words")
+    sizes = range(3, 10)
+    print("| texts | " + " | ".join(f"{n}+" for n in sizes) + " | rejected | share |")
+    print("|---|" + "---:|" * (len(sizes) + 2))
+    for label, texts in sets.items():
+        longest = Counter(_longest_salad_clause(text) for text in texts)
+        at_least = [sum(count for size, count in longest.items() if size >= n) for n in sizes]
+        rejected = sum(count for size, count in longest.items() if size >= min_words)
+        cells = " | ".join(str(count) for count in at_least)
+        print(f"| {label} ({len(texts)}) | {cells} | {rejected} | {rejected / len(texts):.4f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_filter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["throughput", "quality", "sharing", "pii", "checks"])
+    parser.add_argument("command", choices=["throughput", "quality", "sharing", "pii", "checks", "salad"])
     parser.add_argument("--names", default="structure,meaning", help="checks: the checks to compare, comma-separated")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--baseline", default="HEAD", help="pii, checks: the git revision to compare with")
@@ -271,6 +328,8 @@ def main() -> None:
         pii(args.rows, args.baseline)
     elif args.command == "sharing":
         sharing(args.rows)
+    elif args.command == "salad":
+        salad()
     else:
         quality()
 

@@ -8,7 +8,10 @@ answer. It counts requests, checks the bearer key, and injects faults on demand:
 - `content_fault(body)`: per-request answer faults (deterministic per request, unlike arrival
   order): "malformed" (not JSON), "length" (cut off, finish_reason=length), "refusal", "prose"
   (JSON wrapped in prose, which the client must still parse), "almost_json" (a trailing comma and
-  a raw newline in a string: json-repair's job), "http_400" (refused every time), "http_500";
+  a raw newline in a string: json-repair's job), "word_salad" (each customer turn opens with nine
+  content words and no function word, "Envelope partner urgent screen friend statement airport
+  weekend salary.", as an over-heated model writes: the filter's word_salad check's job),
+  "http_400" (refused every time), "http_500";
 - `requests_per_window`: a rate limit of so many requests per `window_s`, announced on every answer
   with OpenAI's `x-ratelimit-*-requests` headers (unless `window_headers` is False); a request over
   it gets a 429 (counted as fault "window_429") without retry-after, or with the time to the
@@ -44,7 +47,7 @@ from tests.openai_batches import BatchStore
 
 TEST_API_KEY = "sk-test-3f9c2b7e5a1d4c8e9f0a6b2d7c1e5f3a"
 FAULTS = ("429", "500", "slow", "drop", "bad_body")
-CONTENT_FAULTS = ("malformed", "length", "refusal", "prose", "http_400", "http_500", "almost_json")
+CONTENT_FAULTS = ("malformed", "length", "refusal", "prose", "http_400", "http_500", "almost_json", "word_salad")
 WORDS = (
     "hello", "morning", "evening", "quick", "question", "honestly", "worried", "confused", "again", "yesterday",
     "today", "weekend", "abroad", "holiday", "phone", "laptop", "online", "shop", "restaurant", "taxi", "train",
@@ -52,6 +55,18 @@ WORDS = (
     "please", "thanks", "sorry", "help", "really", "still", "never", "already", "maybe", "statement", "balance",
     "screen", "button", "message", "email", "letter", "envelope", "post", "office", "branch", "queue", "weeks",
 )  # fmt: skip
+# A well-behaved teacher's new sentence: nouns joined by function words (`reworded`).
+NOUNS = (
+    "phone", "laptop", "shop", "restaurant", "taxi", "train", "airport", "hotel", "friend", "partner", "brother",
+    "landlord", "deadline", "postcard", "screen", "button", "message", "email", "letter", "envelope", "office",
+    "balcony", "queue", "weekend", "holiday", "evening", "question", "neighbour", "kitchen", "garden", "bicycle",
+    "library", "market", "bakery", "station", "ticket", "umbrella", "window", "printer", "notebook", "calendar",
+    "meeting", "colleague", "cousin", "sister", "teacher", "doctor", "dentist", "parcel", "courier", "bus",
+    "ferry", "bridge", "museum", "concert", "birthday", "wedding", "recipe", "coffee", "sandwich",
+)  # fmt: skip
+PREPOSITIONS = ("about", "after", "before", "from", "near", "with", "for", "at", "by", "behind", "beside", "under",
+                "over", "without", "during", "around", "past", "through", "inside", "beyond")  # fmt: skip
+DETERMINERS = ("the", "my", "our", "your", "his", "her", "their", "this", "that")
 _CONVERSATION = re.compile(r"<conversation>\s*(.*?)\s*</conversation>", re.DOTALL)
 Reply = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, JSON body, extra headers
 
@@ -331,8 +346,9 @@ def answer(body: dict[str, Any], content_fault: str | None) -> tuple[str, str]:
         }
     else:
         rng = random.Random(tag)
+        reword = word_salad if content_fault == "word_salad" else reworded
         messages = [
-            {"role": t["role"], "content": _reworded(t["content"], rng) if t["role"] == "user" else t["content"]}
+            {"role": t["role"], "content": reword(t["content"], rng) if t["role"] == "user" else t["content"]}
             for t in turns
         ]
         value = {"messages": messages}
@@ -348,9 +364,21 @@ def answer(body: dict[str, Any], content_fault: str | None) -> tuple[str, str]:
     return text, "stop"
 
 
-def _reworded(text: str, rng: random.Random) -> str:
-    """A customer turn with nine new words before the seed's own: no near-copy of the seed, and its
-    numbers, names and negations kept (the filter's meaning check rejects a turn that drops them)."""
+def reworded(text: str, rng: random.Random) -> str:
+    """A customer turn with a new sentence before the seed's own: nine nouns drawn per request, in three
+    compounds joined by function words ("The laptop screen email with my weekend holiday message and the
+    queue question branch."); no near-copy of the seed, no frame on every row, its numbers, names and
+    negations kept (the filter's meaning check rejects a turn that drops them), and never a clause
+    without a function word (that is `word_salad`, which the filter rejects)."""
+    nouns = rng.sample(NOUNS, 9)
+    first, second, third = (" ".join(nouns[i : i + 3]) for i in (0, 3, 6))
+    join, other = (f"{rng.choice(PREPOSITIONS)} {rng.choice(DETERMINERS)}" for _ in range(2))
+    return f"{rng.choice(DETERMINERS).capitalize()} {first} {join} {second} {other} {third}. {text}"
+
+
+def word_salad(text: str, rng: random.Random) -> str:
+    """The "word_salad" fault: nine content words with no function word before the seed's turn (what
+    this server answered to every variation request before the filter had a word_salad check)."""
     words = rng.sample(WORDS, 9)
     return f"{' '.join(words).capitalize()}. {text}"
 

@@ -99,8 +99,9 @@ def test_filter_keeps_every_rejected_row_with_all_reasons(project: Path, tmp_pat
     assert reasons[blocked["id"]][1].startswith("ai_boilerplate:")  # all reasons are kept
     assert reasons[too_long["id"]][0].startswith("assistant_too_long")
     assert any(r.startswith("repetition") for r in reasons[too_long["id"]])
+    # "word " x 400 is also one clause of 400 words with no function word
     assert metrics["by_reason"] == {"ai_boilerplate": 1, "assistant_too_long": 1, "blocklist": 1, "repetition": 1,
-                                    "schema": 1}  # fmt: skip
+                                    "schema": 1, "word_salad": 1}  # fmt: skip
     assert metrics["checks"]["length"] == {"rejected": 1, "reject_rate": round(1 / len(rows), 4),
                                            "rejected_by_this_check_only": 0}  # fmt: skip
     assert metrics["checks"]["schema"]["rejected_by_this_check_only"] == 1

@@ -158,6 +158,7 @@ def test_meaning_keeps_spans_negations_and_grammar(seeds: tuple[Path, dict]) -> 
         ("my tbh ebergy company", "filler_inside"),
         ("How can I set up it?", "phrasal_object"),
         ("You can to book it.", "modal_to"),
+        ("I'm in a little of a rush.", "quantifier"),
         ("I booked the.", "dangling"),
     ],
 )
@@ -168,7 +169,8 @@ def test_grammar_rules_fire_on_the_errors_they_name(text: str, rule: str) -> Non
 def test_grammar_rules_leave_real_customer_text_alone() -> None:
     for text in ["If I were to book, what would it cost?", "I need to top up up to 50 euros.", "i cant find my bag",
                  "Does it have wifi?", "We flew to Bora Bora.", "is there an hourly rate", "a uk number is fine",
-                 "Can you do it for me?", "whats the deal with my room??", "a user said it was ok"]:  # fmt: skip
+                 "Can you do it for me?", "whats the deal with my room??", "a user said it was ok",
+                 "I spent a little of the deposit", "I'm in a bit of a rush"]:  # fmt: skip
         assert grammar_problems(text) == [], text
 
 

@@ -13,6 +13,7 @@ from stages.core.domain import load_domain
 from stages.filter.checks.boilerplate import AiBoilerplateCheck, RefusalCheck
 from stages.filter.checks.intent import IntentCheck, IntentClassifier, IntentParams
 from stages.filter.checks.language import LanguageCheck, LanguageParams
+from stages.filter.checks.salad import WordSaladCheck, WordSaladParams
 from stages.generate.params import GenerateParams
 from stages.generate.stage import generate_builtin
 from tests.conftest import ROOT, read_rows, run_stage, seeds_training_rows
@@ -34,9 +35,10 @@ def test_the_repository_domain_validates() -> None:
 
 def test_expert_replies_pass_the_text_checks() -> None:
     refusal, boilerplate = RefusalCheck().check, AiBoilerplateCheck().check
-    language = LanguageCheck(LanguageParams()).check
+    language, salad = LanguageCheck(LanguageParams()).check, WordSaladCheck(WordSaladParams()).check
     for row in _expert_rows():
         assert refusal(row) is None and boilerplate(row) is None and language(row) is None, row["case_id"]
+        assert salad(row) is None, row["case_id"]  # real customer turns and expert replies are not word salad
 
 
 def test_numbers_in_expert_replies_are_written_as_in_the_policy() -> None:

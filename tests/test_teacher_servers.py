@@ -271,7 +271,28 @@ def test_a_trial_runs_the_first_seeds_of_several_intents_and_the_pipeline_stays_
     assert figures(teacher_project)["requests"] < REQUESTS
     for stage in ("filter", "dedup", "review", "mix"):  # the rest of the pipeline runs on the trial's rows
         run_stage(stage, teacher_project)
+    assert read_rows(teacher_project / "data/filter/kept.jsonl")  # the teacher's rows pass the filter
     assert read_rows(teacher_project / "data/mix/train.jsonl")
+
+
+def test_the_filter_rejects_a_teachers_word_salad_and_keeps_its_other_variations(
+    teacher_project: Path, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half the requests answered with nine content words before the customer's turn (the server's
+    "word_salad" fault, which was its every answer until the filter had a word_salad check)."""
+    server.content_fault = lambda body: "word_salad" if body["seed"] % 2 else None
+    run_generate(teacher_project, monkeypatch)
+    run_stage("filter", teacher_project)
+    kept = read_rows(teacher_project / "data/filter/kept.jsonl")
+    rejected = read_rows(teacher_project / "data/filter/rejected.jsonl")
+    salad = {row["id"] for row in kept + rejected if row["provenance"]["sampling_seed"] % 2}
+    assert 0 < len(salad) < len(kept + rejected)
+    reasons = {row["id"]: row["reasons"] for row in rejected}
+    assert {row["id"] for row in rejected if reasons[row["id"]][0].startswith("word_salad: user text has 9 words")} == (
+        salad
+    )
+    assert all(reasons[row_id] == [reasons[row_id][0]] for row_id in salad)  # no other check saw a fault
+    assert {row["id"] for row in kept} == {row["id"] for row in kept + rejected} - salad  # the good answers pass
 
 
 def test_progress_shows_counts_rate_and_eta_and_the_exit_line_says_a_rerun_resumes(

@@ -13,6 +13,8 @@ apostrophes and dropped words are how people type, not errors here):
     article             "a apple", "an card" (sound-based, acronyms read letter by letter)
     phrasal_object      "set up it", "shut down it" (a pronoun goes between: "set it up")
     modal_to            "can to", "should to", "will to"
+    quantifier          "a little of a rush" ("a bit of a" with "a little" swapped in: no one writes it;
+                        "a little of the money" is English)
     dangling            a sentence ending on "the", "a", "my", "and"...
     filler_inside       a hesitation inside a phrase: "my um card", "the tbh account"
     empty_quote         "" or () with nothing inside, or an unclosed quote
@@ -42,6 +44,7 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("modal_to", re.compile(r"\b(?:can|could|will|would|should|must|might|may|shall) to\b", re.I)),
+    ("quantifier", re.compile(r"\ba little of an?\b", re.I)),
     ("dangling", re.compile(r"\b(?:the|a|an|my|your|their|our|and|or)\s*[.!?]+(?:\s|$)", re.I)),
     ("filler_inside", re.compile(r"\b(?:the|a|an|my|your|to|of|in|for)\s+(?:um|erm|uh|idk|tbh)\s+\w", re.I)),
     ("empty_quote", re.compile(r"\"\s*\"|\(\s*\)|“\s*”")),

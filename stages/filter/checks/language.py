@@ -35,6 +35,13 @@ _FOREIGN = {
 _LANGUAGE_OF = {word: language for language, listed in _FOREIGN.items() for word in listed.split()}
 _LANGUAGE_OF = {word: language for word, language in _LANGUAGE_OF.items() if word not in _ENGLISH}
 _LANGUAGE_OF |= dict.fromkeys(_ENGLISH, "English")
+
+
+def language_of(word: str) -> str | None:
+    """The language a lower-case word is a function word of ("English", "Spanish"...), else None."""
+    return _LANGUAGE_OF.get(word)
+
+
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MOJIBAKE = re.compile(r"Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
 

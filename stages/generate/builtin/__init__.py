@@ -25,7 +25,7 @@ from stages.generate.builtin.lexicon import Lexicon, load_lexicon, validate_lexi
 from stages.generate.builtin.templates import EMPATHY_TEMPLATES, RECOMBINED, TEMPLATES, Context
 
 GENERATOR_NAME = "builtin"
-GENERATOR_VERSION = "2.0.0"
+GENERATOR_VERSION = "2.1.0"
 MODEL_NAME = "builtin-rules"
 TEMPLATE_IDS = (*TEMPLATES, RECOMBINED)
 # Recombination needs this many donor openings in the intent, so that no one opening starts more

@@ -5,7 +5,8 @@ before any edit (`mask`: each becomes an opaque placeholder) and put back after 
 edit can drop or change them; negation words are never deleted, misspelt or swapped for a phrase
 without one. EDA (Wei and Zou, 2019) replaces, inserts, swaps and deletes random words, which
 often breaks grammar; here each operation is kept to edits that English allows:
-- synonym replacement: the lexicon's interchangeable phrases (`substitute`);
+- synonym replacement: the lexicon's interchangeable phrases (`substitute`), each only before the words
+  its entry allows ("a bit of a rush" keeps its "a bit");
 - insertion: a hedge ("really", "actually") between "I"/"we" and a verb of wanting or thinking (`insert_hedge`);
 - swap: a question that stands on its own moved to the front (`question_first`);
 - deletion: hedges and politeness words (`delete_hedges`; grammar.strip_politeness).
@@ -28,6 +29,7 @@ _PLACEHOLDER = re.compile(f"{MARK_OPEN}(\\d+){MARK_CLOSE}")
 _PRESENT_VERB = re.compile(r"(?:need|want|think|keep|can't|cannot|don't|have to|hope)\b", re.IGNORECASE)
 _PARTICLE_END = re.compile(r"\b(?:up|down|off|out|back|in|on|over|away)$", re.IGNORECASE)
 _PRONOUN_NEXT = re.compile(r"\s+(?:it|them|him|her|me|us)\b", re.IGNORECASE)
+_NEXT_WORD = re.compile(r"\s+([^\s.,!?;:\"()]+)")
 _INVERSION = re.compile(r"\b(?:can|could|do|did|does|should|will|would|shall|am|have|may|must)\s+$", re.I)
 _ANAPHORIC = re.compile(r"^(?:is (?:that|this|it)|what now|why|how come|and|but|so|or|any|can i\?|what\?)", re.I)
 KEYBOARD_NEIGHBOURS = {
@@ -67,6 +69,12 @@ def _entry_pattern(entry: Substitution) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w'{MARK_OPEN}])(?:{alternation})(?![\w'{MARK_CLOSE}])", re.IGNORECASE)
 
 
+def _next_word(text: str, end: int) -> str | None:
+    """The word after position `end` (lowercase; a placeholder is a word), or None at a mark or the end."""
+    match = _NEXT_WORD.match(text, end)
+    return match.group(1).casefold() if match else None
+
+
 def _match_case(original: str, replacement: str) -> str:
     if original[:1].isupper() and not replacement.startswith("i "):
         return replacement[:1].upper() + replacement[1:]
@@ -86,7 +94,9 @@ def substitute(text: str, lexicon: Lexicon, rng: random.Random, p: float) -> str
 
         def swap(match: re.Match[str], entry: Substitution = entry) -> str:
             found = " ".join(match.group(0).split())
-            if found.casefold() not in entry.sources or rng.random() >= p:
+            if found.casefold() not in entry.sources or not entry.allows(_next_word(match.string, match.end())):
+                return match.group(0)  # the next word rules the swap out: no draw
+            if rng.random() >= p:
                 return match.group(0)
             choices = entry.alternatives(found)
             if _PRONOUN_NEXT.match(match.string, match.end()):  # "set up it" is not English: "activate it" stays

@@ -6,6 +6,8 @@ A lexicon file is YAML with these keys, all optional (a domain writes only what 
     substitutions:            # words or phrases a customer may say instead of each other
       - [problem, issue]      # a list: any member may replace any other
       - {fee: [charge, cost]} # a one-key mapping: the key may be replaced by a value, never back
+      - {a bit: [a little], not_before: [of]}                            # never before these words
+      - {phrases: [tell me, let me know], only_before: [if, how, what]}  # only before these, or at a clause end
     openers:  {formal: [...], frustrated: [...], casual: [...]}   # sentences put before the request
     closers:  {formal: [...], frustrated: [...], casual: [...]}   # sentences put after it
     situations: [...]         # whole sentences: where the customer is or what they are doing
@@ -13,6 +15,11 @@ A lexicon file is YAML with these keys, all optional (a domain writes only what 
     fillers: [um, ...]        # hesitations, only ever put at the start of a sentence
     hedges: [really, ...]     # adverbs that may be left out or put before a verb without changing meaning
     empathy: [...]            # first sentence of the reply to an upset customer
+
+A swap that is right only before some words says so with `not_before` or `only_before` (lowercase
+words; `phrases:` is the list form written as a mapping, so that it can carry them): "a bit of a rush"
+is English, "a little of a rush" is not, and "I don't know the code" cannot become "I'm not sure the
+code" while "I don't know why" can become "I'm not sure why".
 
 `validate_lexicon(path)` lists every problem as "file:line: field: what is wrong"; `load_lexicon`
 raises a UserError with all of them. The neutral default (default_lexicon.yaml, beside this
@@ -37,6 +44,7 @@ from stages.core.spans import negation_count
 DEFAULT_PATH = Path(__file__).with_name("default_lexicon.yaml")
 REGISTERS = ("formal", "frustrated", "casual")
 LIST_KEYS = ("situations", "fillers", "hedges", "empathy")
+CONTEXT_KEYS = ("not_before", "only_before")  # in a mapping entry of `substitutions`
 KEYS = ("extends", "substitutions", "openers", "closers", "slang", *LIST_KEYS)
 _PHRASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9' -]*[A-Za-z0-9']$|^[A-Za-z0-9]$")
 _WORD = re.compile(r"^[A-Za-z0-9'-]+$")
@@ -45,15 +53,30 @@ MAX_CHARS = 200
 
 @dataclass(frozen=True)
 class Substitution:
-    """One entry of `substitutions`: `sources` may be replaced by any of `targets` (lowercase phrases)."""
+    """One entry of `substitutions`: `sources` may be replaced by any of `targets` (lowercase phrases),
+    never before a word of `not_before` and, when `only_before` is given, only before one of its words
+    or at the end of a clause (lowercase words)."""
 
     sources: tuple[str, ...]
     targets: tuple[str, ...]
+    not_before: tuple[str, ...] = ()
+    only_before: tuple[str, ...] = ()
 
     def alternatives(self, phrase: str) -> list[str]:
         """What `phrase` (a source, any case) may become: the targets other than itself."""
         key = phrase.casefold()
         return [target for target in self.targets if target != key]
+
+    def allows(self, next_word: str | None) -> bool:
+        """Whether a swap may be made before `next_word` (lowercase; None: the clause ends there)."""
+        if next_word is None:
+            return True
+        return next_word not in self.not_before and (not self.only_before or next_word in self.only_before)
+
+    def hashed(self) -> list[list[str]]:
+        """What the content hash covers: the phrases, and the context lists when there are any."""
+        contexts = [list(self.not_before), list(self.only_before)] if self.not_before or self.only_before else []
+        return [list(self.sources), list(self.targets), *contexts]
 
 
 @dataclass(frozen=True)
@@ -73,7 +96,7 @@ class Lexicon:
     def content_hash(self) -> str:
         """16 hex chars of sha256 over every list: goes into each template's hash, so provenance tracks it."""
         return sha256_hex([
-            [[list(s.sources), list(s.targets)] for s in self.substitutions],
+            [entry.hashed() for entry in self.substitutions],
             self.openers, self.closers, list(self.situations), self.slang,
             list(self.fillers), list(self.hedges), list(self.empathy),
         ])[:16]  # fmt: skip
@@ -128,25 +151,60 @@ def _texts(node: yaml.Node, where: str, problems: _Problems, sentence: bool = Fa
     return found
 
 
+def _phrases(node: yaml.Node, where: str, problems: _Problems) -> list[str | None] | None:
+    """The phrases of a list node (None items: noted problems), or None when the node is not a non-empty list."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        return None
+    return [_text(item, f"{where}[{i}]", problems, _PHRASE) for i, item in enumerate(node.value)]
+
+
+def _words(node: yaml.Node, where: str, problems: _Problems) -> tuple[str, ...] | None:
+    """The lowercase words of a `not_before` / `only_before` list, or None after noting the problem."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        problems.add(node, where, "expected a list of words")
+        return None
+    found = [_text(item, f"{where}[{i}]", problems, _WORD) for i, item in enumerate(node.value)]
+    return None if None in found else tuple(dict.fromkeys(word.casefold() for word in found if word))
+
+
+def _mapping_entry(node: yaml.MappingNode, where: str, problems: _Problems) -> Substitution | None:
+    """A mapping entry: `source: [replacements]` (one way) or `phrases: [...]` (interchangeable), with
+    optional `not_before` and `only_before` word lists."""
+    rest = [(key, value) for key, value in node.value if key.value not in CONTEXT_KEYS]
+    if len(rest) != 1:
+        problems.add(node, where, "expected a list of interchangeable phrases or a one-key mapping")
+        return None
+    key_node, value_node = rest[0]
+    symmetric = key_node.value == "phrases"
+    source = None if symmetric else _text(key_node, where, problems, _PHRASE)
+    label = f"{where}.{'phrases' if symmetric else source}"
+    targets = _phrases(value_node, label, problems)
+    if targets is None:
+        problems.add(
+            value_node, label, "expected a list of phrases" if symmetric else "expected a list of replacements"
+        )
+    context_nodes = {key.value: value for key, value in node.value if key.value in CONTEXT_KEYS}
+    contexts = {name: _words(value, f"{where}.{name}", problems) for name, value in context_nodes.items()}
+    if targets is None or None in targets or (source is None and not symmetric) or None in contexts.values():
+        return None
+    members = tuple(dict.fromkeys(t.casefold() for t in targets if t))
+    sources = members if symmetric else (str(source).casefold(),)
+    return Substitution(sources, members, contexts.get("not_before") or (), contexts.get("only_before") or ())
+
+
 def _substitution(node: yaml.Node, where: str, problems: _Problems) -> Substitution | None:
     if isinstance(node, yaml.SequenceNode):
-        phrases = [_text(item, f"{where}[{i}]", problems, _PHRASE) for i, item in enumerate(node.value)]
+        phrases = _phrases(node, where, problems) or []
         if None in phrases:
             return None
         members = tuple(dict.fromkeys(p.casefold() for p in phrases if p))
-        entry = Substitution(members, members)
-    elif isinstance(node, yaml.MappingNode) and len(node.value) == 1:
-        key_node, value_node = node.value[0]
-        source = _text(key_node, where, problems, _PHRASE)
-        targets = [_text(item, f"{where}.{source}[{i}]", problems, _PHRASE) for i, item in
-                   enumerate(value_node.value if isinstance(value_node, yaml.SequenceNode) else [])]  # fmt: skip
-        if not isinstance(value_node, yaml.SequenceNode) or not targets:
-            problems.add(value_node, f"{where}.{source}", "expected a list of replacements")
-        if source is None or None in targets or not targets:
-            return None
-        entry = Substitution((source.casefold(),), tuple(dict.fromkeys(t.casefold() for t in targets if t)))
+        entry: Substitution | None = Substitution(members, members)
+    elif isinstance(node, yaml.MappingNode):
+        entry = _mapping_entry(node, where, problems)
     else:
         problems.add(node, where, "expected a list of interchangeable phrases or a one-key mapping")
+        return None
+    if entry is None:
         return None
     if len(set(entry.sources) | set(entry.targets)) < 2:
         problems.add(node, where, "needs at least two different phrases")
