@@ -379,13 +379,22 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
     preferences = read_rows(project / "data/mix/preferences.jsonl")
     failures = [row for row in read_rows(project / "data/seed/seeds.jsonl") if row["origin"] == "failure"]
     assert len(preferences) == len(failures)
+    # a DPO pair's prompt is its fine-tuning line before the reply, system turn and all: SFT on train.jsonl
+    # then DPO on preferences.jsonl sees one prompt format
+    lines = read_rows(project / "data/mix/train.jsonl") + read_rows(project / "data/mix/eval.jsonl")
+    prompts = [line["messages"][:-1] for line in lines]
+    system = {"role": "system", "content": load_domain(project / "seeds/domain.yaml").system_prompt}
     for pair in preferences:
-        assert set(pair) == {"prompt", "chosen", "rejected"}
-        assert pair["prompt"][-1]["role"] == "user" and pair["chosen"][0]["content"] != pair["rejected"][0]["content"]
+        assert set(pair) == {"prompt", "chosen", "rejected"} and pair["prompt"][0] == system
+        assert pair["prompt"] in prompts and pair["prompt"][-1]["role"] == "user"
+        assert [m["role"] for m in pair["chosen"] + pair["rejected"]] == ["assistant", "assistant"]
+        assert pair["chosen"][0]["content"] != pair["rejected"][0]["content"]
     card = (project / "data/mix/CARD.md").read_text()
     metrics = json.loads((project / "metrics/mix.json").read_text())
     assert f"{metrics['rows']} rows: {metrics['human']} human" in card
     assert "| payments (critical) |" in card and "Mix params hash" in card and "`data/seed/seeds.jsonl` sha256" in card
+    assert f"`preferences.jsonl` ({len(preferences)} DPO pairs: {len(failures)} from logged failures" in card
+    assert "`prompt` is the conversation's fine-tuning line before its reply, the same system turn first" in card
     tasks = json.loads((project / "data/review/label_studio.json").read_text())
     assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]
 
@@ -416,16 +425,19 @@ def test_teacher_pairs_need_one_clear_winner() -> None:
     good = "Orders arrive in the chosen slot; check the status in Orders > Track order."
     bad = "We guarantee a refund of everything today, no questions asked at all."
     record, outcome = choose_pair(
-        {"candidates": [_candidate(bad, ["policy_facts: refund"]), _candidate(good, [])]}, 0.8
+        {"candidates": [_candidate(bad, ["policy_facts: refund"]), _candidate(good, [])]}, 0.8, "Be brief."
     )
     assert outcome == "kept" and record is not None
     assert record["chosen"][0]["content"] == good and record["rejected"][0]["content"] == bad
-    assert record["prompt"] == [{"role": "user", "content": "my order never came"}]
+    assert record["prompt"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "my order never came"},
+    ]
     same = {"candidates": [_candidate(bad, ["blocklist: x"]), _candidate(good, ["blocklist: y"])]}
-    assert choose_pair(same, 0.8) == (None, "both_failed_same_check")
-    assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8) == (None, "no_winner")
+    assert choose_pair(same, 0.8, "s") == (None, "both_failed_same_check")
+    assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8, "s") == (None, "no_winner")
     near = {"candidates": [_candidate(good, []), _candidate(good + " Thanks!", ["repetition: x"])]}
-    assert choose_pair(near, 0.8) == (None, "near_duplicate_candidates")
+    assert choose_pair(near, 0.8, "s") == (None, "near_duplicate_candidates")
 
 
 def _dvc_status(repo: Path) -> set[str]:
