@@ -7,7 +7,10 @@ one problem naming it and the encoding its bytes look like; the file's other lin
     domain     seeds/domain.yaml (core.domain: product, system prompt, rules, verbs, PII detectors)
     seeds      cases.jsonl, failures.jsonl, eval_traffic.jsonl line by line (the seed stage's rules
                against params `taxonomy`), then as a set (ids, duplicates, eval kept apart, enough
-               cases per intent)
+               cases per intent). A line with a problem of its own brings no follow-on about the set:
+               it counts for the intent it names, even as text that is not JSON (one that names none
+               leaves a short intent said as "after the rows above are fixed"), and the set is not
+               empty while it has such lines
     eval set   the file params `evaluate.eval_set` names when it is not the seed stage's split (an
                imported csv/jsonl log), read by evaluate's and dedup's reader (core.eval_set) with every
                problem listed (spreadsheet row and text lines, field), intents and slices against the
@@ -69,7 +72,7 @@ from stages.mix.params import MixParams
 from stages.mix.rules import Removals
 from stages.review.params import ReviewParams
 from stages.seed.params import SeedParams
-from stages.seed.stage import Located, Origin, seed_file_problems, seed_set_problems
+from stages.seed.stage import Located, Origin, Rejected, seed_file_problems, seed_set_problems
 
 SECTIONS: dict[str, type[Section]] = {
     "taxonomy": Taxonomy,
@@ -305,15 +308,17 @@ def _validate_parts(params_path: Path, seeds_dir: Path, prompts_dir: Path) -> tu
     taxonomy = sections.get("taxonomy")
     train: Located = []
     evaluation: Located = []
+    rejected: list[Rejected] = []  # training lines with problems of their own: no follow-ons from them
     if isinstance(taxonomy, Taxonomy):
         for name, origin in SEED_FILES.items():
-            rows, found = seed_file_problems(seeds_dir / name, origin, taxonomy)
+            rows, found, refused = seed_file_problems(seeds_dir / name, origin, taxonomy)
             (evaluation if origin == "eval" else train).extend(rows)
+            rejected += refused if origin != "eval" else []
             problems += found
             report.append(f"{seeds_dir / name}: {len(rows)} valid rows")
         seed_params = sections.get("seed")
         if isinstance(seed_params, SeedParams):
-            problems += seed_set_problems(train, evaluation, taxonomy, seed_params)
+            problems += seed_set_problems(train, evaluation, taxonomy, seed_params, rejected)
     lines, imported, found = eval_set_part(params_path, sections, seeds_dir, train)
     report += lines
     problems += found

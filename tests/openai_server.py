@@ -26,6 +26,10 @@ answer. It counts requests, checks the bearer key, and injects faults on demand:
 
 Run standalone (its own process, so it does not share the benchmark's GIL):
     python -m tests.openai_server --latency 0.2      # prints "PORT <n>", serves until killed
+It accepts one bearer key, TEST_API_KEY below (any other gets OpenAI's 401 "Incorrect API key
+provided"), so point a client (the pipeline, the openai SDK) at it with:
+    export OPENAI_API_KEY=sk-test-3f9c2b7e5a1d4c8e9f0a6b2d7c1e5f3a
+    export OPENAI_BASE_URL=http://127.0.0.1:<n>/v1
 """
 
 from __future__ import annotations

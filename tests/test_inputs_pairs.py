@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from stages.mix.formats import chat_record, preference_record_problem
 from stages.mix.preferences import choose_pair, failure_preferences
 from tests.conftest import run_stage
 
+SYSTEM = "You are the support assistant of a test product."
 CORRECTED = "You can order a new one in the app. It arrives in 3 to 5 working days; the charge is $5."
 SAME_ONCE_NORMALISED = [
     "You can order a new one in the app.  It arrives in 3 to 5 working days;\n the charge is $5.",  # spacing
@@ -31,7 +33,7 @@ def _failure(failed: str) -> dict:
 
 @pytest.mark.parametrize("failed", SAME_ONCE_NORMALISED)
 def test_failures_whose_replies_match_once_normalised_give_no_pair(failed: str) -> None:
-    pairs, outcomes = failure_preferences([_failure(failed)])
+    pairs, outcomes = failure_preferences([_failure(failed)], SYSTEM)
     assert pairs == [] and outcomes == {"same_reply": 1}
 
 
@@ -47,8 +49,23 @@ def test_failures_whose_replies_match_once_normalised_give_no_pair(failed: str) 
     ],
 )  # fmt: skip
 def test_failure_pairs_by_similarity(failed: str, threshold: float, outcome: str) -> None:
-    pairs, outcomes = failure_preferences([_failure(failed)], threshold)
+    pairs, outcomes = failure_preferences([_failure(failed)], SYSTEM, threshold)
     assert outcomes == {outcome: 1} and len(pairs) == (outcome == "kept")
+
+
+def test_failure_pair_prompts_are_the_fine_tuning_line_before_its_reply() -> None:
+    """The DPO prompt is the train.jsonl line's turns before the reply, opening with the same system turn."""
+    row = _failure("I cannot help with that.")
+    pairs, _ = failure_preferences([row], SYSTEM)
+    assert pairs[0]["prompt"] == chat_record(row, SYSTEM)["messages"][:-1]
+    assert pairs[0]["prompt"][0] == {"role": "system", "content": SYSTEM}
+    assert preference_record_problem(pairs[0]) is None
+    without_system = {**pairs[0], "prompt": pairs[0]["prompt"][1:]}
+    assert preference_record_problem(without_system) == (
+        "the prompt must open with the system turn, as every train.jsonl line does"
+    )
+    two_replies = {**pairs[0], "chosen": pairs[0]["chosen"] * 2}
+    assert preference_record_problem(two_replies) == "chosen must be one assistant message"
 
 
 def _candidate(reply: str, reasons: list[str]) -> dict:
@@ -59,14 +76,14 @@ def _candidate(reply: str, reasons: list[str]) -> dict:
 @pytest.mark.parametrize("rejected", SAME_ONCE_NORMALISED)
 def test_teacher_pairs_whose_replies_match_once_normalised_give_no_pair(rejected: str) -> None:
     pair = {"candidates": [_candidate(CORRECTED, []), _candidate(rejected, ["length: too long"])]}
-    assert choose_pair(pair, 0.99) == (None, "same_reply")
+    assert choose_pair(pair, 0.99, SYSTEM) == (None, "same_reply")
 
 
 def test_teacher_pair_near_duplicates_and_clear_winners() -> None:
     near = {"candidates": [_candidate(CORRECTED, []), _candidate(CORRECTED.replace("$5", "$8"), ["policy_facts: x"])]}
-    assert choose_pair(near, 0.8) == (None, "near_duplicate_candidates")
+    assert choose_pair(near, 0.8, SYSTEM) == (None, "near_duplicate_candidates")
     clear = {"candidates": [_candidate("I cannot help.", ["refusal"]), _candidate(CORRECTED, [])]}
-    record, outcome = choose_pair(clear, 0.8)
+    record, outcome = choose_pair(clear, 0.8, SYSTEM)
     assert outcome == "kept" and record["chosen"][0]["content"] == CORRECTED
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.core.decisions import decision_problems
 from stages.core.domain import load_domain
 from stages.core.errors import UserError
 from stages.core.hashing import unit_draw
@@ -328,6 +329,55 @@ def test_decisions_for_removed_rows_are_counted_and_unknown_can_warn(tmp_path: P
     assert set(decisions.by_id) == {"a"} and decisions.for_removed_rows == 1 and decisions.unknown == 1
 
 
+BAD_DECISIONS = [
+    {"id": "a", "verdict": "approve"},
+    {"id": "b", "verdict": "maybe"},  # row 3: verdict
+    {"id": "typo1", "verdict": "approve"},  # row 4: unknown id
+    {"id": "c", "verdict": "reject"},  # row 5: a reject needs a reason
+    {"id": "a", "verdict": "approve"},  # row 6: second decision
+    {"id": "typo2", "verdict": "edit", "corrected_reply": "A reply."},  # row 7: unknown id
+]
+
+
+def _label_studio_task(row_id: str, verdict: str) -> dict:
+    region = {"from_name": "verdict", "type": "choices", "value": {"choices": [verdict]}}
+    return {"id": 1, "data": {"id": row_id}, "annotations": [{"result": [region], "completed_by": 1}]}
+
+
+def test_review_lists_every_problem_of_the_decision_files_at_once(tmp_path: Path) -> None:
+    """Every problem, one line each in file order: validate's messages for the files, then unknown ids too."""
+    path = tmp_path / "decisions.csv"
+    _write_decisions(path, BAD_DECISIONS)
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([_label_studio_task("d", "perhaps")]))
+    with pytest.raises(UserError) as raised:
+        read_decisions(path, {"a", "b", "c", "d"}, set(), label_studio=export)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "6 problem(s):"
+    assert [line.split(": field ")[0].rsplit("/", 1)[-1] for line in lines[1:]] == [
+        "decisions.csv:3", "decisions.csv:4", "decisions.csv:5", "decisions.csv:6", "decisions.csv:7",
+        "export.json: task 1 (Label Studio id 1, row d)",
+    ]  # fmt: skip
+    _, validate_lines = decision_problems(path, export)  # what python -m stages.validate lists
+    assert [line for line in lines[1:] if "unknown row id" not in line] == validate_lines
+    assert "unknown row id 'typo1'" in lines[2] and "set review.on_unknown_id: warn" in lines[2]
+    assert "another generator" in lines[2]
+    with pytest.raises(UserError) as raised:  # with warn, the unknown ids are counted, the rest still listed
+        read_decisions(path, {"a", "b", "c", "d"}, set(), on_unknown="warn", label_studio=export)
+    assert str(raised.value).startswith("4 problem(s):\n") and "unknown row id" not in str(raised.value)
+
+
+def test_the_filter_and_review_stages_name_every_bad_decision(project: Path) -> None:
+    _through(project, "dedup")
+    _write_decisions(project / "seeds/reviews/decisions.csv", BAD_DECISIONS)
+    for stage, rows in (("filter", (3, 5, 6)), ("review", (2, 3, 4, 5, 6, 7))):  # ids a, typo1, typo2: no row has them
+        result = run_stage(stage, project, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        error = result.stderr[result.stderr.index("error: ") :].splitlines()
+        assert error[0] == f"error: {len(rows)} problem(s):"
+        assert [line.split(": field ")[0] for line in error[1:]] == [f"seeds/reviews/decisions.csv:{r}" for r in rows]
+
+
 def test_review_budget_goes_to_critical_slices_first() -> None:
     rows = _fake_rows(300, "deliveries") + _fake_rows(100, "payments")
     params = ReviewParams(seed=1, critical_rate=1.0, default_rate=0.5, budget_rows=120)
@@ -379,13 +429,22 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
     preferences = read_rows(project / "data/mix/preferences.jsonl")
     failures = [row for row in read_rows(project / "data/seed/seeds.jsonl") if row["origin"] == "failure"]
     assert len(preferences) == len(failures)
+    # a DPO pair's prompt is its fine-tuning line before the reply, system turn and all: SFT on train.jsonl
+    # then DPO on preferences.jsonl sees one prompt format
+    lines = read_rows(project / "data/mix/train.jsonl") + read_rows(project / "data/mix/eval.jsonl")
+    prompts = [line["messages"][:-1] for line in lines]
+    system = {"role": "system", "content": load_domain(project / "seeds/domain.yaml").system_prompt}
     for pair in preferences:
-        assert set(pair) == {"prompt", "chosen", "rejected"}
-        assert pair["prompt"][-1]["role"] == "user" and pair["chosen"][0]["content"] != pair["rejected"][0]["content"]
+        assert set(pair) == {"prompt", "chosen", "rejected"} and pair["prompt"][0] == system
+        assert pair["prompt"] in prompts and pair["prompt"][-1]["role"] == "user"
+        assert [m["role"] for m in pair["chosen"] + pair["rejected"]] == ["assistant", "assistant"]
+        assert pair["chosen"][0]["content"] != pair["rejected"][0]["content"]
     card = (project / "data/mix/CARD.md").read_text()
     metrics = json.loads((project / "metrics/mix.json").read_text())
     assert f"{metrics['rows']} rows: {metrics['human']} human" in card
     assert "| payments (critical) |" in card and "Mix params hash" in card and "`data/seed/seeds.jsonl` sha256" in card
+    assert f"`preferences.jsonl` ({len(preferences)} DPO pairs: {len(failures)} from logged failures" in card
+    assert "`prompt` is the conversation's fine-tuning line before its reply, the same system turn first" in card
     tasks = json.loads((project / "data/review/label_studio.json").read_text())
     assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]
 
@@ -416,16 +475,19 @@ def test_teacher_pairs_need_one_clear_winner() -> None:
     good = "Orders arrive in the chosen slot; check the status in Orders > Track order."
     bad = "We guarantee a refund of everything today, no questions asked at all."
     record, outcome = choose_pair(
-        {"candidates": [_candidate(bad, ["policy_facts: refund"]), _candidate(good, [])]}, 0.8
+        {"candidates": [_candidate(bad, ["policy_facts: refund"]), _candidate(good, [])]}, 0.8, "Be brief."
     )
     assert outcome == "kept" and record is not None
     assert record["chosen"][0]["content"] == good and record["rejected"][0]["content"] == bad
-    assert record["prompt"] == [{"role": "user", "content": "my order never came"}]
+    assert record["prompt"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "my order never came"},
+    ]
     same = {"candidates": [_candidate(bad, ["blocklist: x"]), _candidate(good, ["blocklist: y"])]}
-    assert choose_pair(same, 0.8) == (None, "both_failed_same_check")
-    assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8) == (None, "no_winner")
+    assert choose_pair(same, 0.8, "s") == (None, "both_failed_same_check")
+    assert choose_pair({"candidates": [_candidate(good, []), _candidate(good, [])]}, 0.8, "s") == (None, "no_winner")
     near = {"candidates": [_candidate(good, []), _candidate(good + " Thanks!", ["repetition: x"])]}
-    assert choose_pair(near, 0.8) == (None, "near_duplicate_candidates")
+    assert choose_pair(near, 0.8, "s") == (None, "near_duplicate_candidates")
 
 
 def _dvc_status(repo: Path) -> set[str]:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import yaml
 
@@ -24,7 +28,8 @@ from stages.generate.params import FREE, OpenAIParams, normalise_base_url
 from stages.generate.teacher.answers import parse_answer
 from stages.generate.teacher.policy import PolicyIndex
 from stages.generate.teacher.run import endpoint_prices
-from tests.conftest import read_rows, run_stage
+from tests import openai_server
+from tests.conftest import ROOT, read_rows, run_stage
 from tests.openai_server import TEST_API_KEY, FakeOpenAIServer
 from tests.test_teacher import (  # noqa: F401  (fixtures: api_key, seeded_template, server, teacher_project)
     PAIR_SEEDS,
@@ -329,3 +334,27 @@ def test_a_copied_project_reads_another_machines_cache(teacher_project: Path, se
     shutil.copytree(teacher_project, clone)
     server.reset_counts()
     assert teacher_result(clone).run["cache_hits"] == REQUESTS and server.arrivals == 0
+
+
+def test_the_fake_server_runs_standalone_as_its_docstring_says() -> None:
+    """The standalone command and the client settings of tests/openai_server.py's docstring, used as written."""
+    doc = openai_server.__doc__ or ""
+    command = re.search(r"^\s+(python -m tests\.openai_server[^#\n]*?)\s+#", doc, re.MULTILINE)
+    exports = dict(re.findall(r"^\s+export (OPENAI_\w+)=(\S+)$", doc, re.MULTILINE))
+    assert command and set(exports) == {"OPENAI_API_KEY", "OPENAI_BASE_URL"}, doc
+    assert exports["OPENAI_API_KEY"] == TEST_API_KEY
+    args = [sys.executable, *command.group(1).split()[1:]]
+    with subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            port = (process.stdout.readline() if process.stdout else "").removeprefix("PORT ").strip()
+            base_url = exports["OPENAI_BASE_URL"].replace("<n>", port)
+            message = [{"role": "user", "content": "Where is my order?"}]
+            client = openai.OpenAI(api_key=exports["OPENAI_API_KEY"], base_url=base_url, max_retries=0)
+            answer = client.chat.completions.create(model="teacher-a", messages=message)
+            assert answer.choices[0].message.content
+            with pytest.raises(openai.AuthenticationError):
+                openai.OpenAI(api_key="sk-other", base_url=base_url, max_retries=0).chat.completions.create(
+                    model="teacher-a", messages=message
+                )
+        finally:
+            process.terminate()

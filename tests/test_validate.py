@@ -262,3 +262,82 @@ def test_a_bad_byte_in_every_file_validate_reads_is_one_problem_each(tmp_path: P
         assert errors.count(f"\n{place}: not valid UTF-8 (byte 0x") == 1, (place, errors)
     assert "seeds/reviews/decisions.csv:5 (text line 6): field 'verdict': 'maybe' is not one of" in errors
     assert "label_studio_export.json: task 2 (Label Studio id 2, row ggg): field 'verdict': 'maybe'" in errors
+
+
+def _break(row: dict, how: str) -> str:
+    """Seed line `row` with one problem of its own, as JSON text."""
+    if how == "json":  # a closing brace missing: the text still names the intent
+        return json.dumps(row)[:-1]
+    if how == "not json":
+        return "{not json"
+    broken = json.loads(json.dumps(row))
+    if how == "slice":
+        broken["slice"] = "nowhere"
+    elif how == "role":
+        broken["messages"][-1]["role"] = "user"
+    elif how == "missing":
+        del broken["messages"]
+    elif how == "intent":
+        broken["intent"] = "late_delivry"
+    return json.dumps(broken)
+
+
+def _validate_with_breaks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minimum: int, broken: dict) -> list[str]:
+    """validate_domain's problems for a project of 3 training seeds per intent (2 cases, 1 failure) with
+    `broken` {(file, line): how} seed lines broken."""
+    project = make_project(tmp_path, cases_per_intent=2)
+    shutil.copytree(ROOT / "prompts", project / "prompts")
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("min_cases_per_intent: 1", f"min_cases_per_intent: {minimum}"))
+    for name in ("cases.jsonl", "failures.jsonl"):
+        path = project / "seeds" / name
+        lines = path.read_text().splitlines()
+        lines = [_break(json.loads(text), broken[name, n]) if (name, n) in broken else text
+                 for n, text in enumerate(lines, start=1)]  # fmt: skip
+        path.write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(project)
+    return validate_domain(Path("params.yaml"), Path("seeds"), Path("prompts"))[1]
+
+
+@pytest.mark.parametrize("how", ["slice", "role", "missing", "json"])
+def test_a_rejected_seed_line_brings_no_follow_on_problem_of_the_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A line with its own problem is counted for the intent it names: its intent is not short of cases."""
+    problems = _validate_with_breaks(tmp_path, monkeypatch, 3, {("cases.jsonl", 1): how})
+    assert problems and all(problem.startswith("seeds/cases.jsonl:1: ") for problem in problems), problems
+
+
+def test_with_every_seed_line_rejected_the_set_is_not_called_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = {("cases.jsonl", n): "slice" for n in range(1, 13)} | {("failures.jsonl", n): "role" for n in range(1, 7)}
+    problems = _validate_with_breaks(tmp_path, monkeypatch, 3, broken)
+    assert len(problems) == 18, problems  # each line's own problem, and nothing about the set
+    assert not any("empty" in problem or "fewer than" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("how", ["not json", "intent"])
+def test_a_line_that_names_no_intent_leaves_a_short_intent_said_as_after_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Which intent a broken line (no JSON shape, an intent misspelt) is of cannot be told: the short intent is
+    still listed, saying that the count may change once the line is fixed."""
+    problems = _validate_with_breaks(tmp_path, monkeypatch, 3, {("cases.jsonl", 1): how})
+    assert len(problems) == 2 and problems[0].startswith("seeds/cases.jsonl:1: "), problems
+    assert problems[1] == (
+        "seeds/cases.jsonl and seeds/failures.jsonl: intents with fewer than seed.min_cases_per_intent=3 training"
+        " seeds: late_delivery (after the rows above are fixed: 1 of them names no intent of the taxonomy and may"
+        " be of these)"
+    )
+
+
+def test_an_intent_short_even_with_its_rejected_lines_is_still_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problems = _validate_with_breaks(tmp_path, monkeypatch, 4, {("cases.jsonl", 1): "slice"})
+    assert len(problems) == 2 and problems[0].startswith("seeds/cases.jsonl:1: field 'slice'"), problems
+    assert problems[1] == (
+        "seeds/cases.jsonl and seeds/failures.jsonl: intents with fewer than seed.min_cases_per_intent=4 training"
+        " seeds: account_locked, delete_account, delivery_fee, late_delivery, missing_item, refund_request"
+    )

@@ -14,8 +14,9 @@ a `result` list of {"from_name", "type", "value"} regions: `verdict` (choices), 
 `corrected_reply` and `note` (textareas), and `completed_by` (a user id, or a user object with an
 email). The latest annotation that was not cancelled decides; tasks nobody annotated are left out.
 
-A bad row, an unknown verdict or a second decision for an id (in either file) is a UserError naming
-the file, the row or task, and the field.
+A bad row, an unknown verdict or a second decision for an id (in either file) is a problem naming
+the file, the row or task, and the field; every problem of both files is listed at once, in the
+filter and review stages as in `python -m stages.validate` (one reading: `checked_decisions`).
 """
 
 from __future__ import annotations
@@ -147,35 +148,48 @@ def _sources(csv_path: Path | None, label_studio_path: Path | None) -> list[Iter
     return [reader(path) for path, reader in pairs if path is not None and path.exists()]
 
 
-def read_decision_files(csv_path: Path | None, label_studio_path: Path | None) -> Iterator[Decision]:
-    """Every decision of the CSV and then the Label Studio export (a file that is None or absent gives
-    none); a second decision for a row id, in the same or the other file, is a UserError naming both."""
+def checked_decisions(csv_path: Path | None, label_studio_path: Path | None) -> list[Decision | str]:
+    """Each record of the CSV and then the Label Studio export (a file that is None or absent gives none),
+    in file order: its Decision, or its problem (the same messages `parse_decision` raises; a second
+    decision for a row id, in the same or the other file, names both), without stopping at the first bad
+    row. A fault in a file's shape (header, a quote left open, and a line that is not UTF-8 unless
+    core.files collects those) ends that file's reading, with its problem listed."""
     seen: dict[str, str] = {}
-    for records in _sources(csv_path, label_studio_path):
-        for where, record in records:
-            decision = parse_decision(record, where)
-            problem = _second_decision(decision, seen)
-            if problem:
-                raise UserError(problem)
-            yield decision
-
-
-def decision_problems(csv_path: Path | None, label_studio_path: Path | None) -> tuple[int, list[str]]:
-    """(valid decisions, every problem) of both review files, as `read_decision_files` would name them,
-    without stopping at the first bad row; a fault in a file's shape (header, a quote left open, and a
-    line that is not UTF-8 unless core.files collects those) ends that file's reading, with its problem
-    listed. Which ids the pipeline knows is for review."""
-    seen: dict[str, str] = {}
-    problems: list[str] = []
+    results: list[Decision | str] = []
     for records in _sources(csv_path, label_studio_path):
         try:
             for where, record in records:
                 try:
-                    problem = _second_decision(parse_decision(record, where), seen)
+                    decision = parse_decision(record, where)
                 except UserError as err:
-                    problem = str(err)
-                if problem:
-                    problems.append(problem)
+                    results.append(str(err))
+                    continue
+                results.append(_second_decision(decision, seen) or decision)
         except UserError as err:
-            problems.append(str(err))
-    return len(seen), problems
+            results.append(str(err))
+    return results
+
+
+def problems_error(problems: list[str]) -> UserError:
+    """One UserError for every problem: the problem itself, or "N problem(s):" and one line each (as
+    `python -m stages.validate` lists them)."""
+    if len(problems) == 1:
+        return UserError(problems[0])
+    return UserError(f"{len(problems)} problem(s):\n" + "\n".join(problems))
+
+
+def read_decision_files(csv_path: Path | None, label_studio_path: Path | None) -> list[Decision]:
+    """Every decision of the CSV and then the Label Studio export (`checked_decisions`); any problem is
+    one UserError listing every problem of both files (`problems_error`)."""
+    results = checked_decisions(csv_path, label_studio_path)
+    problems = [result for result in results if isinstance(result, str)]
+    if problems:
+        raise problems_error(problems)
+    return [result for result in results if isinstance(result, Decision)]
+
+
+def decision_problems(csv_path: Path | None, label_studio_path: Path | None) -> tuple[int, list[str]]:
+    """(valid decisions, every problem) of both review files (`checked_decisions`). Which ids the
+    pipeline knows is for review."""
+    results = checked_decisions(csv_path, label_studio_path)
+    return sum(isinstance(r, Decision) for r in results), [r for r in results if isinstance(r, str)]

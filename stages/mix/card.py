@@ -1,6 +1,7 @@
 """The data card written beside each mix (data/mix/CARD.md): what is in this version and how it was made.
 
-Sections: a header (params hash, input hashes, composition and the rules in force), a table per slice,
+Sections: a header (params hash, input hashes, composition and the rules in force), the files and their
+formats (the DPO pairs' prompts open with the same system turn as the fine-tuning lines), a table per slice,
 the generators and templates of the synthetic rows, each template's variety (collapsed or not), what
 each gate removed, and review coverage.
 Every figure comes from the mix rows, metrics/mix.json or the upstream stages' metrics files.
@@ -64,6 +65,26 @@ def _header(card: CardInputs) -> list[str]:
         f"{metrics['synthetic']} synthetic; {metrics['train']} train / {metrics['eval']} eval, split by seed lineage. "
         f"Rules: human share >= {params.min_human_share:.0%}; synthetic <= {params.max_synthetic_share_critical:.0%} "
         f"of each critical slice{approval}{balance}",
+        "",
+    ]
+
+
+def _files(card: CardInputs) -> list[str]:
+    """What each file of data/mix holds, with its count (metrics/mix.json)."""
+    metrics = card.metrics
+    from_failures = metrics.get("failure_pairs", {}).get("kept", 0)
+    from_teacher = metrics.get("teacher_pairs", {}).get("kept", 0)
+    return [
+        "## Files",
+        "",
+        f"- `train.jsonl` ({metrics['train']} lines) and `eval.jsonl` ({metrics['eval']} lines): OpenAI's chat"
+        " fine-tuning format; every line opens with the domain's system prompt (`seeds/domain.yaml`).",
+        f"- `preferences.jsonl` ({metrics.get('preference_pairs', 0)} DPO pairs: {from_failures} from logged failures,"
+        f" {from_teacher} from teacher pairs): TRL's conversational preference format; `prompt` is the conversation's"
+        " fine-tuning line before its reply, the same system turn first; `chosen` and `rejected` one assistant"
+        " message each.",
+        "- `rows.jsonl`: the mix rows with their metadata and split; `removed.jsonl`: every row a rule removed,"
+        " with its reason.",
         "",
     ]
 
@@ -145,5 +166,13 @@ def _review(card: CardInputs) -> list[str]:
 def render_card(card: CardInputs) -> str:
     """The data card as Markdown text, ending with a newline."""
     tuning = card_lines(card.metrics["fine_tuning"]) if "fine_tuning" in card.metrics else []
-    sections = [*_header(card), *_slices(card), *_generators(card), *_variety(card), *_gates(card), *tuning]
+    sections = [
+        *_header(card),
+        *_files(card),
+        *_slices(card),
+        *_generators(card),
+        *_variety(card),
+        *_gates(card),
+        *tuning,
+    ]
     return "\n".join([*sections, *_review(card)])

@@ -33,11 +33,31 @@ def chat_record_problem(record: dict[str, Any]) -> str | None:
     return None
 
 
-def preference_record(row: dict[str, Any], chosen: str, rejected: str) -> dict[str, Any]:
-    """TRL's conversational preference format: prompt turns, then one chosen and one rejected reply."""
-    prompt = [{"role": m["role"], "content": m["content"]} for m in row["messages"][:-1]]
+def preference_record(row: dict[str, Any], chosen: str, rejected: str, system_prompt: str) -> dict[str, Any]:
+    """TRL's conversational preference format: `prompt` the row's fine-tuning line (`chat_record`: the
+    system prompt, then its turns) up to its last reply, so a model tuned on train.jsonl sees the same
+    prompt here; `chosen` and `rejected` one assistant message each."""
     return {
-        "prompt": prompt,
+        "prompt": chat_record(row, system_prompt)["messages"][:-1],
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
     }
+
+
+def preference_record_problem(record: dict[str, Any]) -> str | None:
+    """Why a preference record is not the train.jsonl format split at its last reply (prompt, then the
+    chosen or the rejected reply, each a valid `chat_record_problem` line opening with the system turn), or None."""
+    if set(record) != {"prompt", "chosen", "rejected"}:
+        return f"keys must be prompt, chosen and rejected, got {sorted(record)}"
+    if not record["prompt"] or record["prompt"][0].get("role") != "system":
+        return "the prompt must open with the system turn, as every train.jsonl line does"
+    if record["prompt"][-1].get("role") != "user":
+        return "the prompt must end with a user turn"
+    for side in ("chosen", "rejected"):
+        reply = record[side]
+        if not isinstance(reply, list) or [m.get("role") for m in reply] != ["assistant"]:
+            return f"{side} must be one assistant message"
+        problem = chat_record_problem({"messages": record["prompt"] + reply})
+        if problem:
+            return f"prompt + {side}: {problem}"
+    return None

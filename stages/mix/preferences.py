@@ -5,6 +5,8 @@ A teacher pair (two replies to one seed, each checked by the filter) gives one o
 candidate passed. For every source, a pair teaches nothing when its two replies are the same once
 normalised (core.text.match_key: case, spacing, punctuation, typographic forms, invisible characters)
 or near-duplicates (word Jaccard at or above the source's threshold); every pair's outcome is counted.
+Each record's prompt opens with the domain's system prompt, as every train.jsonl line does
+(stages/mix/formats.py `preference_record`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ def no_preference(chosen: str, rejected: str, max_similarity: float) -> str | No
     return None
 
 
-def failure_preferences(humans: list[Row], max_similarity: float = 1.0) -> tuple[list[Row], dict[str, int]]:
+def failure_preferences(
+    humans: list[Row], system_prompt: str, max_similarity: float = 1.0
+) -> tuple[list[Row], dict[str, int]]:
     """Preference records from logged failures (`origin` "failure" with `meta.failed_reply`), in input
-    order, and every failure's outcome counted ("kept", or why `no_preference`)."""
+    order, each prompt opening with `system_prompt`, and every failure's outcome counted ("kept", or why
+    `no_preference`)."""
     pairs = []
     outcomes: Counter[str] = Counter()
     for row in humans:
@@ -42,12 +47,13 @@ def failure_preferences(humans: list[Row], max_similarity: float = 1.0) -> tuple
         outcome = no_preference(chosen, failed, max_similarity) or "kept"
         outcomes[outcome] += 1
         if outcome == "kept":
-            pairs.append(preference_record(row, chosen=chosen, rejected=failed))
+            pairs.append(preference_record(row, chosen=chosen, rejected=failed, system_prompt=system_prompt))
     return pairs, dict(sorted(outcomes.items()))
 
 
-def choose_pair(pair: Row, max_similarity: float) -> tuple[Row, str] | tuple[None, str]:
-    """(preference record, "kept") for a teacher pair with a clear winner, else (None, why not).
+def choose_pair(pair: Row, max_similarity: float, system_prompt: str) -> tuple[Row, str] | tuple[None, str]:
+    """(preference record, its prompt opening with `system_prompt`, and "kept") for a teacher pair with a
+    clear winner, else (None, why not).
 
     `pair["candidates"]` holds two rows, each with the filter's `reasons` (empty: passed). Two failures
     (the same or different checks) have no chosen side, and replies that are the same once normalised
@@ -65,19 +71,20 @@ def choose_pair(pair: Row, max_similarity: float) -> tuple[Row, str] | tuple[Non
     why_not = no_preference(chosen["messages"][-1]["content"], rejected["messages"][-1]["content"], max_similarity)
     if why_not is not None:
         return None, why_not
-    record = preference_record(
-        chosen, chosen=chosen["messages"][-1]["content"], rejected=rejected["messages"][-1]["content"]
-    )
+    replies = {"chosen": chosen["messages"][-1]["content"], "rejected": rejected["messages"][-1]["content"]}
+    record = preference_record(chosen, **replies, system_prompt=system_prompt)
     return record, "kept"
 
 
-def teacher_preferences(pairs: Iterable[Row], max_similarity: float) -> tuple[list[Row], dict[str, int]]:
-    """The preference records of the teacher pairs that have one, and every pair's outcome counted
-    (sorted by outcome, as metrics/mix.json `teacher_pairs` lists them)."""
+def teacher_preferences(
+    pairs: Iterable[Row], max_similarity: float, system_prompt: str
+) -> tuple[list[Row], dict[str, int]]:
+    """The preference records of the teacher pairs that have one (prompts opening with `system_prompt`),
+    and every pair's outcome counted (sorted by outcome, as metrics/mix.json `teacher_pairs` lists them)."""
     records = []
     outcomes: Counter[str] = Counter()
     for pair in pairs:
-        record, outcome = choose_pair(pair, max_similarity)
+        record, outcome = choose_pair(pair, max_similarity, system_prompt)
         outcomes[outcome] += 1
         if record is not None:
             records.append(record)

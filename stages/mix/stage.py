@@ -8,7 +8,9 @@ over the fine-tuning token limit (stages/mix/finetune.py: tokens, epochs and cos
 The train/eval split is by seed lineage: a seed and all its variations land on the same side.
 
 Outputs: data/mix/train.jsonl and eval.jsonl (OpenAI chat fine-tuning format, validated),
-data/mix/preferences.jsonl (prompt/chosen/rejected for TRL's DPO trainer), data/mix/rows.jsonl
+data/mix/preferences.jsonl (DPO pairs in TRL's conversational preference format: `prompt` the
+messages before the reply, opening with the same system turn as every train.jsonl line, `chosen` and
+`rejected` one assistant message each), data/mix/rows.jsonl
 (full metadata), data/mix/removed.jsonl (removed rows with `reasons`), data/mix/CARD.md (data card),
 metrics/mix.json, metrics/mix_composition.csv.
 """
@@ -29,7 +31,7 @@ from stages.core.params import Taxonomy, load_section, section_hash
 from stages.core.tally import RemovedRows
 from stages.mix.card import CardInputs, render_card
 from stages.mix.finetune import TokenCounter, token_figures
-from stages.mix.formats import chat_record, chat_record_problem
+from stages.mix.formats import chat_record, chat_record_problem, preference_record_problem
 from stages.mix.gates import failing_seeds, human_gate, token_gate
 from stages.mix.metrics import composition_csv, mix_metrics
 from stages.mix.params import MixParams
@@ -105,14 +107,22 @@ def _mixed_rows(
     return mixed, removals
 
 
-def _preferences(args: argparse.Namespace, params: MixParams, mixed: list[Row]) -> tuple[list[Row], dict[str, Any]]:
-    """The preference records (logged failures of the mix's human rows, then teacher pairs) and their
-    outcomes for metrics (`preference_pairs`, `teacher_pairs`, `failure_pairs`)."""
+def _preferences(
+    args: argparse.Namespace, params: MixParams, mixed: list[Row], system_prompt: str
+) -> tuple[list[Row], dict[str, Any]]:
+    """The preference records (logged failures of the mix's human rows, then teacher pairs), each prompt
+    opening with `system_prompt`, and their outcomes for metrics (`preference_pairs`, `teacher_pairs`,
+    `failure_pairs`); raises RuntimeError on a record that is not the train.jsonl format (a bug, as in
+    `chat_records`)."""
     pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
-    teacher_records, teacher_outcomes = teacher_preferences(pairs, params.pair_max_similarity)
+    teacher_records, teacher_outcomes = teacher_preferences(pairs, params.pair_max_similarity, system_prompt)
     humans = [row for row in mixed if row["source"] == "human"]
-    failure_records, failure_outcomes = failure_preferences(humans, params.failure_pair_max_similarity)
+    failure_records, failure_outcomes = failure_preferences(humans, system_prompt, params.failure_pair_max_similarity)
     preferences = failure_records + teacher_records
+    for index, record in enumerate(preferences, start=1):
+        problem = preference_record_problem(record)
+        if problem:
+            raise RuntimeError(f"preferences.jsonl record {index}: {problem}")
     figures = {
         "preference_pairs": len(preferences),
         "teacher_pairs": teacher_outcomes,
@@ -136,7 +146,7 @@ def main() -> None:
     counter = TokenCounter(tuning.encoding)
     mixed, tokens = token_gate(mixed, counter, system_prompt, tuning.max_tokens_per_example, removals)
     records = chat_records(mixed, system_prompt)
-    preferences, preference_figures = _preferences(args, params, mixed)
+    preferences, preference_figures = _preferences(args, params, mixed, system_prompt)
     upstream = {name: _read_metrics(args.upstream_metrics / f"{name}.json") for name in UPSTREAM_STAGES}
     metrics = {**mix_metrics(mixed, removals, taxonomy, upstream), **preference_figures}
     by_split = {split: [n for n, row in zip(tokens, mixed, strict=True) if row["split"] == split] for split in SPLITS}

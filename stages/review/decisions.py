@@ -1,7 +1,8 @@
 """The reviewers' verdicts (read by core.decisions from the CSV and the Label Studio export), applied to the rows.
 
 A decision for an id that no current row has is an error (or counted, with `on_unknown_id: warn`),
-unless an upstream gate has since removed that row. An edit replaces the row's last assistant turn only
+unless an upstream gate has since removed that row; every such id and every other problem of the
+decision files is reported at once. An edit replaces the row's last assistant turn only
 if the filter's checks passed it (data/filter/human.jsonl, stages/filter/human.py); a failing edit
 leaves the row out of the mix, with the checks' reasons in its `review`.
 """
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stages.core.decisions import Decision, edit_key, read_decision_files
+from stages.core.decisions import Decision, checked_decisions, edit_key, problems_error
 from stages.core.errors import UserError
 from stages.core.jsonl import iter_jsonl
 from stages.core.rows import row_id
@@ -42,22 +43,35 @@ def read_decisions(
     `label_studio` (an absent file: none).
 
     A decision for an id in `removed_ids` (rows a later filter or dedup change removed) is counted, not
-    an error; one for an id seen nowhere is a UserError, or counted when `on_unknown` is "warn".
+    an error; one for an id seen nowhere is a problem, or counted when `on_unknown` is "warn". Every
+    problem of both files (core.decisions `checked_decisions`: the messages validate lists) and every
+    unknown id is one UserError listing them all, in file order (core.decisions `problems_error`).
     """
     result = DecisionSet({})
-    for decision in read_decision_files(path, label_studio):  # in file order: the first bad row is named
-        if decision.row_id in known_ids:
-            result.by_id[decision.row_id] = decision
-        elif decision.row_id in removed_ids:
+    problems: list[str] = []
+    for checked in checked_decisions(path, label_studio):
+        if isinstance(checked, str):
+            problems.append(checked)
+        elif checked.row_id in known_ids:
+            result.by_id[checked.row_id] = checked
+        elif checked.row_id in removed_ids:
             result.for_removed_rows += 1
         elif on_unknown == "warn":
             result.unknown += 1
         else:
-            raise UserError(
-                f"{decision.where}: field 'id': unknown row id '{decision.row_id}' (no current row has it; "
-                "set review.on_unknown_id: warn to keep decisions for rows a params change replaced)"
-            )
+            problems.append(unknown_id_problem(checked))
+    if problems:
+        raise problems_error(problems)
     return result
+
+
+def unknown_id_problem(decision: Decision) -> str:
+    """The problem of a decision for a row id no current row has, and what to do about it."""
+    return (
+        f"{decision.where}: field 'id': unknown row id '{decision.row_id}' (no current row has it: a typo, or a"
+        " row that a params change replaced, such as another generator or template; to keep such decisions"
+        " for when their rows return, set review.on_unknown_id: warn)"
+    )
 
 
 @dataclass

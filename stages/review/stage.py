@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from stages.core.cli import StageParser
-from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, read_decision_files
+from stages.core.decisions import DECISIONS_FILE, LABEL_STUDIO_EXPORT, Decision, checked_decisions
 from stages.core.jsonl import atomic_open, dumps_row, iter_jsonl, write_json
 from stages.core.params import Taxonomy, load_section
 from stages.review.decisions import DecisionSet, EditVerdicts, apply_decision, read_decisions
@@ -59,7 +59,8 @@ def _ids_in(paths: list[Path], wanted: set[str]) -> set[str]:
 def _decisions(args: argparse.Namespace, on_unknown: str) -> DecisionSet:
     """The verdicts of the decision files for current rows. Rows are streamed once to learn which of the
     ids the files name are current or removed upstream, instead of holding every row id."""
-    named = {decision.row_id for decision in read_decision_files(args.decisions, args.label_studio)}
+    checked = checked_decisions(args.decisions, args.label_studio)  # its problems are raised by read_decisions
+    named = {decision.row_id for decision in checked if isinstance(decision, Decision)}
     known_ids = _ids_in([args.rows], named)
     removed_ids = _ids_in(args.removed, named)
     return read_decisions(args.decisions, known_ids, removed_ids, on_unknown, args.label_studio)

@@ -9,9 +9,11 @@ later stages name a seed as a person finds it), metrics/seed.json.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -142,48 +144,92 @@ def seed_row(line: SeedLine, origin: Origin, taxonomy: Taxonomy, where: str) -> 
 MAY_BE_EMPTY: dict[str, bool] = {"case": False, "failure": True, "eval": False}
 
 
-def seed_file_problems(path: Path, origin: Origin, taxonomy: Taxonomy) -> tuple[Located, list[str]]:
-    """(the valid rows of one seed file, each with its "file:line"; every problem of its lines), read by
-    core.files (UTF-8, lines as an editor counts them). A file that cannot be read (missing, or not UTF-8
-    from some line on, unless core.files collects such lines) adds that one problem; a file of cases or
-    eval traffic with no line says so."""
-    rows: Located = []
-    problems: list[str] = []
+class Rejected(NamedTuple):
+    """A seed line with a problem of its own: its file, its line (None: the file cannot be read from some
+    line on) and the taxonomy intent it names (None: no intent of the taxonomy can be read from it)."""
+
+    file: str
+    line: int | None
+    intent: str | None
+
+
+class SeedFile(NamedTuple):
+    """One seed file read line by line: its valid rows ("file:line", row), every problem of its lines,
+    and the lines those problems reject (so set-level rules do not report what only they cause)."""
+
+    rows: Located
+    problems: list[str]
+    rejected: list[Rejected]
+
+
+# An "intent" key and its string value in a line that is not valid JSON (a comma or a brace missing)
+_INTENT_TEXT = re.compile(r'"intent"\s*:\s*"([^"\\]*)"')
+
+
+def _named_intent(raw: Any, text: str, taxonomy: Taxonomy) -> str | None:
+    """The taxonomy intent a rejected seed line names, if any: its `intent` once parsed (`raw`), or for
+    a line that is not JSON, the one its text gives an "intent" key."""
+    if raw is None:
+        found = _INTENT_TEXT.findall(text)
+        intent = found[0] if len(found) == 1 else None
+    else:
+        intent = raw.get("intent") if isinstance(raw, dict) else None
+    return intent if isinstance(intent, str) and taxonomy.slice_of(intent) is not None else None
+
+
+def seed_file_problems(path: Path, origin: Origin, taxonomy: Taxonomy) -> SeedFile:
+    """One seed file (`SeedFile`), read by core.files (UTF-8, lines as an editor counts them). A file that
+    cannot be read (missing, or not UTF-8 from some line on, unless core.files collects such lines) adds
+    that one problem; a file of cases or eval traffic with no line says so."""
+    result = SeedFile([], [], [])
     try:
         for line_no, line in text_lines(path):
             where = f"{path}:{line_no}"
+            raw = None
             try:
                 raw = parse_jsonl_line(path, line_no, line)
                 if raw is not None:
-                    rows.append((where, seed_row(SeedLine.model_validate(raw), origin, taxonomy, where)))
+                    result.rows.append((where, seed_row(SeedLine.model_validate(raw), origin, taxonomy, where)))
+                continue
             except ValidationError as err:
-                problems += field_problems(where, err)
+                result.problems.extend(field_problems(where, err))
             except UserError as err:
-                problems.append(str(err))
+                result.problems.append(str(err))
+            result.rejected.append(Rejected(str(path), line_no, _named_intent(raw, line, taxonomy)))
     except UserError as err:  # raised by text_lines: nothing after it can be read
-        problems.append(str(err))
-    if not rows and not problems and not MAY_BE_EMPTY[origin]:
+        result.problems.append(str(err))
+        result.rejected.append(Rejected(str(path), None, None))
+    if not result.rows and not result.problems and not MAY_BE_EMPTY[origin]:
         what = "expert cases" if origin == "case" else "eval rows"
-        problems.append(f"{path}: the file is empty (no JSON lines), so the seed set is empty of {what}")
-    return rows, problems
+        result.problems.append(f"{path}: the file is empty (no JSON lines), so the seed set is empty of {what}")
+    return result
 
 
 def load_seed_file(path: Path, origin: Origin, taxonomy: Taxonomy) -> Located:
     """Rows of one seed file, each with its 'file:line' for later error messages; the first problem
     (`seed_file_problems`) is a UserError."""
-    rows, problems = seed_file_problems(path, origin, taxonomy)
+    rows, problems, _ = seed_file_problems(path, origin, taxonomy)
     if problems:
         raise UserError(problems[0])
     return rows
 
 
-def seed_set_problems(train: Located, evaluation: Located, taxonomy: Taxonomy, params: SeedParams) -> list[str]:
+def seed_set_problems(
+    train: Located,
+    evaluation: Located,
+    taxonomy: Taxonomy,
+    params: SeedParams,
+    rejected: Sequence[Rejected] = (),
+) -> list[str]:
     """Every broken set-level rule: unique case ids and contents, eval kept apart, enough cases per intent.
 
     `train` and `evaluation` hold ("file:line", row) pairs; each problem names the line (or, for too few
-    cases, the intents).
+    cases, the intents). `rejected` are the training lines with problems of their own (reported already):
+    what only they cause is not a problem here. A rejected line counts for the intent it names, so an
+    intent is short only if it stays short once they are fixed, and the set is not empty; when some name
+    no intent of the taxonomy, the short intents say that they are counted without those.
     """
-    if not train:
+    if not train and not rejected:
         return ["the seed set is empty: seeds/cases.jsonl and seeds/failures.jsonl hold no rows"]
     problems = []
     first_seen: dict[str, str] = {}
@@ -201,15 +247,27 @@ def seed_set_problems(train: Located, evaluation: Located, taxonomy: Taxonomy, p
         leak = train_prompts.get(match_key(_first_user(row)))
         if leak:
             problems.append(f"{where}: field 'messages': eval user turn also appears in training seeds at {leak}")
-    minimum = params.min_cases_per_intent
-    per_intent = Counter(row["intent"] for _, row in train)
+    short = _short_intents(train, rejected, taxonomy, params.min_cases_per_intent)
+    return problems + ([short] if short else [])
+
+
+def _short_intents(train: Located, rejected: Sequence[Rejected], taxonomy: Taxonomy, minimum: int) -> str | None:
+    """The problem of the taxonomy intents with fewer than `minimum` training seeds, counting each
+    rejected line for the intent it names (seed_set_problems), or None."""
+    per_intent = Counter([row["intent"] for _, row in train] + [line.intent for line in rejected if line.intent])
     short = sorted(intent for intents in taxonomy.slices.values() for intent in intents if per_intent[intent] < minimum)
-    if short:
-        files = " and ".join(sorted({where.rsplit(":", 1)[0] for where, _ in train}))
-        problems.append(
-            f"{files}: intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {', '.join(short)}"
-        )
-    return problems
+    if not short:
+        return None
+    files = " and ".join(sorted({where.rsplit(":", 1)[0] for where, _ in train} | {line.file for line in rejected}))
+    unread = sum(1 for line in rejected if line.intent is None)
+    after = (
+        f" (after the rows above are fixed: {unread} of them name{'s' if unread == 1 else ''} no intent of the"
+        " taxonomy and may be of these)"
+        if unread
+        else ""
+    )
+    intents = ", ".join(short)
+    return f"{files}: intents with fewer than seed.min_cases_per_intent={minimum} training seeds: {intents}{after}"
 
 
 def check_seed_set(train: Located, evaluation: Located, taxonomy: Taxonomy, params: SeedParams) -> None:
