@@ -426,9 +426,18 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
         == "no assistant message to learn from"
     )
     assert chat_record_problem({"messages": [{"role": "bot", "content": "x"}]}).startswith("message 0: role")
-    preferences = read_rows(project / "data/mix/preferences.jsonl")
+    train_preferences = read_rows(project / "data/mix/preferences.jsonl")
+    eval_preferences = read_rows(project / "data/mix/preferences_eval.jsonl")
+    preferences = train_preferences + eval_preferences
     failures = [row for row in read_rows(project / "data/seed/seeds.jsonl") if row["origin"] == "failure"]
     assert len(preferences) == len(failures)
+    # each pair on its seed lineage's side: a held-out conversation's pair is never in the DPO training file
+    sides = {
+        split: [line["messages"][:-1] for line in read_rows(project / f"data/mix/{split}.jsonl")]
+        for split in ("train", "eval")
+    }
+    assert all(pair["prompt"] in sides["train"] for pair in train_preferences)
+    assert all(pair["prompt"] in sides["eval"] for pair in eval_preferences)
     # a DPO pair's prompt is its fine-tuning line before the reply, system turn and all: SFT on train.jsonl
     # then DPO on preferences.jsonl sees one prompt format
     lines = read_rows(project / "data/mix/train.jsonl") + read_rows(project / "data/mix/eval.jsonl")
@@ -443,7 +452,8 @@ def test_mix_outputs_preferences_card_and_valid_chat_format(project: Path) -> No
     metrics = json.loads((project / "metrics/mix.json").read_text())
     assert f"{metrics['rows']} rows: {metrics['human']} human" in card
     assert "| payments (critical) |" in card and "Mix params hash" in card and "`data/seed/seeds.jsonl` sha256" in card
-    assert f"`preferences.jsonl` ({len(preferences)} DPO pairs: {len(failures)} from logged failures" in card
+    assert f"`preferences.jsonl` ({len(train_preferences)} DPO pairs) and `preferences_eval.jsonl`" in card
+    assert f"({len(eval_preferences)}), {len(preferences)} in all: {len(failures)} from logged failures" in card
     assert "`prompt` is the conversation's fine-tuning line before its reply, the same system turn first" in card
     tasks = json.loads((project / "data/review/label_studio.json").read_text())
     assert len(tasks) == len(read_rows(project / "data/review/queue.jsonl")) and "conversation" in tasks[0]["data"]

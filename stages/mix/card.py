@@ -74,15 +74,18 @@ def _files(card: CardInputs) -> list[str]:
     metrics = card.metrics
     from_failures = metrics.get("failure_pairs", {}).get("kept", 0)
     from_teacher = metrics.get("teacher_pairs", {}).get("kept", 0)
+    by_split = metrics.get("preference_pairs_by_split", {})
     return [
         "## Files",
         "",
         f"- `train.jsonl` ({metrics['train']} lines) and `eval.jsonl` ({metrics['eval']} lines): OpenAI's chat"
         " fine-tuning format; every line opens with the domain's system prompt (`seeds/domain.yaml`).",
-        f"- `preferences.jsonl` ({metrics.get('preference_pairs', 0)} DPO pairs: {from_failures} from logged failures,"
-        f" {from_teacher} from teacher pairs): TRL's conversational preference format; `prompt` is the conversation's"
-        " fine-tuning line before its reply, the same system turn first; `chosen` and `rejected` one assistant"
-        " message each.",
+        f"- `preferences.jsonl` ({by_split.get('train', 0)} DPO pairs) and `preferences_eval.jsonl`"
+        f" ({by_split.get('eval', 0)}), {metrics.get('preference_pairs', 0)} in all: {from_failures} from logged"
+        f" failures, {from_teacher} from teacher pairs, each on its seed lineage's side as the fine-tuning lines"
+        " are (no held-out conversation is trained on); TRL's conversational preference format; `prompt` is the"
+        " conversation's fine-tuning line before its reply, the same system turn first; `chosen` and `rejected`"
+        " one assistant message each.",
         "- `rows.jsonl`: the mix rows with their metadata and split; `removed.jsonl`: every row a rule removed,"
         " with its reason.",
         "",

@@ -8,9 +8,10 @@ over the fine-tuning token limit (stages/mix/finetune.py: tokens, epochs and cos
 The train/eval split is by seed lineage: a seed and all its variations land on the same side.
 
 Outputs: data/mix/train.jsonl and eval.jsonl (OpenAI chat fine-tuning format, validated),
-data/mix/preferences.jsonl (DPO pairs in TRL's conversational preference format: `prompt` the
-messages before the reply, opening with the same system turn as every train.jsonl line, `chosen` and
-`rejected` one assistant message each), data/mix/rows.jsonl
+data/mix/preferences.jsonl and preferences_eval.jsonl (DPO pairs in TRL's conversational preference
+format: `prompt` the messages before the reply, opening with the same system turn as every train.jsonl
+line, `chosen` and `rejected` one assistant message each; split by seed lineage as the fine-tuning
+lines are, so a pair from a held-out conversation is in preferences_eval.jsonl), data/mix/rows.jsonl
 (full metadata), data/mix/removed.jsonl (removed rows with `reasons`), data/mix/CARD.md (data card),
 metrics/mix.json, metrics/mix_composition.csv.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,9 @@ from stages.mix.rules import Removals, removal_note, select_rows
 Row = dict[str, Any]
 SPLITS = ("train", "eval")
 UPSTREAM_STAGES = ("generate", "filter", "dedup", "review")
+
+
+PREFERENCE_FILES = {"train": "preferences.jsonl", "eval": "preferences_eval.jsonl"}  # DPO pairs of each split
 
 
 def assign_split(row: Row, params: MixParams) -> str:
@@ -109,26 +114,36 @@ def _mixed_rows(
 
 def _preferences(
     args: argparse.Namespace, params: MixParams, mixed: list[Row], system_prompt: str
-) -> tuple[list[Row], dict[str, Any]]:
-    """The preference records (logged failures of the mix's human rows, then teacher pairs), each prompt
-    opening with `system_prompt`, and their outcomes for metrics (`preference_pairs`, `teacher_pairs`,
-    `failure_pairs`); raises RuntimeError on a record that is not the train.jsonl format (a bug, as in
-    `chat_records`)."""
+) -> tuple[dict[str, list[Row]], dict[str, Any]]:
+    """The preference records of each split (logged failures of the mix's human rows, then teacher pairs),
+    each on its seed lineage's side as the fine-tuning lines are, so no held-out conversation is trained
+    on by DPO; each prompt opening with `system_prompt`. With their outcomes for metrics
+    (`preference_pairs`, `preference_pairs_by_split`, `teacher_pairs`, `failure_pairs`); raises
+    RuntimeError on a record that is not the train.jsonl format (a bug, as in `chat_records`)."""
     pairs = read_jsonl(args.pairs) if args.pairs.exists() else []
-    teacher_records, teacher_outcomes = teacher_preferences(pairs, params.pair_max_similarity, system_prompt)
     humans = [row for row in mixed if row["source"] == "human"]
-    failure_records, failure_outcomes = failure_preferences(humans, system_prompt, params.failure_pair_max_similarity)
-    preferences = failure_records + teacher_records
-    for index, record in enumerate(preferences, start=1):
-        problem = preference_record_problem(record)
-        if problem:
-            raise RuntimeError(f"preferences.jsonl record {index}: {problem}")
+    by_split: dict[str, list[Row]] = {}
+    teacher_outcomes: Counter[str] = Counter()
+    failure_outcomes: Counter[str] = Counter()
+    for split in SPLITS:
+        side = [pair for pair in pairs if assign_split(pair["candidates"][0], params) == split]
+        teacher_records, outcomes = teacher_preferences(side, params.pair_max_similarity, system_prompt)
+        teacher_outcomes.update(outcomes)
+        side_humans = [row for row in humans if row["split"] == split]
+        failure_records, outcomes = failure_preferences(side_humans, system_prompt, params.failure_pair_max_similarity)
+        failure_outcomes.update(outcomes)
+        by_split[split] = failure_records + teacher_records
+        for index, record in enumerate(by_split[split], start=1):
+            problem = preference_record_problem(record)
+            if problem:
+                raise RuntimeError(f"{PREFERENCE_FILES[split]} record {index}: {problem}")
     figures = {
-        "preference_pairs": len(preferences),
-        "teacher_pairs": teacher_outcomes,
-        "failure_pairs": failure_outcomes,
+        "preference_pairs": sum(len(records) for records in by_split.values()),
+        "preference_pairs_by_split": {split: len(records) for split, records in by_split.items()},
+        "teacher_pairs": dict(sorted(teacher_outcomes.items())),
+        "failure_pairs": dict(sorted(failure_outcomes.items())),
     }
-    return preferences, figures
+    return by_split, figures
 
 
 def main() -> None:
@@ -157,7 +172,8 @@ def main() -> None:
     write_jsonl(args.out / "rows.jsonl", mixed)
     for split, split_records in records.items():
         write_jsonl(args.out / f"{split}.jsonl", split_records)
-    write_jsonl(args.out / "preferences.jsonl", preferences)
+    for split, split_preferences in preferences.items():
+        write_jsonl(args.out / PREFERENCE_FILES[split], split_preferences)
     removed = write_removed(args.out / "removed.jsonl", seeds + reviewed, removals)
     write_json(args.metrics, metrics)
     write_text(args.composition, composition_csv(mixed, taxonomy))
@@ -167,6 +183,6 @@ def main() -> None:
     if note:
         print(note)
     print(
-        f"mix: {len(mixed)} rows ({humans} human, {len(mixed) - humans} synthetic), {len(preferences)}"
+        f"mix: {len(mixed)} rows ({humans} human, {len(mixed) - humans} synthetic), {metrics['preference_pairs']}"
         f" preference pairs, {removed} removed"
     )
