@@ -10,7 +10,8 @@ punctuation marks or line breaks, holds `min_words` or more words and not one fu
 English (nor of a language the language check knows, so a foreign clause is that check's to name).
 
 Measured (`python -m bench.bench_filter salad`, BENCHMARKS.md): in the 14,065 real texts of the
-shipped seeds (736 turns, replies included), examples/travel (246) and BANKING77 (13,083 queries)
+shipped seeds (736 turns, replies included), examples/travel (246) and a public benchmark of
+real customer queries (13,083; the data set is named in BENCHMARKS.md)
 the longest such clause is 5 words (two texts of each set), and each extra word
 divides the count by three or four (3+ words: 75 texts, 4+: 25, 5+: 6, 6+: 0). The default
 `min_words` of 8 is three words past the longest real clause, room for a telegraphic "urgent login
