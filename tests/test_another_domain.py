@@ -109,3 +109,33 @@ def test_use_domain_refuses_a_folder_it_cannot_use_in_one_line(tmp_path: Path) -
         "error: domain: missing policy.md (see README, 'Start your own data set')\n",
     )
     assert not (tmp_path / "seeds").exists()  # nothing replaced
+
+
+@pytest.mark.parametrize(
+    ("taxonomy", "message"),
+    [
+        ("taxonomy:\n  slices:\n    orders: [late_order\n  critical: []\n",
+         "error: domain/taxonomy.yaml:4: not valid YAML (expected ',' or ']', but got ':'; while parsing a flow"
+         " sequence that starts at line 3)\n"),
+        ("taxonomy:\n  slices:\n    orders: [late_order]\n  critical: [order]\n",
+         "error: domain/taxonomy.yaml: taxonomy: critical slice(s) ['order'] are not in taxonomy.slices\n"),
+        ("taxonomy:\n  slices:\n    orders: 'late_order\n", "error: domain/taxonomy.yaml:4: not valid YAML"),
+        ("taxonomy:\n  slices: [orders]\n", "error: domain/taxonomy.yaml"),
+    ],
+)  # fmt: skip
+def test_use_domain_checks_the_taxonomy_before_changing_anything(tmp_path: Path, taxonomy: str, message: str) -> None:
+    """A taxonomy.yaml that is not valid YAML, or not a valid taxonomy, stops the tool with one line per
+    problem naming the file (and the line, for YAML), before seeds/ or params.yaml change."""
+    folder = tmp_path / "domain"
+    shutil.copytree(ROOT / "examples/travel", folder)
+    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds/cases.jsonl").write_text("{}\n")
+    (folder / "taxonomy.yaml").write_text(taxonomy, encoding="utf-8")
+    result = run([sys.executable, str(ROOT / "tools/use_domain.py"), "domain"], tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.startswith(message), result
+    assert all(
+        line.startswith(("error: domain/taxonomy.yaml", "domain/taxonomy.yaml")) for line in result.stderr.splitlines()
+    )
+    assert (tmp_path / "params.yaml").read_bytes() == (ROOT / "params.yaml").read_bytes()
+    assert (tmp_path / "seeds/cases.jsonl").read_text() == "{}\n"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from stages.core.errors import UserError, run_main
 from stages.core.files import read_text
+from stages.core.params import Taxonomy, load_section
 
 REQUIRED = ("domain.yaml", "policy.md", "cases.jsonl", "failures.jsonl", "eval_traffic.jsonl", "blocklist.txt")
 TAXONOMY_FILE = "taxonomy.yaml"
@@ -53,6 +54,7 @@ def use_domain(folder: Path, seeds: Path, params: Path) -> list[str]:
     missing = [name for name in (*REQUIRED, TAXONOMY_FILE) if not (folder / name).is_file()]
     if missing:
         raise UserError(f"{folder}: missing {', '.join(missing)} (see README, 'Start your own data set')")
+    load_section(folder / TAXONOMY_FILE, "taxonomy", Taxonomy)  # a bad taxonomy stops here, nothing changed
     block = taxonomy_block(folder / TAXONOMY_FILE)
     if seeds.exists():
         shutil.rmtree(seeds)

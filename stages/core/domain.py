@@ -35,7 +35,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from stages.core.errors import UserError
 from stages.core.files import read_text
-from stages.core.params import compose_yaml
+from stages.core.params import compose_yaml, yaml_problem
 
 DEFAULT_DOMAIN_FILE = Path("seeds/domain.yaml")
 # Verbs of account actions any support assistant is unable to take itself, whatever the product:
@@ -290,9 +290,7 @@ def domain_problems(path: str | Path) -> tuple[Domain | None, list[str]]:
     except UserError as err:
         return None, [str(err)]
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        return None, [f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})"]
+        return None, [yaml_problem(path, err)]
     if not isinstance(raw, dict):
         return None, [f"{path}:1: expected a mapping of fields (product, system_prompt, ...)"]
     try:

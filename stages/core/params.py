@@ -128,6 +128,19 @@ def compose_yaml(path: Path, text: str, what: str = "params") -> yaml.Node | Non
     return root
 
 
+def yaml_problem(path: str | Path, err: yaml.YAMLError) -> str:
+    """'<path>:<line>: not valid YAML (<what>; <while doing what, from which line>)' for a YAML syntax
+    error, lines as a person counts them: the line where the parser gave up, and the line of what it
+    was reading (an unclosed bracket or quote opens there)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    what = getattr(err, "problem", None) or " ".join(str(err).split())
+    context, opened = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context and opened is not None:
+        what += f"; {context} that starts at line {opened.line + 1}"
+    return f"{where}: not valid YAML ({what})"
+
+
 def _load_yaml(path: Path, text: str) -> Any:
     """The YAML document, refused (a UserError, at once) as `compose_yaml` refuses it."""
     try:
@@ -135,7 +148,7 @@ def _load_yaml(path: Path, text: str) -> Any:
             return None
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+        raise UserError(yaml_problem(path, err)) from None
     except RecursionError:
         raise UserError(f"{path}: YAML nested too deeply to be params") from None
 
