@@ -103,6 +103,12 @@ def test_contractions_are_made_and_undone_grammatically() -> None:
 def test_politeness_goes_only_where_it_is_politeness() -> None:
     assert strip_politeness("what is thank you in spanish") == "What is thank you in spanish"
     assert strip_politeness("Hi, please stop the payment I just made. Thanks!") == "Stop the payment I just made."
+    # texting thank-yous close a text as "thanks" does, so a casual closer is never a second one ("thx! thanks!")
+    for closing in ("thx!", "ty", "thank u.", "thnx", "tysm!", "Thx"):
+        assert (
+            strip_politeness(f"when is the old version going away? {closing}") == "When is the old version going away?"
+        )
+    assert strip_politeness("what does ty mean in the report?") == "What does ty mean in the report?"
     assert strip_politeness("Thanks for the quick reply, but it still fails") == (
         "Thanks for the quick reply, but it still fails"
     )

@@ -54,7 +54,7 @@ _PLEASE = [
 # A thank-you that stands as its own sentence or closes the text ("..., thanks!").
 _THANKS = re.compile(
     r"(?:^|(?<=[.!?])\s+|,\s+)(?:(?:many |thanks? )?thanks(?: a lot| so much| in advance)?"
-    r"|thank you(?: so much| very much| in advance)?|cheers|ta)"
+    r"|thank (?:you|u)(?: so much| very much| in advance)?|cheers|ta|thx|thnx|thanx|tysm|ty)"
     r"(?: for (?:your|the|any) help)?\s*[.!]*(?=\s*$|\s+(?-i:[A-Z]))",
     re.IGNORECASE,
 )
