@@ -30,6 +30,7 @@ DOMAIN_TESTS = (
     "tests/test_common.py",
     "tests/test_filter.py::test_editing_one_check_reruns_only_the_filter",
     "tests/test_domain.py::test_prompts_name_no_product_and_are_filled_from_the_domain",
+    "tests/test_evaluate_banking77.py",
 )
 SWITCHED = "SYNTHETIC_SUPPORT_DOMAIN_SWITCHED"  # set inside the copy: no copy within the copy
 _READS_DOMAIN = re.compile(r'ROOT / "seeds|project_files\(\)|\["taxonomy"\]')

@@ -114,8 +114,8 @@ def noisy_typing(text: str, ctx: Context) -> str:
     """Input noise: typos and texting spellings, then maybe lower case, no apostrophes, no final stop."""
     typo_rate = 0.04 + 0.06 * min(ctx.temperature, 1.5)
     text = edits.noisy_words(text, ctx.lexicon, ctx.rng, typo_rate=typo_rate, slang_rate=0.3)
-    if ctx.chance(0.3, 0.6):
-        text = text.replace("'", "")
+    if ctx.chance(0.3, 0.6):  # not a protected span's possessive: "last month's" kept, or its span is lost
+        text = re.sub(f"(?<!{edits.MARK_CLOSE})'", "", text)
     if ctx.chance(0.4, 0.7):
         text = text.lower()
     if ctx.chance(0.3, 0.6):
