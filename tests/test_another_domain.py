@@ -140,3 +140,21 @@ def test_use_domain_checks_the_taxonomy_before_changing_anything(tmp_path: Path,
     )
     assert (tmp_path / "params.yaml").read_bytes() == (ROOT / "params.yaml").read_bytes()
     assert (tmp_path / "seeds/cases.jsonl").read_text() == "{}\n"
+
+
+def test_use_domain_gives_a_new_domain_the_review_files(tmp_path: Path) -> None:
+    """A domain folder without reviewers' files gets the empty ones and the engine's Label Studio config,
+    whose control names are the decision columns core.decisions reads back (the shipped domains' copies
+    are the engine's)."""
+    folder = tmp_path / "domain"
+    shutil.copytree(ROOT / "examples/travel", folder)
+    shutil.rmtree(folder / "reviews")
+    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
+    run([sys.executable, str(ROOT / "tools/use_domain.py"), "domain"], tmp_path)
+    engine = (ROOT / "stages/review/label_studio_config.xml").read_text(encoding="utf-8")
+    assert (tmp_path / "seeds/reviews/label_studio_config.xml").read_text(encoding="utf-8") == engine
+    assert (tmp_path / "seeds/reviews/decisions.csv").read_text().startswith("id,verdict,reason,corrected_reply")
+    assert (tmp_path / "seeds/reviews/label_studio_export.json").read_text() == "[]\n"
+    for name in ("verdict", "reason", "corrected_reply", "note"):
+        assert f'name="{name}"' in engine
+    assert (ROOT / "examples/travel/reviews/label_studio_config.xml").read_text(encoding="utf-8") == engine

@@ -23,6 +23,7 @@ from stages.core.params import Taxonomy, load_section
 
 REQUIRED = ("domain.yaml", "policy.md", "cases.jsonl", "failures.jsonl", "eval_traffic.jsonl", "blocklist.txt")
 TAXONOMY_FILE = "taxonomy.yaml"
+LABEL_STUDIO_CONFIG = Path(__file__).resolve().parents[1] / "stages/review/label_studio_config.xml"
 
 
 def _taxonomy_start(lines: list[str], path: Path, purpose: str = "") -> int:
@@ -64,6 +65,8 @@ def use_domain(folder: Path, seeds: Path, params: Path) -> list[str]:
         "reviews/decisions.csv": "id,verdict,reason,corrected_reply,reviewer,note\n",
         "reviews/label_studio_export.json": "[]\n",
         "lexicon.yaml": "# the built-in generator's domain words: none yet (its neutral default alone)\n",
+        # the review queue's Label Studio config: the engine's, whose control names are the decision columns
+        "reviews/label_studio_config.xml": LABEL_STUDIO_CONFIG.read_text(encoding="utf-8"),
     }
     for name, text in empty.items():
         if not (seeds / name).exists():
