@@ -276,3 +276,15 @@ def test_noisy_typing_keeps_the_possessive_of_a_protected_span(text: str) -> Non
     assert len(variations) > 50
     assert [v for v in variations if missing_spans(text, v)] == []
     assert any("'" not in v.replace("'s", "") for v in variations)  # apostrophes elsewhere still dropped
+
+
+def test_a_lexicon_that_is_not_yaml_names_its_lines_as_params_and_the_domain_file_do(tmp_path: Path) -> None:
+    """One YAML syntax message for every YAML file a person writes (core.params.yaml_problem): the line the
+    parser stopped at and the line the unclosed bracket opened, no parser dump."""
+    path = tmp_path / "lexicon.yaml"
+    path.write_text("substitutions:\n  - [a, b\nslang: x\n", encoding="utf-8")
+    with pytest.raises(UserError) as raised:
+        builtin.load_lexicon(path)
+    expected = "not valid YAML (expected ',' or ']', but got ':'; while parsing a flow sequence that starts at line 2)"
+    assert f"{path}:3: {expected}" in str(raised.value)
+    assert "<unicode string>" not in str(raised.value)

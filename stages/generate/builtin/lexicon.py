@@ -38,7 +38,7 @@ import yaml
 from stages.core.errors import UserError
 from stages.core.files import read_text
 from stages.core.hashing import sha256_hex
-from stages.core.params import compose_yaml
+from stages.core.params import compose_yaml, yaml_problem
 from stages.core.spans import negation_count
 
 DEFAULT_PATH = Path(__file__).with_name("default_lexicon.yaml")
@@ -254,8 +254,7 @@ def _read(path: Path, problems: _Problems) -> dict[str, Any]:
         problems.add(None, "file", f"cannot be read ({error.strerror or error})")
         return {}
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problems.lines.append(f"{path}:{mark.line + 1 if mark else 1}: file: not valid YAML ({error})")
+        problems.lines.append(yaml_problem(path, error))
         return {}
     if root is None:
         return {}
